@@ -1,0 +1,202 @@
+import type { ShardState, TaskState } from '@collect/core';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+
+export interface NewTask {
+  id: string;
+  tenantId: string;
+  kind: string;
+  source: string;
+  mode: string;
+  treeVersion: number;
+  totalNodes: number;
+  params: unknown;
+  shards: { kind: 'upsert' | 'delete'; nodeCount: number }[];
+}
+
+export interface TaskRow {
+  id: string;
+  tenantId: string;
+  kind: string;
+  source: string;
+  mode: string;
+  state: TaskState;
+  treeVersion: number | null;
+  totalShards: number;
+  doneShards: number;
+  failedShards: number;
+  totalNodes: number;
+  doneNodes: number;
+  failedNodes: number;
+  changedNodes: number;
+  deletedNodes: number;
+  lastError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface ShardRow {
+  shardNo: number;
+  kind: string;
+  state: ShardState;
+  attempts: number;
+  epoch: number;
+  nodeCount: number;
+  doneNodes: number;
+  failedNodes: number;
+  changedNodes: number;
+  lastError: string | null;
+  updatedAt: Date;
+}
+
+type Queryable = Pool | PoolConnection;
+
+function toTask(r: RowDataPacket): TaskRow {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    kind: r.kind,
+    source: r.source,
+    mode: r.mode,
+    state: r.state,
+    treeVersion: r.tree_version === null ? null : Number(r.tree_version),
+    totalShards: r.total_shards,
+    doneShards: r.done_shards,
+    failedShards: r.failed_shards,
+    totalNodes: r.total_nodes,
+    doneNodes: r.done_nodes,
+    failedNodes: r.failed_nodes,
+    changedNodes: r.changed_nodes,
+    deletedNodes: r.deleted_nodes,
+    lastError: r.last_error,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+/** Task and shard rows: MySQL is the truth for every state; shard writes are fenced by epoch. */
+export class TaskStore {
+  constructor(private readonly db: Pool) {}
+
+  async create(conn: PoolConnection, t: NewTask): Promise<void> {
+    await conn.query(
+      `INSERT INTO collect_task (id, tenant_id, kind, source, mode, state, tree_version, total_shards, total_nodes, params)
+       VALUES (?, ?, ?, ?, ?, 'CREATED', ?, ?, ?, ?)`,
+      [t.id, t.tenantId, t.kind, t.source, t.mode, t.treeVersion, t.shards.length, t.totalNodes, JSON.stringify(t.params)],
+    );
+    for (let i = 0; i < t.shards.length; i += 1000) {
+      const rows = t.shards.slice(i, i + 1000).map((s, j) => [t.id, i + j, s.kind, 'PENDING', s.nodeCount]);
+      await conn.query('INSERT INTO collect_shard (task_id, shard_no, kind, state, node_count) VALUES ?', [rows]);
+    }
+  }
+
+  async get(id: string, conn: Queryable = this.db, forUpdate = false): Promise<TaskRow | undefined> {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      `SELECT * FROM collect_task WHERE id = ?${forUpdate ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
+    const r = rows[0];
+    return r ? toTask(r) : undefined;
+  }
+
+  async shards(taskId: string): Promise<ShardRow[]> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      'SELECT * FROM collect_shard WHERE task_id = ? ORDER BY shard_no',
+      [taskId],
+    );
+    return rows.map((r) => ({
+      shardNo: r.shard_no,
+      kind: r.kind,
+      state: r.state,
+      attempts: r.attempts,
+      epoch: r.epoch,
+      nodeCount: r.node_count,
+      doneNodes: r.done_nodes,
+      failedNodes: r.failed_nodes,
+      changedNodes: r.changed_nodes,
+      lastError: r.last_error,
+      updatedAt: r.updated_at,
+    }));
+  }
+
+  async setState(id: string, state: TaskState, lastError: string | null, conn: Queryable = this.db): Promise<void> {
+    const terminal = ['COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'].includes(state);
+    await conn.query(
+      `UPDATE collect_task SET state = ?, last_error = COALESCE(?, last_error),
+              finished_at = IF(?, CURRENT_TIMESTAMP(3), finished_at) WHERE id = ?`,
+      [state, lastError, terminal, id],
+    );
+  }
+
+  /**
+   * Claims a shard for one delivery: bumps its epoch (the fencing token) and attempts.
+   * Returns the epoch, or `undefined` when the shard is already settled (a replay).
+   */
+  async claimShard(taskId: string, shardNo: number): Promise<number | undefined> {
+    const conn = await this.db.getConnection();
+    try {
+      await conn.beginTransaction();
+      const [rows] = await conn.query<RowDataPacket[]>(
+        'SELECT state, epoch FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE',
+        [taskId, shardNo],
+      );
+      const row = rows[0];
+      if (!row || !['PENDING', 'RUNNING', 'RETRYING'].includes(row.state)) {
+        await conn.rollback();
+        return undefined;
+      }
+      const epoch = Number(row.epoch) + 1;
+      await conn.query(
+        "UPDATE collect_shard SET state = 'RUNNING', epoch = ?, attempts = attempts + 1 WHERE task_id = ? AND shard_no = ?",
+        [epoch, taskId, shardNo],
+      );
+      await conn.query(
+        `UPDATE collect_task SET state = IF(state = 'CREATED', 'RUNNING', state),
+                started_at = COALESCE(started_at, CURRENT_TIMESTAMP(3)) WHERE id = ?`,
+        [taskId],
+      );
+      await conn.commit();
+      return epoch;
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw err;
+    } finally {
+      conn.release();
+    }
+  }
+
+  /**
+   * Settles a shard (COMPLETED or FAILED) if `epoch` still owns it, and adds its counts to the
+   * task. Returns false when a newer claim owns the shard: the caller's writes are stale.
+   */
+  async settleShard(
+    conn: PoolConnection,
+    taskId: string,
+    shardNo: number,
+    epoch: number,
+    outcome: { state: 'COMPLETED' | 'FAILED'; doneNodes: number; failedNodes: number; changedNodes: number; error?: string },
+  ): Promise<boolean> {
+    const [res] = await conn.query(
+      `UPDATE collect_shard SET state = ?, done_nodes = ?, failed_nodes = ?, changed_nodes = ?, last_error = ?
+        WHERE task_id = ? AND shard_no = ? AND epoch = ? AND state = 'RUNNING'`,
+      [outcome.state, outcome.doneNodes, outcome.failedNodes, outcome.changedNodes, outcome.error ?? null, taskId, shardNo, epoch],
+    );
+    if ((res as { affectedRows: number }).affectedRows !== 1) return false;
+    const completed = outcome.state === 'COMPLETED' ? 1 : 0;
+    await conn.query(
+      `UPDATE collect_task SET done_shards = done_shards + ?, failed_shards = failed_shards + ?,
+              done_nodes = done_nodes + ?, failed_nodes = failed_nodes + ?, changed_nodes = changed_nodes + ?,
+              last_error = COALESCE(?, last_error)
+        WHERE id = ?`,
+      [completed, 1 - completed, outcome.doneNodes, outcome.failedNodes, outcome.changedNodes, outcome.error ?? null, taskId],
+    );
+    return true;
+  }
+
+  async addDeleted(conn: PoolConnection, taskId: string, count: number): Promise<void> {
+    await conn.query('UPDATE collect_task SET deleted_nodes = deleted_nodes + ? WHERE id = ?', [count, taskId]);
+  }
+}

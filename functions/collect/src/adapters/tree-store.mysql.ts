@@ -1,0 +1,243 @@
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { FlatNode } from '../schemas';
+
+export type NodeType = 'DIRECTORY' | 'CASE';
+
+/** What the store knows of an existing node, enough to tell what an upsert changes. */
+export interface StoredNode {
+  id: string;
+  type: NodeType;
+  parentId: string | null;
+  name: string;
+  path: string;
+  level: number;
+  position: number;
+  hash: string;
+  deleted: boolean;
+  version: number;
+}
+
+export interface NodeRow extends StoredNode {
+  status?: string;
+  priority?: string | null;
+  updateTime: Date;
+}
+
+type Queryable = Pool | PoolConnection;
+
+const TABLE: Record<NodeType, { name: string; parent: string }> = {
+  DIRECTORY: { name: 'test_directory', parent: 'parent_id' },
+  CASE: { name: 'test_case', parent: 'directory_id' },
+};
+
+/** LIKE pattern for every node strictly under `path`. */
+export const subtreePattern = (path: string): string => `${path.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
+
+function toStored(type: NodeType, r: RowDataPacket): NodeRow {
+  return {
+    id: r.id,
+    type,
+    parentId: r.parent_id,
+    name: r.name,
+    path: r.path,
+    level: r.level,
+    position: r.position,
+    hash: r.content_hash,
+    deleted: r.deleted === 1,
+    version: Number(r.version),
+    status: r.status,
+    priority: r.priority ?? null,
+    updateTime: r.update_time,
+  };
+}
+
+/**
+ * The test-case tree in MySQL. Rows are only changed by a tree version at least as new as the
+ * one that last saw them (`seen_version`), so replays and late deliveries of older versions
+ * change nothing.
+ */
+export class TreeStore {
+  constructor(private readonly db: Pool) {}
+
+  /** Hands out the next tree version of a source (its own short transaction, never reused). */
+  async allocateVersion(tenantId: string, source: string): Promise<number> {
+    const [res] = await this.db.query(
+      `INSERT INTO tree_source (tenant_id, source, last_version) VALUES (?, ?, LAST_INSERT_ID(1))
+       ON DUPLICATE KEY UPDATE last_version = LAST_INSERT_ID(last_version + 1)`,
+      [tenantId, source],
+    );
+    return Number((res as { insertId: number }).insertId);
+  }
+
+  async markApplied(conn: Queryable, tenantId: string, source: string, version: number): Promise<void> {
+    await conn.query(
+      'UPDATE tree_source SET applied_version = GREATEST(applied_version, ?) WHERE tenant_id = ? AND source = ?',
+      [version, tenantId, source],
+    );
+  }
+
+  /** Both tables' rows for `ids` (deleted ones included), keyed by id. */
+  async findByIds(conn: Queryable, tenantId: string, source: string, ids: string[]): Promise<Map<string, NodeRow>> {
+    const found = new Map<string, NodeRow>();
+    if (ids.length === 0) return found;
+    for (const type of ['DIRECTORY', 'CASE'] as const) {
+      const t = TABLE[type];
+      const extra = type === 'CASE' ? ', status, priority' : '';
+      const [rows] = await conn.query<RowDataPacket[]>(
+        `SELECT id, ${t.parent} AS parent_id, name, path, level, position, content_hash, deleted, version, update_time${extra}
+           FROM ${t.name} WHERE tenant_id = ? AND source = ? AND id IN (?)`,
+        [tenantId, source, ids],
+      );
+      for (const r of rows) found.set(r.id, toStored(type, r));
+    }
+    return found;
+  }
+
+  /** Highest child position under each parent (`null` = top level), live nodes only. */
+  async maxChildPositions(tenantId: string, source: string, parentIds: (string | null)[]): Promise<Map<string | null, number>> {
+    const out = new Map<string | null, number>();
+    const named = parentIds.filter((p): p is string => p !== null);
+    for (const type of ['DIRECTORY', 'CASE'] as const) {
+      const t = TABLE[type];
+      const queries: [string, unknown[]][] = [];
+      if (named.length > 0) {
+        queries.push([
+          `SELECT ${t.parent} AS p, MAX(position) AS m FROM ${t.name}
+            WHERE tenant_id = ? AND source = ? AND ${t.parent} IN (?) AND deleted = 0 GROUP BY ${t.parent}`,
+          [tenantId, source, named],
+        ]);
+      }
+      if (parentIds.includes(null)) {
+        queries.push([
+          `SELECT NULL AS p, MAX(position) AS m FROM ${t.name}
+            WHERE tenant_id = ? AND source = ? AND ${t.parent} IS NULL AND deleted = 0`,
+          [tenantId, source],
+        ]);
+      }
+      for (const [sql, args] of queries) {
+        const [rows] = await this.db.query<RowDataPacket[]>(sql, args);
+        for (const r of rows) {
+          if (r.m === null) continue;
+          out.set(r.p, Math.max(out.get(r.p) ?? -1, Number(r.m)));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Multi-row upserts, one statement per table; see the class comment for the version guard. */
+  async upsert(conn: PoolConnection, tenantId: string, source: string, version: number, nodes: FlatNode[]): Promise<void> {
+    const dirs = nodes.filter((n) => n.type === 'DIRECTORY');
+    const cases = nodes.filter((n) => n.type === 'CASE');
+    // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing the ones before:
+    // `version` and `update_time` are decided before any compared column changes, and
+    // `seen_version` (the guard) is written last.
+    const guard = 'VALUES(seen_version) >= seen_version';
+    const changed = (parent: string) =>
+      `${guard} AND (deleted = 1 OR content_hash <> VALUES(content_hash) OR NOT (${parent} <=> VALUES(${parent}))
+        OR path <> VALUES(path) OR position <> VALUES(position) OR level <> VALUES(level) OR name <> VALUES(name))`;
+    const set = (col: string) => `${col} = IF(${guard}, VALUES(${col}), ${col})`;
+    if (dirs.length > 0) {
+      await conn.query(
+        `INSERT INTO test_directory
+           (tenant_id, source, id, parent_id, name, path, level, position, content_hash, version, seen_version, deleted)
+         VALUES ?
+         ON DUPLICATE KEY UPDATE
+           version = IF(${changed('parent_id')}, VALUES(version), version),
+           update_time = IF(${changed('parent_id')}, CURRENT_TIMESTAMP(3), update_time),
+           ${['parent_id', 'name', 'path', 'level', 'position', 'content_hash', 'deleted'].map(set).join(', ')},
+           seen_version = GREATEST(seen_version, VALUES(seen_version))`,
+        [dirs.map((n) => [tenantId, source, n.id, n.parentId, n.name, n.path, n.level, n.position, n.hash, version, version, 0])],
+      );
+    }
+    if (cases.length > 0) {
+      await conn.query(
+        `INSERT INTO test_case
+           (tenant_id, source, id, directory_id, name, path, level, position, status, priority, content_hash, version, seen_version, deleted)
+         VALUES ?
+         ON DUPLICATE KEY UPDATE
+           version = IF(${changed('directory_id')}, VALUES(version), version),
+           update_time = IF(${changed('directory_id')}, CURRENT_TIMESTAMP(3), update_time),
+           ${['directory_id', 'name', 'path', 'level', 'position', 'status', 'priority', 'content_hash', 'deleted'].map(set).join(', ')},
+           seen_version = GREATEST(seen_version, VALUES(seen_version))`,
+        [
+          cases.map((n) => [
+            tenantId,
+            source,
+            n.id,
+            n.parentId,
+            n.name,
+            n.path,
+            n.level,
+            n.position,
+            n.metadata?.status ?? 'ACTIVE',
+            n.metadata?.priority ?? null,
+            n.hash,
+            version,
+            version,
+            0,
+          ]),
+        ],
+      );
+    }
+  }
+
+  /** Moves every live descendant of a moved directory from `oldPath` to `newPath`. */
+  async rewriteSubtreePaths(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    version: number,
+    oldPath: string,
+    newPath: string,
+    levelDelta: number,
+  ): Promise<void> {
+    for (const t of Object.values(TABLE)) {
+      await conn.query(
+        `UPDATE ${t.name}
+            SET path = CONCAT(?, SUBSTRING(path, ?)), level = level + ?, version = ?, update_time = CURRENT_TIMESTAMP(3)
+          WHERE tenant_id = ? AND source = ? AND path LIKE ? AND seen_version <= ?`,
+        [newPath, oldPath.length + 1, levelDelta, version, tenantId, source, subtreePattern(oldPath), version],
+      );
+    }
+  }
+
+  /** Soft-deletes nodes and everything under them; returns how many rows it deleted. */
+  async softDeleteSubtrees(conn: PoolConnection, tenantId: string, source: string, version: number, ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const roots = await this.findByIds(conn, tenantId, source, ids);
+    let count = 0;
+    for (const t of Object.values(TABLE)) {
+      const [res] = await conn.query(
+        `UPDATE ${t.name} SET deleted = 1, version = ?, seen_version = ?, update_time = CURRENT_TIMESTAMP(3)
+          WHERE tenant_id = ? AND source = ? AND deleted = 0 AND seen_version <= ? AND id IN (?)`,
+        [version, version, tenantId, source, version, ids],
+      );
+      count += (res as { affectedRows: number }).affectedRows;
+      for (const root of roots.values()) {
+        if (root.type !== 'DIRECTORY') continue;
+        const [sub] = await conn.query(
+          `UPDATE ${t.name} SET deleted = 1, version = ?, seen_version = ?, update_time = CURRENT_TIMESTAMP(3)
+            WHERE tenant_id = ? AND source = ? AND deleted = 0 AND seen_version <= ? AND path LIKE ?`,
+          [version, version, tenantId, source, version, subtreePattern(root.path)],
+        );
+        count += (sub as { affectedRows: number }).affectedRows;
+      }
+    }
+    return count;
+  }
+
+  /** FULL import end: soft-deletes every live node the tree of `version` did not contain. */
+  async softDeleteUnseen(conn: PoolConnection, tenantId: string, source: string, version: number): Promise<number> {
+    let count = 0;
+    for (const t of Object.values(TABLE)) {
+      const [res] = await conn.query(
+        `UPDATE ${t.name} SET deleted = 1, version = ?, update_time = CURRENT_TIMESTAMP(3)
+          WHERE tenant_id = ? AND source = ? AND deleted = 0 AND seen_version < ?`,
+        [version, tenantId, source, version],
+      );
+      count += (res as { affectedRows: number }).affectedRows;
+    }
+    return count;
+  }
+}

@@ -1,0 +1,110 @@
+import { inTransaction, logger } from '@collect/common';
+import type { Pool } from 'mysql2/promise';
+import type { CaseStore } from '../adapters/case-store.mongo';
+import type { TaskEvents } from '../adapters/task-events.mongo';
+import type { TaskStore } from '../adapters/task-store.mysql';
+import type { TreeCache } from '../adapters/tree-cache.redis';
+import type { NodeRow, TreeStore } from '../adapters/tree-store.mysql';
+import type { FlatNode, ImportChunkMessage } from '../schemas';
+import { finalizeIfSettled } from './finalize-import';
+import type { SnapshotWriter } from './tree-snapshot';
+
+export interface ChunkDeps {
+  db: Pool;
+  trees: TreeStore;
+  cases: CaseStore;
+  cache: TreeCache;
+  tasks: TaskStore;
+  events: TaskEvents;
+  snapshots: SnapshotWriter;
+}
+
+function structureChanged(n: FlatNode, before: NodeRow | undefined): boolean {
+  return (
+    !before ||
+    before.deleted ||
+    before.type !== n.type ||
+    before.hash !== n.hash ||
+    before.parentId !== n.parentId ||
+    before.path !== n.path ||
+    before.position !== n.position
+  );
+}
+
+/**
+ * Applies one import shard. Order matters for crash safety:
+ * 1. claim the shard (new epoch);
+ * 2. MongoDB first for cases whose content changed — judged against MySQL, which is written
+ *    after, so a crash in between replays the MongoDB write instead of skipping it;
+ * 3. one MySQL transaction: tree upserts + shard settled (fenced by epoch) + task counters;
+ * 4. Redis cache invalidated; the message is acked by the caller only after all of this.
+ * A replay of a settled shard only re-runs the idempotent tail (invalidation, finalisation).
+ */
+export async function applyChunk(deps: ChunkDeps, msg: ImportChunkMessage): Promise<void> {
+  const log = logger({ taskId: msg.taskId, shardNo: msg.shardNo });
+  const epoch = await deps.tasks.claimShard(msg.taskId, msg.shardNo);
+  if (epoch === undefined) {
+    log.info('shard already settled; replay changes nothing');
+    await deps.cache.invalidate(msg.tenantId, msg.source);
+    await finalizeIfSettled(deps, msg.taskId);
+    return;
+  }
+
+  const before = await deps.trees.findByIds(
+    deps.db,
+    msg.tenantId,
+    msg.source,
+    msg.upserts.map((n) => n.id),
+  );
+  const changed = msg.upserts.filter((n) => structureChanged(n, before.get(n.id)));
+  const contentChanged = changed.filter((n) => n.type === 'CASE' && before.get(n.id)?.hash !== n.hash);
+  await deps.cases.upsert(msg.tenantId, msg.source, msg.version, contentChanged);
+
+  const owned = await inTransaction(deps.db, async (conn) => {
+    await deps.trees.upsert(conn, msg.tenantId, msg.source, msg.version, msg.upserts);
+    if (msg.mode === 'INCREMENTAL') {
+      for (const n of changed) {
+        const old = before.get(n.id);
+        if (n.type === 'DIRECTORY' && old && !old.deleted && old.path !== n.path) {
+          await deps.trees.rewriteSubtreePaths(conn, msg.tenantId, msg.source, msg.version, old.path, n.path, n.level - old.level);
+        }
+      }
+    }
+    const deleted = await deps.trees.softDeleteSubtrees(conn, msg.tenantId, msg.source, msg.version, msg.deletes);
+    const settled = await deps.tasks.settleShard(conn, msg.taskId, msg.shardNo, epoch, {
+      state: 'COMPLETED',
+      doneNodes: msg.upserts.length + msg.deletes.length,
+      failedNodes: 0,
+      changedNodes: changed.length,
+    });
+    if (settled && deleted > 0) await deps.tasks.addDeleted(conn, msg.taskId, deleted);
+    return settled;
+  });
+  if (!owned) {
+    // A newer claim owns this shard (this delivery was redelivered elsewhere); its writes win.
+    log.warn({ epoch }, 'stale epoch: shard owned by a newer delivery');
+    return;
+  }
+  await deps.cache.invalidate(msg.tenantId, msg.source);
+  await finalizeIfSettled(deps, msg.taskId);
+}
+
+/**
+ * Records a shard that used up its deliveries as FAILED (with the error) so its task can settle.
+ * The message itself still goes to the dead-letter queue, where its payload is kept.
+ */
+export async function failChunk(deps: ChunkDeps, msg: ImportChunkMessage, error: string): Promise<void> {
+  const epoch = await deps.tasks.claimShard(msg.taskId, msg.shardNo);
+  if (epoch === undefined) return;
+  await inTransaction(deps.db, (conn) =>
+    deps.tasks.settleShard(conn, msg.taskId, msg.shardNo, epoch, {
+      state: 'FAILED',
+      doneNodes: 0,
+      failedNodes: msg.upserts.length + msg.deletes.length,
+      changedNodes: 0,
+      error,
+    }),
+  );
+  await deps.events.record({ taskId: msg.taskId, shardNo: msg.shardNo, level: 'error', message: `shard failed: ${error}` });
+  await finalizeIfSettled(deps, msg.taskId);
+}

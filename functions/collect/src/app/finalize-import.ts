@@ -1,0 +1,54 @@
+import { inTransaction } from '@collect/common';
+import { settledTaskState, TERMINAL_TASK_STATES } from '@collect/core';
+import type { ChunkDeps } from './apply-chunk';
+
+/**
+ * Settles a task once all its shards are settled. Every step is idempotent, so any delivery
+ * (including a replay after a crash half-way through) may run it again:
+ * 1. FULL and all shards completed: soft-delete what the new tree lacks, mark the version applied;
+ * 2. write the `tree_snapshot` of the version;
+ * 3. set the task's final state; invalidate the cache.
+ */
+export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promise<void> {
+  const task = await deps.tasks.get(taskId);
+  if (!task || TERMINAL_TASK_STATES.includes(task.state) || task.treeVersion === null) return;
+  const final = settledTaskState({
+    total: task.totalShards,
+    completed: task.doneShards,
+    failed: task.failedShards,
+    stopped: 0,
+  });
+  if (final === undefined) return;
+  const version = task.treeVersion;
+
+  if (final === 'COMPLETED') {
+    await inTransaction(deps.db, async (conn) => {
+      const locked = await deps.tasks.get(taskId, conn, true);
+      if (!locked || TERMINAL_TASK_STATES.includes(locked.state)) return;
+      if (task.mode === 'FULL') {
+        const deleted = await deps.trees.softDeleteUnseen(conn, task.tenantId, task.source, version);
+        if (deleted > 0) await deps.tasks.addDeleted(conn, taskId, deleted);
+      }
+      await deps.trees.markApplied(conn, task.tenantId, task.source, version);
+    });
+    await deps.snapshots.write(task.tenantId, task.source, version, taskId, task.mode);
+  }
+  await inTransaction(deps.db, async (conn) => {
+    const locked = await deps.tasks.get(taskId, conn, true);
+    if (!locked || TERMINAL_TASK_STATES.includes(locked.state)) return;
+    await deps.tasks.setState(taskId, final, null, conn);
+  });
+  await deps.cache.invalidate(task.tenantId, task.source);
+  const after = await deps.tasks.get(taskId);
+  await deps.events.record({
+    taskId,
+    level: final === 'COMPLETED' ? 'info' : 'warn',
+    message: `task ${final.toLowerCase()}`,
+    data: {
+      doneNodes: after?.doneNodes,
+      changedNodes: after?.changedNodes,
+      deletedNodes: after?.deletedNodes,
+      failedNodes: after?.failedNodes,
+    },
+  });
+}

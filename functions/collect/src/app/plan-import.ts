@@ -1,0 +1,146 @@
+import { type Problem, badRequest } from '@collect/common';
+import type { FlatNode, ImportRequest } from '../schemas';
+import { type Anchor, ProblemList, type TreeLimits, walkSubtree } from './tree-walk';
+
+/** What the store must answer for an incremental import to be planned. */
+export interface TreeLookup {
+  findByIds(ids: string[]): Promise<Map<string, { type: 'DIRECTORY' | 'CASE'; path: string; level: number; position: number; deleted: boolean }>>;
+  maxChildPositions(parentIds: (string | null)[]): Promise<Map<string | null, number>>;
+}
+
+export interface ImportPlan {
+  upserts: FlatNode[];
+  deletes: string[];
+}
+
+function fail(problems: ProblemList): never {
+  const more = problems.total > problems.items.length ? ` (first ${problems.items.length} listed)` : '';
+  throw badRequest(`the import has ${problems.total} problem(s)${more}`, problems.items as Problem[]);
+}
+
+/** FULL: the whole tree, one or several top-level nodes. Pure: no store is consulted. */
+export function planFull(tree: unknown, limits: TreeLimits): ImportPlan {
+  const roots = Array.isArray(tree) ? tree : [tree];
+  const problems = new ProblemList();
+  const seen = new Set<string>();
+  const upserts: FlatNode[] = [];
+  roots.forEach((root, i) => {
+    const at = Array.isArray(tree) ? `tree[${i}]` : 'tree';
+    const anchor: Anchor = { parentId: null, parentPath: '', parentLevel: 0, position: i };
+    walkSubtree(root, at, anchor, limits, problems, seen, upserts, { allowParentFields: false });
+  });
+  if (problems.total > 0) fail(problems);
+  return { upserts, deletes: [] };
+}
+
+interface PendingRoot {
+  raw: Record<string, unknown>;
+  at: string;
+  id: string;
+  parentId: string | null;
+  position: number | undefined;
+}
+
+/**
+ * INCREMENTAL: upserts (each with `parentId`, possibly with children) and deletes. Parents are
+ * resolved in the request first, then in the store; a parent that exists nowhere, a parent that
+ * is a case, a move under the node's own subtree, a type change and a parent being deleted are
+ * all problems. Paths come from the parent's path, so every emitted node is self-contained.
+ */
+export async function planIncremental(
+  req: Extract<ImportRequest, { mode: 'INCREMENTAL' }>,
+  limits: TreeLimits,
+  store: TreeLookup,
+): Promise<ImportPlan> {
+  const problems = new ProblemList();
+  const roots: PendingRoot[] = [];
+  req.upserts.forEach((raw, i) => {
+    const at = `upserts[${i}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      problems.add(at, 'must be a node object', 'invalid_type');
+      return;
+    }
+    const r = raw as Record<string, unknown>;
+    if (!('parentId' in r)) problems.add(`${at}.parentId`, 'required on incremental upserts (null for top level)', 'missing_parent');
+    roots.push({
+      raw: r,
+      at,
+      id: String(r.id),
+      parentId: typeof r.parentId === 'string' ? r.parentId : null,
+      position: typeof r.position === 'number' ? r.position : undefined,
+    });
+  });
+  const deleteSet = new Set<string>();
+  req.deletes.forEach((id, i) => {
+    if (deleteSet.has(id)) problems.add(`deletes[${i}]`, `duplicate id "${id}"`, 'duplicate_id');
+    deleteSet.add(id);
+  });
+
+  const outsideParents = [...new Set(roots.map((r) => r.parentId).filter((p): p is string => p !== null))];
+  const known = await store.findByIds([...new Set([...outsideParents, ...roots.map((r) => r.id), ...deleteSet])]);
+  const maxPos = await store.maxChildPositions([...new Set(roots.map((r) => r.parentId))]);
+
+  const rootIds = new Set(roots.map((r) => r.id));
+  const upserts: FlatNode[] = [];
+  const seen = new Set<string>();
+  const placed = new Map<string, FlatNode>();
+  const nextPos = new Map<string | null, number>();
+  let pending = roots;
+  // Resolve roots whose parent is known; repeat while progress is made (parents inside the request).
+  while (pending.length > 0) {
+    const later: PendingRoot[] = [];
+    for (const r of pending) {
+      const inRequest = r.parentId === null ? undefined : placed.get(r.parentId);
+      const stored = r.parentId === null ? undefined : known.get(r.parentId);
+      if (r.parentId !== null && !inRequest && !(stored && !stored.deleted && !rootIds.has(r.parentId))) {
+        later.push(r);
+        continue;
+      }
+      const parent = inRequest ?? (stored ? { type: stored.type, path: stored.path, level: stored.level } : undefined);
+      if (parent && parent.type !== 'DIRECTORY') {
+        problems.add(`${r.at}.parentId`, `parent "${r.parentId}" is a case`, 'parent_is_case');
+        continue;
+      }
+      const parentPath = parent?.path ?? '';
+      if (r.parentId !== null && (deleteSet.has(r.parentId) || [...deleteSet].some((d) => parentPath.includes(`/${d}/`)))) {
+        problems.add(`${r.at}.parentId`, `parent "${r.parentId}" is deleted by this request`, 'parent_deleted');
+        continue;
+      }
+      if (parentPath.split('/').includes(r.id)) {
+        problems.add(`${r.at}.parentId`, `"${r.id}" cannot move under its own subtree`, 'cycle');
+        continue;
+      }
+      const existing = known.get(r.id);
+      let position = r.position ?? (existing && !existing.deleted ? existing.position : undefined);
+      if (position === undefined) {
+        position = nextPos.get(r.parentId) ?? (maxPos.get(r.parentId) ?? -1) + 1;
+        nextPos.set(r.parentId, position + 1);
+      }
+      const anchor: Anchor = { parentId: r.parentId, parentPath, parentLevel: parent?.level ?? 0, position };
+      const start = upserts.length;
+      walkSubtree(r.raw, r.at, anchor, limits, problems, seen, upserts, { allowParentFields: true });
+      for (const n of upserts.slice(start)) {
+        placed.set(n.id, n);
+        const before = known.get(n.id);
+        if (before && !before.deleted && before.type !== n.type) {
+          problems.add(r.at, `"${n.id}" is a ${before.type.toLowerCase()}; its type cannot change`, 'type_change');
+        }
+        if (deleteSet.has(n.id)) problems.add(r.at, `"${n.id}" is both upserted and deleted`, 'duplicate_id');
+      }
+    }
+    if (later.length === pending.length) {
+      for (const r of later) {
+        const inCycle = r.parentId !== null && rootIds.has(r.parentId);
+        problems.add(
+          `${r.at}.parentId`,
+          inCycle ? `parent "${r.parentId}" is part of a cycle or invalid` : `parent "${r.parentId}" exists nowhere`,
+          inCycle ? 'cycle' : 'parent_not_found',
+        );
+      }
+      break;
+    }
+    pending = later;
+  }
+  if (problems.total > 0) fail(problems);
+  return { upserts, deletes: [...deleteSet] };
+}

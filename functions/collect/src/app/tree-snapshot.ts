@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import { MONGO } from '@collect/common';
+import type { Db } from 'mongodb';
+import type { Pool } from 'mysql2/promise';
+
+/** Entries per snapshot part document: keeps each document far below MongoDB's 16 MB. */
+const PART_SIZE = 5000;
+
+/** [id, type (D|C), parentId, position, contentHash] */
+export type SnapshotEntry = [string, 'D' | 'C', string | null, number, string];
+
+export interface SnapshotWriter {
+  write(tenantId: string, source: string, version: number, taskId: string, mode: string): Promise<void>;
+}
+
+/**
+ * Writes one `tree_snapshot` version: part 0 is the header (counts, hash of the whole tree,
+ * number of parts), parts 1..n hold the structure. The live tree is streamed from MySQL, so
+ * memory stays bounded by one part whatever the tree size. Ids are deterministic: a replay
+ * rewrites the same documents.
+ */
+export class MongoSnapshotWriter implements SnapshotWriter {
+  constructor(
+    private readonly db: Pool,
+    private readonly mongo: Db,
+  ) {}
+
+  async write(tenantId: string, source: string, version: number, taskId: string, mode: string): Promise<void> {
+    const coll = this.mongo.collection(MONGO.treeSnapshot);
+    const hash = createHash('md5');
+    const counts = { directories: 0, cases: 0 };
+    let part: SnapshotEntry[] = [];
+    let parts = 0;
+    const flush = async () => {
+      if (part.length === 0) return;
+      parts += 1;
+      const _id = `${tenantId}\u001f${source}\u001f${version}\u001f${parts}`;
+      await coll.replaceOne({ _id } as never, { tenantId, source, version, part: parts, entries: part }, { upsert: true });
+      part = [];
+    };
+    const stream = this.db.pool
+      .query(
+        `SELECT id, 'D' AS t, parent_id AS p, position, content_hash AS h FROM test_directory
+          WHERE tenant_id = ? AND source = ? AND deleted = 0
+         UNION ALL
+         SELECT id, 'C' AS t, directory_id AS p, position, content_hash AS h FROM test_case
+          WHERE tenant_id = ? AND source = ? AND deleted = 0
+         ORDER BY id, t`,
+        [tenantId, source, tenantId, source],
+      )
+      .stream();
+    for await (const r of stream as AsyncIterable<{ id: string; t: 'D' | 'C'; p: string | null; position: number; h: string }>) {
+      const entry: SnapshotEntry = [r.id, r.t, r.p, r.position, r.h];
+      hash.update(`${entry.join('\u001f')}\n`);
+      if (r.t === 'D') counts.directories += 1;
+      else counts.cases += 1;
+      part.push(entry);
+      if (part.length >= PART_SIZE) await flush();
+    }
+    await flush();
+    const header = { tenantId, source, version, part: 0, parts, taskId, mode, counts, hash: hash.digest('hex'), createdAt: new Date() };
+    await coll.replaceOne({ _id: `${tenantId}\u001f${source}\u001f${version}\u001f0` } as never, header, { upsert: true });
+  }
+}

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+/** Source ids: printable ASCII without '/', which separates ids in materialised paths. */
+export const nodeIdSchema = z.string().regex(/^[!-.0-~]{1,128}$/, 'must be 1–128 printable ASCII characters without "/"');
+export const sourceSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must match [A-Za-z0-9_.:-]{1,128}');
+
+const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
+
+export const caseContentSchema = z.object({
+  description: text(65_535).optional(),
+  preconditions: text(65_535).optional(),
+  steps: z
+    .array(z.object({ action: text(65_535), expected: text(65_535).optional() }))
+    .max(1000)
+    .optional(),
+  expectedResults: text(65_535).optional(),
+});
+
+export const caseMetadataSchema = z.object({
+  tags: z.array(text(128)).max(100).optional(),
+  priority: text(32).optional(),
+  status: text(32).optional(),
+});
+
+/**
+ * One tree node as sent by a client. `children` is checked node by node by the tree walker
+ * (iteratively, so a hostile nesting depth cannot overflow the stack), not by zod recursion.
+ */
+export const nodeSchema = z.object({
+  id: nodeIdSchema,
+  type: z.enum(['DIRECTORY', 'CASE']),
+  name: z
+    .string()
+    .refine((s) => s.trim().length > 0, 'must not be empty')
+    .refine((s) => [...s].length <= 255, 'must be at most 255 characters'),
+  children: z.array(z.unknown()).optional(),
+  content: caseContentSchema.optional(),
+  metadata: caseMetadataSchema.optional(),
+  /** Incremental upserts only: the node's parent (`null` for a top-level node). */
+  parentId: nodeIdSchema.nullable().optional(),
+  /** Incremental upserts only: position among siblings. */
+  position: z.number().int().min(0).max(1_000_000_000).optional(),
+});
+export type InputNode = z.infer<typeof nodeSchema>;
+
+export const fullImportSchema = z.object({
+  source: sourceSchema,
+  mode: z.literal('FULL'),
+  tree: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]),
+});
+
+export const incrementalImportSchema = z.object({
+  source: sourceSchema,
+  mode: z.literal('INCREMENTAL'),
+  upserts: z.array(z.unknown()).default([]),
+  deletes: z.array(nodeIdSchema).default([]),
+});
+
+export const importRequestSchema = z.discriminatedUnion('mode', [fullImportSchema, incrementalImportSchema]);
+export type ImportRequest = z.infer<typeof importRequestSchema>;
+
+/** A node ready to store: flattened, with its materialised path and content hash. */
+export interface FlatNode {
+  id: string;
+  type: 'DIRECTORY' | 'CASE';
+  parentId: string | null;
+  name: string;
+  /** '/rootId/…/id' */
+  path: string;
+  level: number;
+  position: number;
+  /** Digest of name, type, content and metadata: equal hash = nothing to rewrite in MongoDB. */
+  hash: string;
+  content?: z.infer<typeof caseContentSchema>;
+  metadata?: z.infer<typeof caseMetadataSchema>;
+}
+
+export const flatNodeSchema = z.object({
+  id: z.string(),
+  type: z.enum(['DIRECTORY', 'CASE']),
+  parentId: z.string().nullable(),
+  name: z.string(),
+  path: z.string(),
+  level: z.number().int(),
+  position: z.number().int(),
+  hash: z.string(),
+  content: caseContentSchema.optional(),
+  metadata: caseMetadataSchema.optional(),
+});
+
+/** The RabbitMQ message of one import shard. */
+export const importChunkMessageSchema = z.object({
+  taskId: z.string(),
+  shardNo: z.number().int().min(0),
+  tenantId: z.string(),
+  source: z.string(),
+  mode: z.enum(['FULL', 'INCREMENTAL']),
+  version: z.number().int().positive(),
+  upserts: z.array(flatNodeSchema).default([]),
+  deletes: z.array(z.string()).default([]),
+});
+export type ImportChunkMessage = z.infer<typeof importChunkMessageSchema>;
+
+export const treeQuerySchema = z.object({
+  source: sourceSchema,
+  rootId: nodeIdSchema.optional(),
+  depth: z.coerce.number().int().min(1).max(64).default(3),
+});
+
+export const caseQuerySchema = z.object({ source: sourceSchema });

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+const intFromEnv = (def: number, min = 1) => z.coerce.number().int().min(min).default(def);
+
+/**
+ * Every setting the platform reads from the environment, with its default.
+ * Parsed once per container; nothing else in the code reads `process.env`.
+ */
+export const configSchema = z.object({
+  MYSQL_URL: z.string().url().default('mysql://root@127.0.0.1:3306/collect'),
+  MONGO_URL: z.string().default('mongodb://127.0.0.1:27018/collect'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379/0'),
+  AMQP_URL: z.string().default('amqp://guest:guest@127.0.0.1:5672'),
+  /** Key prefix for every Redis key, so several environments can share one Redis. */
+  REDIS_PREFIX: z.string().default('collect:'),
+  /** Prefix of the RabbitMQ exchange and queue names. */
+  AMQP_PREFIX: z.string().default('collect'),
+  /** Deliveries of one message before RabbitMQ dead-letters it. */
+  AMQP_DELIVERY_LIMIT: intFromEnv(5),
+  MYSQL_POOL_SIZE: intFromEnv(4),
+  IMPORT_CHUNK_SIZE: intFromEnv(500),
+  IMPORT_MAX_NODES: intFromEnv(200_000),
+  IMPORT_MAX_DEPTH: intFromEnv(32),
+  /** Same as API Gateway's limit (serverless-offline answers 413 past 10 MB itself). */
+  IMPORT_MAX_BODY_BYTES: intFromEnv(10 * 1024 * 1024),
+  TREE_CACHE_TTL_SECONDS: intFromEnv(3600),
+  /** Most nodes one tree read returns. */
+  TREE_MAX_NODES: intFromEnv(20_000),
+  TASK_EVENT_TTL_DAYS: intFromEnv(14),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+let cached: Config | undefined;
+
+/** Parses the environment once; fails fast naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  if (cached && env === process.env) return cached;
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${problems}`);
+  }
+  if (env === process.env) cached = parsed.data;
+  return parsed.data;
+}

@@ -1,0 +1,84 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { badRequest, HttpError, payloadTooLarge } from '../errors';
+import { logger } from '../logger';
+
+/** What a use case sees of an HTTP request: parsed, size-checked, never the raw event. */
+export interface HttpRequest {
+  body: unknown;
+  query: Record<string, string | undefined>;
+  params: Record<string, string | undefined>;
+  headers: Record<string, string | undefined>;
+  tenantId: string;
+}
+
+export interface HttpResult {
+  status: number;
+  body: unknown;
+}
+
+export interface HttpHandlerOptions {
+  /** Parse the body as JSON (bodies over `maxBodyBytes` answer 413, bad JSON 400). */
+  jsonBody?: boolean;
+  maxBodyBytes?: number;
+}
+
+type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+const TENANT_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): HttpRequest {
+  const headers: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
+  const tenantId = headers['x-tenant-id'] ?? 'default';
+  if (!TENANT_RE.test(tenantId)) {
+    throw badRequest('invalid tenant', [{ path: 'header.x-tenant-id', message: 'must match [A-Za-z0-9_.-]{1,64}' }]);
+  }
+  let body: unknown;
+  if (opts.jsonBody) {
+    const raw = event.body ?? '';
+    const size = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
+    if (opts.maxBodyBytes !== undefined && size > opts.maxBodyBytes) throw payloadTooLarge(opts.maxBodyBytes);
+    const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    if (text.trim() === '') throw badRequest('request body is empty; JSON expected', [{ path: '', message: 'empty body' }]);
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      throw badRequest('request body is not valid JSON', [{ path: '', message: (err as Error).message }]);
+    }
+  }
+  return {
+    body,
+    query: event.queryStringParameters ?? {},
+    params: event.pathParameters ?? {},
+    headers,
+    tenantId,
+  };
+}
+
+function json(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {
+  return { statusCode: status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
+}
+
+/** Turns any error into the API's error shape; unknown errors become a 500 without internals. */
+const errorMiddleware: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> = {
+  onError: (request) => {
+    const err = request.error;
+    if (err instanceof HttpError) {
+      request.response = json(err.status, err.toJSON());
+      return;
+    }
+    logger().error({ err, path: request.event.rawPath }, 'unhandled error');
+    request.response = json(500, { error: { code: 'INTERNAL', message: 'internal error' } });
+  },
+};
+
+/** The HTTP stack: request parsing, one use-case call, JSON result, errors mapped to the API shape. */
+export function httpHandler(fn: (req: HttpRequest) => Promise<HttpResult>, opts: HttpHandlerOptions = {}): ApiHandler {
+  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
+    const result = await fn(toRequest(event, opts));
+    return json(result.status, result.body);
+  });
+  handler.use(errorMiddleware);
+  return handler as unknown as ApiHandler;
+}

@@ -1,0 +1,13 @@
+export * from './clients/amqp';
+export * from './clients/mongo';
+export * from './clients/mysql';
+export * from './clients/redis';
+export * from './config';
+export * from './errors';
+export * from './http/http-handler';
+export * from './ids';
+export * from './logger';
+export * from './queue/consumer-handler';
+export * from './queue/rmq-event';
+export * from './queue/topology';
+export { MONGO } from './migrations/mongo-setup';

@@ -1,0 +1,61 @@
+import type { Channel } from 'amqplib';
+
+/** The queues the platform consumes; each is bound to the main exchange with its own routing key. */
+export const QUEUES = ['import-chunk'] as const;
+export type QueueName = (typeof QUEUES)[number];
+
+export interface Topology {
+  exchange: string;
+  deadLetterExchange: string;
+  queue(name: QueueName): string;
+  deadQueue(name: QueueName): string;
+}
+
+/** Names derived from one prefix, so tests and environments can run side by side. */
+export function topology(prefix: string): Topology {
+  return {
+    exchange: prefix,
+    deadLetterExchange: `${prefix}.dlx`,
+    queue: (name) => `${prefix}.${name}`,
+    deadQueue: (name) => `${prefix}.${name}.dead`,
+  };
+}
+
+/**
+ * Declares exchanges and durable quorum queues. A message that fails `deliveryLimit` times is
+ * dead-lettered (at-least-once, so it cannot be lost between the two queues) instead of dropped.
+ * Idempotent: safe on every start.
+ */
+export async function assertTopology(ch: Channel, prefix: string, deliveryLimit: number): Promise<Topology> {
+  const t = topology(prefix);
+  await ch.assertExchange(t.exchange, 'direct', { durable: true });
+  await ch.assertExchange(t.deadLetterExchange, 'direct', { durable: true });
+  for (const name of QUEUES) {
+    await ch.assertQueue(t.queue(name), {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': deliveryLimit,
+        'x-dead-letter-exchange': t.deadLetterExchange,
+        'x-dead-letter-routing-key': name,
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
+      },
+    });
+    await ch.bindQueue(t.queue(name), t.exchange, name);
+    await ch.assertQueue(t.deadQueue(name), { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.bindQueue(t.deadQueue(name), t.deadLetterExchange, name);
+  }
+  return t;
+}
+
+/** Removes everything `assertTopology` declared (tests only). */
+export async function deleteTopology(ch: Channel, prefix: string): Promise<void> {
+  const t = topology(prefix);
+  for (const name of QUEUES) {
+    await ch.deleteQueue(t.queue(name));
+    await ch.deleteQueue(t.deadQueue(name));
+  }
+  await ch.deleteExchange(t.exchange);
+  await ch.deleteExchange(t.deadLetterExchange);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `npm start`: checks or starts the services, applies migrations, then runs serverless-offline
+# (HTTP on $HTTP_PORT, Lambda invoke API on $LAMBDA_PORT) and the RabbitMQ bridge until Ctrl-C.
+# With START_DEMO=1 (the default) it imports scripts/demo/sample-tree.json once it is up.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export HTTP_PORT="${HTTP_PORT:-3000}" LAMBDA_PORT="${LAMBDA_PORT:-3002}"
+export MONGO_URL="${MONGO_URL:-mongodb://127.0.0.1:${MONGO_PORT:-27018}/collect}"
+START_DEMO="${START_DEMO:-1}"
+RUN_DIR="${RUN_DIR:-.run}"
+mkdir -p "$RUN_DIR"
+
+log() { printf '[start] %s\n' "$*" >&2; }
+
+bash scripts/services.sh
+npx tsx scripts/setup.ts
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+log "serverless-offline on http://localhost:$HTTP_PORT (log: $RUN_DIR/offline.log)"
+npx serverless offline start --httpPort "$HTTP_PORT" --lambdaPort "$LAMBDA_PORT" >"$RUN_DIR/offline.log" 2>&1 &
+pids+=($!)
+log "RabbitMQ bridge (log: $RUN_DIR/bridge.log)"
+npx tsx scripts/bridge/main.ts >"$RUN_DIR/bridge.log" 2>&1 &
+pids+=($!)
+
+deadline=$((SECONDS + ${START_TIMEOUT:-180}))
+until curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/api/tasks/ready-check" -w '' 2>/dev/null ||
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/api/tasks/ready-check")" = 404 ]; do
+  for p in "${pids[@]}"; do
+    kill -0 "$p" 2>/dev/null || { log "a process exited early; see $RUN_DIR/*.log"; tail -n 30 "$RUN_DIR"/*.log >&2; exit 1; }
+  done
+  [ "$SECONDS" -lt "$deadline" ] || { log "not up after ${START_TIMEOUT:-180}s; see $RUN_DIR/*.log"; exit 1; }
+  sleep 1
+done
+log "platform up: http://localhost:$HTTP_PORT"
+
+if [ "$START_DEMO" = 1 ]; then
+  bash scripts/demo/demo.sh "http://127.0.0.1:$HTTP_PORT" || log "demo failed (the platform keeps running)"
+fi
+log "Ctrl-C stops serverless-offline and the bridge"
+wait -n "${pids[@]}"
+log "a process exited; stopping"
+exit 1
