@@ -17,7 +17,9 @@ export async function setup(): Promise<void> {
   try {
     const ch = await conn.createChannel();
     const t = await assertTopology(ch, cfg.AMQP_PREFIX, cfg.AMQP_DELIVERY_LIMIT);
-    console.log(`rabbitmq: exchange ${t.exchange}, queue ${t.queue('import-chunk')} (quorum, delivery limit ${cfg.AMQP_DELIVERY_LIMIT})`);
+    console.log(
+      `rabbitmq: exchange ${t.exchange}, queue ${t.queue('import-chunk')} (quorum, delivery limit ${cfg.AMQP_DELIVERY_LIMIT})`,
+    );
   } finally {
     await conn.close();
   }

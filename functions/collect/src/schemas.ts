@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 /** Source ids: printable ASCII without '/', which separates ids in materialised paths. */
-export const nodeIdSchema = z.string().regex(/^[!-.0-~]{1,128}$/, 'must be 1–128 printable ASCII characters without "/"');
+export const nodeIdSchema = z
+  .string()
+  .regex(/^[!-.0-~]{1,128}$/, 'must be 1–128 printable ASCII characters without "/"');
 export const sourceSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must match [A-Za-z0-9_.:-]{1,128}');
 
 const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
@@ -46,7 +48,8 @@ export type InputNode = z.infer<typeof nodeSchema>;
 export const fullImportSchema = z.object({
   source: sourceSchema,
   mode: z.literal('FULL'),
-  tree: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]),
+  /** One node or an array of top-level nodes; checked node by node by the tree walker. */
+  tree: z.unknown().refine((v) => typeof v === 'object' && v !== null, 'must be a node or an array of nodes'),
 });
 
 export const incrementalImportSchema = z.object({

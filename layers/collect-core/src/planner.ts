@@ -3,7 +3,8 @@
  * needs more than one shard in memory.
  */
 export function* chunk<T>(items: Iterable<T>, size: number): Generator<T[]> {
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`chunk size must be a positive integer, got ${size}`);
+  if (!Number.isInteger(size) || size < 1)
+    throw new RangeError(`chunk size must be a positive integer, got ${size}`);
   let current: T[] = [];
   for (const item of items) {
     current.push(item);

@@ -2,10 +2,26 @@
  * Task and shard state machines (DESIGN §4) as data: the tables are the single source of truth
  * for which transitions are legal; everything else asks `canTransition*`.
  */
-export const TASK_STATES = ['CREATED', 'RUNNING', 'PAUSED', 'COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'] as const;
+export const TASK_STATES = [
+  'CREATED',
+  'RUNNING',
+  'PAUSED',
+  'COMPLETED',
+  'PARTIALLY_COMPLETED',
+  'FAILED',
+  'STOPPED',
+] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
-export const SHARD_STATES = ['PENDING', 'RUNNING', 'PAUSED', 'RETRYING', 'COMPLETED', 'FAILED', 'STOPPED'] as const;
+export const SHARD_STATES = [
+  'PENDING',
+  'RUNNING',
+  'PAUSED',
+  'RETRYING',
+  'COMPLETED',
+  'FAILED',
+  'STOPPED',
+] as const;
 export type ShardState = (typeof SHARD_STATES)[number];
 
 const TASK_TRANSITIONS: Record<TaskState, readonly TaskState[]> = {
@@ -28,7 +44,9 @@ const SHARD_TRANSITIONS: Record<ShardState, readonly ShardState[]> = {
   STOPPED: [],
 };
 
-export const TERMINAL_TASK_STATES: readonly TaskState[] = TASK_STATES.filter((s) => TASK_TRANSITIONS[s].length === 0);
+export const TERMINAL_TASK_STATES: readonly TaskState[] = TASK_STATES.filter(
+  (s) => TASK_TRANSITIONS[s].length === 0,
+);
 
 export function canTransitionTask(from: TaskState, to: TaskState): boolean {
   return TASK_TRANSITIONS[from].includes(to);

@@ -25,7 +25,13 @@ export interface Problem {
 export class HttpError extends AppError {
   readonly status: number;
   readonly details: unknown;
-  constructor(status: number, code: string, message: string, details?: unknown, options?: { cause?: unknown }) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    details?: unknown,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
     this.status = status;
     this.details = details;
@@ -45,9 +51,12 @@ export class HttpError extends AppError {
 export const badRequest = (message: string, problems: Problem[]) =>
   new HttpError(400, 'VALIDATION_FAILED', message, problems);
 export const notFound = (what: string) => new HttpError(404, 'NOT_FOUND', `${what} not found`);
-export const conflict = (message: string, details: unknown) => new HttpError(409, 'CONFLICT', message, details);
+export const conflict = (message: string, details: unknown) =>
+  new HttpError(409, 'CONFLICT', message, details);
 export const payloadTooLarge = (limit: number) =>
-  new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`, { limitBytes: limit });
+  new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`, {
+    limitBytes: limit,
+  });
 
 /**
  * How a worker should treat a failure. Retryable failures come back through the queue

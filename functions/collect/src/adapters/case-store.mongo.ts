@@ -17,7 +17,8 @@ export interface CaseDetailDoc {
 
 const DUPLICATE_KEY = 11000;
 
-export const caseDocId = (tenantId: string, source: string, caseId: string): string => `${tenantId}\u001f${source}\u001f${caseId}`;
+export const caseDocId = (tenantId: string, source: string, caseId: string): string =>
+  `${tenantId}\u001f${source}\u001f${caseId}`;
 
 /** Full case details in MongoDB, one document per case with a deterministic `_id`. */
 export class CaseStore {
@@ -62,6 +63,8 @@ export class CaseStore {
   }
 
   async get(tenantId: string, source: string, caseId: string): Promise<CaseDetailDoc | null> {
-    return this.db.collection<CaseDetailDoc>(MONGO.caseDetail).findOne({ _id: caseDocId(tenantId, source, caseId) });
+    return this.db
+      .collection<CaseDetailDoc>(MONGO.caseDetail)
+      .findOne({ _id: caseDocId(tenantId, source, caseId) });
   }
 }

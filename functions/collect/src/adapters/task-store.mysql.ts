@@ -85,11 +85,23 @@ export class TaskStore {
     await conn.query(
       `INSERT INTO collect_task (id, tenant_id, kind, source, mode, state, tree_version, total_shards, total_nodes, params)
        VALUES (?, ?, ?, ?, ?, 'CREATED', ?, ?, ?, ?)`,
-      [t.id, t.tenantId, t.kind, t.source, t.mode, t.treeVersion, t.shards.length, t.totalNodes, JSON.stringify(t.params)],
+      [
+        t.id,
+        t.tenantId,
+        t.kind,
+        t.source,
+        t.mode,
+        t.treeVersion,
+        t.shards.length,
+        t.totalNodes,
+        JSON.stringify(t.params),
+      ],
     );
     for (let i = 0; i < t.shards.length; i += 1000) {
       const rows = t.shards.slice(i, i + 1000).map((s, j) => [t.id, i + j, s.kind, 'PENDING', s.nodeCount]);
-      await conn.query('INSERT INTO collect_shard (task_id, shard_no, kind, state, node_count) VALUES ?', [rows]);
+      await conn.query('INSERT INTO collect_shard (task_id, shard_no, kind, state, node_count) VALUES ?', [
+        rows,
+      ]);
     }
   }
 
@@ -122,7 +134,12 @@ export class TaskStore {
     }));
   }
 
-  async setState(id: string, state: TaskState, lastError: string | null, conn: Queryable = this.db): Promise<void> {
+  async setState(
+    id: string,
+    state: TaskState,
+    lastError: string | null,
+    conn: Queryable = this.db,
+  ): Promise<void> {
     const terminal = ['COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'].includes(state);
     await conn.query(
       `UPDATE collect_task SET state = ?, last_error = COALESCE(?, last_error),
@@ -177,12 +194,27 @@ export class TaskStore {
     taskId: string,
     shardNo: number,
     epoch: number,
-    outcome: { state: 'COMPLETED' | 'FAILED'; doneNodes: number; failedNodes: number; changedNodes: number; error?: string },
+    outcome: {
+      state: 'COMPLETED' | 'FAILED';
+      doneNodes: number;
+      failedNodes: number;
+      changedNodes: number;
+      error?: string;
+    },
   ): Promise<boolean> {
     const [res] = await conn.query(
       `UPDATE collect_shard SET state = ?, done_nodes = ?, failed_nodes = ?, changed_nodes = ?, last_error = ?
         WHERE task_id = ? AND shard_no = ? AND epoch = ? AND state = 'RUNNING'`,
-      [outcome.state, outcome.doneNodes, outcome.failedNodes, outcome.changedNodes, outcome.error ?? null, taskId, shardNo, epoch],
+      [
+        outcome.state,
+        outcome.doneNodes,
+        outcome.failedNodes,
+        outcome.changedNodes,
+        outcome.error ?? null,
+        taskId,
+        shardNo,
+        epoch,
+      ],
     );
     if ((res as { affectedRows: number }).affectedRows !== 1) return false;
     const completed = outcome.state === 'COMPLETED' ? 1 : 0;
@@ -191,12 +223,23 @@ export class TaskStore {
               done_nodes = done_nodes + ?, failed_nodes = failed_nodes + ?, changed_nodes = changed_nodes + ?,
               last_error = COALESCE(?, last_error)
         WHERE id = ?`,
-      [completed, 1 - completed, outcome.doneNodes, outcome.failedNodes, outcome.changedNodes, outcome.error ?? null, taskId],
+      [
+        completed,
+        1 - completed,
+        outcome.doneNodes,
+        outcome.failedNodes,
+        outcome.changedNodes,
+        outcome.error ?? null,
+        taskId,
+      ],
     );
     return true;
   }
 
   async addDeleted(conn: PoolConnection, taskId: string, count: number): Promise<void> {
-    await conn.query('UPDATE collect_task SET deleted_nodes = deleted_nodes + ? WHERE id = ?', [count, taskId]);
+    await conn.query('UPDATE collect_task SET deleted_nodes = deleted_nodes + ? WHERE id = ?', [
+      count,
+      taskId,
+    ]);
   }
 }

@@ -77,7 +77,12 @@ export class TreeStore {
   }
 
   /** Both tables' rows for `ids` (deleted ones included), keyed by id. */
-  async findByIds(conn: Queryable, tenantId: string, source: string, ids: string[]): Promise<Map<string, NodeRow>> {
+  async findByIds(
+    conn: Queryable,
+    tenantId: string,
+    source: string,
+    ids: string[],
+  ): Promise<Map<string, NodeRow>> {
     const found = new Map<string, NodeRow>();
     if (ids.length === 0) return found;
     for (const type of ['DIRECTORY', 'CASE'] as const) {
@@ -94,7 +99,11 @@ export class TreeStore {
   }
 
   /** Highest child position under each parent (`null` = top level), live nodes only. */
-  async maxChildPositions(tenantId: string, source: string, parentIds: (string | null)[]): Promise<Map<string | null, number>> {
+  async maxChildPositions(
+    tenantId: string,
+    source: string,
+    parentIds: (string | null)[],
+  ): Promise<Map<string | null, number>> {
     const out = new Map<string | null, number>();
     const named = parentIds.filter((p): p is string => p !== null);
     for (const type of ['DIRECTORY', 'CASE'] as const) {
@@ -126,7 +135,13 @@ export class TreeStore {
   }
 
   /** Multi-row upserts, one statement per table; see the class comment for the version guard. */
-  async upsert(conn: PoolConnection, tenantId: string, source: string, version: number, nodes: FlatNode[]): Promise<void> {
+  async upsert(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    version: number,
+    nodes: FlatNode[],
+  ): Promise<void> {
     const dirs = nodes.filter((n) => n.type === 'DIRECTORY');
     const cases = nodes.filter((n) => n.type === 'CASE');
     // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing the ones before:
@@ -147,7 +162,22 @@ export class TreeStore {
            update_time = IF(${changed('parent_id')}, CURRENT_TIMESTAMP(3), update_time),
            ${['parent_id', 'name', 'path', 'level', 'position', 'content_hash', 'deleted'].map(set).join(', ')},
            seen_version = GREATEST(seen_version, VALUES(seen_version))`,
-        [dirs.map((n) => [tenantId, source, n.id, n.parentId, n.name, n.path, n.level, n.position, n.hash, version, version, 0])],
+        [
+          dirs.map((n) => [
+            tenantId,
+            source,
+            n.id,
+            n.parentId,
+            n.name,
+            n.path,
+            n.level,
+            n.position,
+            n.hash,
+            version,
+            version,
+            0,
+          ]),
+        ],
       );
     }
     if (cases.length > 0) {
@@ -197,13 +227,28 @@ export class TreeStore {
         `UPDATE ${t.name}
             SET path = CONCAT(?, SUBSTRING(path, ?)), level = level + ?, version = ?, update_time = CURRENT_TIMESTAMP(3)
           WHERE tenant_id = ? AND source = ? AND path LIKE ? AND seen_version <= ?`,
-        [newPath, oldPath.length + 1, levelDelta, version, tenantId, source, subtreePattern(oldPath), version],
+        [
+          newPath,
+          oldPath.length + 1,
+          levelDelta,
+          version,
+          tenantId,
+          source,
+          subtreePattern(oldPath),
+          version,
+        ],
       );
     }
   }
 
   /** Soft-deletes nodes and everything under them; returns how many rows it deleted. */
-  async softDeleteSubtrees(conn: PoolConnection, tenantId: string, source: string, version: number, ids: string[]): Promise<number> {
+  async softDeleteSubtrees(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    version: number,
+    ids: string[],
+  ): Promise<number> {
     if (ids.length === 0) return 0;
     const roots = await this.findByIds(conn, tenantId, source, ids);
     let count = 0;
@@ -228,7 +273,12 @@ export class TreeStore {
   }
 
   /** FULL import end: soft-deletes every live node the tree of `version` did not contain. */
-  async softDeleteUnseen(conn: PoolConnection, tenantId: string, source: string, version: number): Promise<number> {
+  async softDeleteUnseen(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    version: number,
+  ): Promise<number> {
     let count = 0;
     for (const t of Object.values(TABLE)) {
       const [res] = await conn.query(

@@ -66,11 +66,25 @@ export async function applyChunk(deps: ChunkDeps, msg: ImportChunkMessage): Prom
       for (const n of changed) {
         const old = before.get(n.id);
         if (n.type === 'DIRECTORY' && old && !old.deleted && old.path !== n.path) {
-          await deps.trees.rewriteSubtreePaths(conn, msg.tenantId, msg.source, msg.version, old.path, n.path, n.level - old.level);
+          await deps.trees.rewriteSubtreePaths(
+            conn,
+            msg.tenantId,
+            msg.source,
+            msg.version,
+            old.path,
+            n.path,
+            n.level - old.level,
+          );
         }
       }
     }
-    const deleted = await deps.trees.softDeleteSubtrees(conn, msg.tenantId, msg.source, msg.version, msg.deletes);
+    const deleted = await deps.trees.softDeleteSubtrees(
+      conn,
+      msg.tenantId,
+      msg.source,
+      msg.version,
+      msg.deletes,
+    );
     const settled = await deps.tasks.settleShard(conn, msg.taskId, msg.shardNo, epoch, {
       state: 'COMPLETED',
       doneNodes: msg.upserts.length + msg.deletes.length,
@@ -105,6 +119,11 @@ export async function failChunk(deps: ChunkDeps, msg: ImportChunkMessage, error:
       error,
     }),
   );
-  await deps.events.record({ taskId: msg.taskId, shardNo: msg.shardNo, level: 'error', message: `shard failed: ${error}` });
+  await deps.events.record({
+    taskId: msg.taskId,
+    shardNo: msg.shardNo,
+    level: 'error',
+    message: `shard failed: ${error}`,
+  });
   await finalizeIfSettled(deps, msg.taskId);
 }

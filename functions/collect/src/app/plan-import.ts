@@ -1,10 +1,17 @@
-import { type Problem, badRequest } from '@collect/common';
+import { badRequest, type Problem } from '@collect/common';
 import type { FlatNode, ImportRequest } from '../schemas';
 import { type Anchor, ProblemList, type TreeLimits, walkSubtree } from './tree-walk';
 
 /** What the store must answer for an incremental import to be planned. */
 export interface TreeLookup {
-  findByIds(ids: string[]): Promise<Map<string, { type: 'DIRECTORY' | 'CASE'; path: string; level: number; position: number; deleted: boolean }>>;
+  findByIds(
+    ids: string[],
+  ): Promise<
+    Map<
+      string,
+      { type: 'DIRECTORY' | 'CASE'; path: string; level: number; position: number; deleted: boolean }
+    >
+  >;
   maxChildPositions(parentIds: (string | null)[]): Promise<Map<string | null, number>>;
 }
 
@@ -61,7 +68,12 @@ export async function planIncremental(
       return;
     }
     const r = raw as Record<string, unknown>;
-    if (!('parentId' in r)) problems.add(`${at}.parentId`, 'required on incremental upserts (null for top level)', 'missing_parent');
+    if (!('parentId' in r))
+      problems.add(
+        `${at}.parentId`,
+        'required on incremental upserts (null for top level)',
+        'missing_parent',
+      );
     roots.push({
       raw: r,
       at,
@@ -77,7 +89,9 @@ export async function planIncremental(
   });
 
   const outsideParents = [...new Set(roots.map((r) => r.parentId).filter((p): p is string => p !== null))];
-  const known = await store.findByIds([...new Set([...outsideParents, ...roots.map((r) => r.id), ...deleteSet])]);
+  const known = await store.findByIds([
+    ...new Set([...outsideParents, ...roots.map((r) => r.id), ...deleteSet]),
+  ]);
   const maxPos = await store.maxChildPositions([...new Set(roots.map((r) => r.parentId))]);
 
   const rootIds = new Set(roots.map((r) => r.id));
@@ -96,14 +110,22 @@ export async function planIncremental(
         later.push(r);
         continue;
       }
-      const parent = inRequest ?? (stored ? { type: stored.type, path: stored.path, level: stored.level } : undefined);
+      const parent =
+        inRequest ?? (stored ? { type: stored.type, path: stored.path, level: stored.level } : undefined);
       if (parent && parent.type !== 'DIRECTORY') {
         problems.add(`${r.at}.parentId`, `parent "${r.parentId}" is a case`, 'parent_is_case');
         continue;
       }
       const parentPath = parent?.path ?? '';
-      if (r.parentId !== null && (deleteSet.has(r.parentId) || [...deleteSet].some((d) => parentPath.includes(`/${d}/`)))) {
-        problems.add(`${r.at}.parentId`, `parent "${r.parentId}" is deleted by this request`, 'parent_deleted');
+      if (
+        r.parentId !== null &&
+        (deleteSet.has(r.parentId) || [...deleteSet].some((d) => parentPath.includes(`/${d}/`)))
+      ) {
+        problems.add(
+          `${r.at}.parentId`,
+          `parent "${r.parentId}" is deleted by this request`,
+          'parent_deleted',
+        );
         continue;
       }
       if (parentPath.split('/').includes(r.id)) {
@@ -123,7 +145,11 @@ export async function planIncremental(
         placed.set(n.id, n);
         const before = known.get(n.id);
         if (before && !before.deleted && before.type !== n.type) {
-          problems.add(r.at, `"${n.id}" is a ${before.type.toLowerCase()}; its type cannot change`, 'type_change');
+          problems.add(
+            r.at,
+            `"${n.id}" is a ${before.type.toLowerCase()}; its type cannot change`,
+            'type_change',
+          );
         }
         if (deleteSet.has(n.id)) problems.add(r.at, `"${n.id}" is both upserted and deleted`, 'duplicate_id');
       }
@@ -133,7 +159,9 @@ export async function planIncremental(
         const inCycle = r.parentId !== null && rootIds.has(r.parentId);
         problems.add(
           `${r.at}.parentId`,
-          inCycle ? `parent "${r.parentId}" is part of a cycle or invalid` : `parent "${r.parentId}" exists nowhere`,
+          inCycle
+            ? `parent "${r.parentId}" is part of a cycle or invalid`
+            : `parent "${r.parentId}" exists nowhere`,
           inCycle ? 'cycle' : 'parent_not_found',
         );
       }

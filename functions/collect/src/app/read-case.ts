@@ -12,7 +12,12 @@ export interface ReadCaseDeps {
 }
 
 /** A case with its details (MongoDB) and its path of ancestors (MySQL), cached per generation. */
-export async function readCase(deps: ReadCaseDeps, tenantId: string, source: string, id: string): Promise<unknown> {
+export async function readCase(
+  deps: ReadCaseDeps,
+  tenantId: string,
+  source: string,
+  id: string,
+): Promise<unknown> {
   const gen = await deps.cache.generation(tenantId, source);
   const key = `case\u001f${id}`;
   const hit = await deps.cache.get(tenantId, source, gen, key);

@@ -24,7 +24,10 @@ export async function readTask(tasks: TaskStore, tenantId: string, id: string): 
       totalShards: task.totalShards,
       doneShards: task.doneShards,
       failedShards: task.failedShards,
-      percent: task.totalShards === 0 ? 100 : Math.floor(((task.doneShards + task.failedShards) * 100) / task.totalShards),
+      percent:
+        task.totalShards === 0
+          ? 100
+          : Math.floor(((task.doneShards + task.failedShards) * 100) / task.totalShards),
     },
     shardsByState: byState,
     shards,

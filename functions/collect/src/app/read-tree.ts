@@ -24,14 +24,24 @@ export interface ReadTreeDeps {
 
 const BATCH = 1000;
 
-async function childrenOf(db: Pool, tenantId: string, source: string, parentIds: string[] | null): Promise<Map<string | null, TreeNodeView[]>> {
+async function childrenOf(
+  db: Pool,
+  tenantId: string,
+  source: string,
+  parentIds: string[] | null,
+): Promise<Map<string | null, TreeNodeView[]>> {
   const out = new Map<string | null, TreeNodeView[]>();
   const push = (p: string | null, v: TreeNodeView) => {
     const list = out.get(p) ?? [];
     list.push(v);
     out.set(p, list);
   };
-  const batches = parentIds === null ? [null] : Array.from({ length: Math.ceil(parentIds.length / BATCH) }, (_, i) => parentIds.slice(i * BATCH, (i + 1) * BATCH));
+  const batches =
+    parentIds === null
+      ? [null]
+      : Array.from({ length: Math.ceil(parentIds.length / BATCH) }, (_, i) =>
+          parentIds.slice(i * BATCH, (i + 1) * BATCH),
+        );
   for (const batch of batches) {
     const where = batch === null ? 'IS NULL' : 'IN (?)';
     const args = batch === null ? [tenantId, source] : [tenantId, source, batch];
@@ -47,7 +57,14 @@ async function childrenOf(db: Pool, tenantId: string, source: string, parentIds:
       args,
     );
     for (const r of cases) {
-      push(r.p, { id: r.id, type: 'CASE', name: r.name, position: r.position, status: r.status, priority: r.priority });
+      push(r.p, {
+        id: r.id,
+        type: 'CASE',
+        name: r.name,
+        position: r.position,
+        status: r.status,
+        priority: r.priority,
+      });
     }
   }
   for (const list of out.values()) list.sort((a, b) => a.position - b.position || (a.id < b.id ? -1 : 1));
@@ -74,7 +91,14 @@ export async function readTree(
     if (!found || found.deleted) throw notFound(`node "${q.rootId}" in source "${q.source}"`);
     roots = [
       found.type === 'CASE'
-        ? { id: found.id, type: 'CASE', name: found.name, position: found.position, status: found.status, priority: found.priority ?? null }
+        ? {
+            id: found.id,
+            type: 'CASE',
+            name: found.name,
+            position: found.position,
+            status: found.status,
+            priority: found.priority ?? null,
+          }
         : { id: found.id, type: 'DIRECTORY', name: found.name, position: found.position },
     ];
   } else {
@@ -83,7 +107,12 @@ export async function readTree(
   let count = roots.length;
   let frontier = roots.filter((n) => n.type === 'DIRECTORY');
   for (let level = 1; frontier.length > 0; level += 1) {
-    const kids = await childrenOf(deps.db, tenantId, q.source, frontier.map((n) => n.id));
+    const kids = await childrenOf(
+      deps.db,
+      tenantId,
+      q.source,
+      frontier.map((n) => n.id),
+    );
     const next: TreeNodeView[] = [];
     for (const dir of frontier) {
       const list = kids.get(dir.id) ?? [];
@@ -96,9 +125,14 @@ export async function readTree(
       for (const c of list) if (c.type === 'DIRECTORY') next.push(c);
     }
     if (count > deps.maxNodes) {
-      throw new HttpError(422, 'TREE_TOO_LARGE', `the tree has more than ${deps.maxNodes} nodes at this depth; ask for a smaller depth or a rootId`, {
-        maxNodes: deps.maxNodes,
-      });
+      throw new HttpError(
+        422,
+        'TREE_TOO_LARGE',
+        `the tree has more than ${deps.maxNodes} nodes at this depth; ask for a smaller depth or a rootId`,
+        {
+          maxNodes: deps.maxNodes,
+        },
+      );
     }
     if (level >= q.depth) break;
     frontier = next;

@@ -1,4 +1,11 @@
-import { type Config, inTransaction, newId, type OutgoingMessage, publishConfirmed, topology } from '@collect/common';
+import {
+  type Config,
+  inTransaction,
+  newId,
+  type OutgoingMessage,
+  publishConfirmed,
+  topology,
+} from '@collect/common';
 import { chunk } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
 import type { Pool } from 'mysql2/promise';
@@ -21,7 +28,11 @@ export interface ImportDeps {
 export const MAX_CHUNK_BYTES = 1024 * 1024;
 
 /** Cuts nodes into chunks of at most `size` nodes and about `maxBytes` of JSON each. */
-export function* chunkNodes(nodes: FlatNode[], size: number, maxBytes = MAX_CHUNK_BYTES): Generator<FlatNode[]> {
+export function* chunkNodes(
+  nodes: FlatNode[],
+  size: number,
+  maxBytes = MAX_CHUNK_BYTES,
+): Generator<FlatNode[]> {
   let current: FlatNode[] = [];
   let bytes = 0;
   for (const n of nodes) {
@@ -42,7 +53,11 @@ export function* chunkNodes(nodes: FlatNode[], size: number, maxBytes = MAX_CHUN
  * message per shard and returns only after RabbitMQ confirmed them all. Nothing is written when
  * the request is invalid. If publishing fails the task is marked FAILED and the error rethrown.
  */
-export async function submitImport(deps: ImportDeps, tenantId: string, req: ImportRequest): Promise<{ taskId: string }> {
+export async function submitImport(
+  deps: ImportDeps,
+  tenantId: string,
+  req: ImportRequest,
+): Promise<{ taskId: string }> {
   const limits = { maxNodes: deps.config.IMPORT_MAX_NODES, maxDepth: deps.config.IMPORT_MAX_DEPTH };
   const plan: ImportPlan =
     req.mode === 'FULL'

@@ -25,7 +25,13 @@ export class MongoSnapshotWriter implements SnapshotWriter {
     private readonly mongo: Db,
   ) {}
 
-  async write(tenantId: string, source: string, version: number, taskId: string, mode: string): Promise<void> {
+  async write(
+    tenantId: string,
+    source: string,
+    version: number,
+    taskId: string,
+    mode: string,
+  ): Promise<void> {
     const coll = this.mongo.collection(MONGO.treeSnapshot);
     const hash = createHash('md5');
     const counts = { directories: 0, cases: 0 };
@@ -35,7 +41,11 @@ export class MongoSnapshotWriter implements SnapshotWriter {
       if (part.length === 0) return;
       parts += 1;
       const _id = `${tenantId}\u001f${source}\u001f${version}\u001f${parts}`;
-      await coll.replaceOne({ _id } as never, { tenantId, source, version, part: parts, entries: part }, { upsert: true });
+      await coll.replaceOne(
+        { _id } as never,
+        { tenantId, source, version, part: parts, entries: part },
+        { upsert: true },
+      );
       part = [];
     };
     const stream = this.db.pool
@@ -49,7 +59,13 @@ export class MongoSnapshotWriter implements SnapshotWriter {
         [tenantId, source, tenantId, source],
       )
       .stream();
-    for await (const r of stream as AsyncIterable<{ id: string; t: 'D' | 'C'; p: string | null; position: number; h: string }>) {
+    for await (const r of stream as AsyncIterable<{
+      id: string;
+      t: 'D' | 'C';
+      p: string | null;
+      position: number;
+      h: string;
+    }>) {
       const entry: SnapshotEntry = [r.id, r.t, r.p, r.position, r.h];
       hash.update(`${entry.join('\u001f')}\n`);
       if (r.t === 'D') counts.directories += 1;
@@ -58,7 +74,20 @@ export class MongoSnapshotWriter implements SnapshotWriter {
       if (part.length >= PART_SIZE) await flush();
     }
     await flush();
-    const header = { tenantId, source, version, part: 0, parts, taskId, mode, counts, hash: hash.digest('hex'), createdAt: new Date() };
-    await coll.replaceOne({ _id: `${tenantId}\u001f${source}\u001f${version}\u001f0` } as never, header, { upsert: true });
+    const header = {
+      tenantId,
+      source,
+      version,
+      part: 0,
+      parts,
+      taskId,
+      mode,
+      counts,
+      hash: hash.digest('hex'),
+      createdAt: new Date(),
+    };
+    await coll.replaceOne({ _id: `${tenantId}\u001f${source}\u001f${version}\u001f0` } as never, header, {
+      upsert: true,
+    });
   }
 }

@@ -24,7 +24,8 @@ export class ProblemList {
   total = 0;
   add(path: string, message: string, code?: string): void {
     this.total += 1;
-    if (this.items.length < MAX_LISTED_PROBLEMS) this.items.push({ path, message, ...(code ? { code } : {}) });
+    if (this.items.length < MAX_LISTED_PROBLEMS)
+      this.items.push({ path, message, ...(code ? { code } : {}) });
   }
   addZod(base: string, error: z.ZodError): void {
     for (const issue of error.issues) {
@@ -83,6 +84,23 @@ export function walkSubtree(
     const parsed = nodeSchema.safeParse(f.raw);
     if (!parsed.success) {
       problems.addZod(f.at, parsed.error);
+      // Keep walking what can be walked, so one request lists the problems of the whole tree.
+      const raw = f.raw as { id?: unknown; children?: unknown } | null;
+      const children =
+        typeof raw === 'object' && raw !== null && Array.isArray(raw.children) ? raw.children : [];
+      const id = typeof raw?.id === 'string' ? raw.id : '?';
+      if (typeof raw?.id === 'string') seen.add(raw.id);
+      for (let i = children.length - 1; i >= 0; i -= 1) {
+        stack.push({
+          ...f,
+          raw: children[i],
+          at: `${f.at}.children[${i}]`,
+          parentId: id,
+          parentPath: `${f.parentPath}/${id}`,
+          depth: f.depth + 1,
+          position: i,
+        });
+      }
       continue;
     }
     const node = parsed.data;
@@ -105,7 +123,8 @@ export function walkSubtree(
       ok = false;
     }
     if (!opts.allowParentFields && f.at !== rootPath) {
-      if (node.parentId !== undefined) problems.add(`${f.at}.parentId`, 'only allowed on incremental upserts', 'unexpected_field');
+      if (node.parentId !== undefined)
+        problems.add(`${f.at}.parentId`, 'only allowed on incremental upserts', 'unexpected_field');
     }
     const path = `${f.parentPath}/${node.id}`;
     if (path.length > 3000) {

@@ -76,7 +76,10 @@ export async function publishConfirmed(
     ch.off('return', onReturn);
   }
   if (returned.length > 0) {
-    throw new AppError('PUBLISH_UNROUTABLE', `no queue is bound for ${returned.length} message(s): ${returned[0]}`);
+    throw new AppError(
+      'PUBLISH_UNROUTABLE',
+      `no queue is bound for ${returned.length} message(s): ${returned[0]}`,
+    );
   }
 }
 

@@ -7,7 +7,11 @@ let client: Redis | undefined;
 export function redis(): Redis {
   if (!client) {
     const cfg = loadConfig();
-    client = new Redis(cfg.REDIS_URL, { keyPrefix: cfg.REDIS_PREFIX, maxRetriesPerRequest: 3, lazyConnect: false });
+    client = new Redis(cfg.REDIS_URL, {
+      keyPrefix: cfg.REDIS_PREFIX,
+      maxRetriesPerRequest: 3,
+      lazyConnect: false,
+    });
   }
   return client;
 }

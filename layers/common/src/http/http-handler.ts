@@ -23,7 +23,10 @@ export interface HttpHandlerOptions {
   maxBodyBytes?: number;
 }
 
-type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+type ApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 const TENANT_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -32,7 +35,9 @@ function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): Htt
   for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
   const tenantId = headers['x-tenant-id'] ?? 'default';
   if (!TENANT_RE.test(tenantId)) {
-    throw badRequest('invalid tenant', [{ path: 'header.x-tenant-id', message: 'must match [A-Za-z0-9_.-]{1,64}' }]);
+    throw badRequest('invalid tenant', [
+      { path: 'header.x-tenant-id', message: 'must match [A-Za-z0-9_.-]{1,64}' },
+    ]);
   }
   let body: unknown;
   if (opts.jsonBody) {
@@ -40,7 +45,8 @@ function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): Htt
     const size = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
     if (opts.maxBodyBytes !== undefined && size > opts.maxBodyBytes) throw payloadTooLarge(opts.maxBodyBytes);
     const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-    if (text.trim() === '') throw badRequest('request body is empty; JSON expected', [{ path: '', message: 'empty body' }]);
+    if (text.trim() === '')
+      throw badRequest('request body is empty; JSON expected', [{ path: '', message: 'empty body' }]);
     try {
       body = JSON.parse(text);
     } catch (err) {
@@ -57,7 +63,11 @@ function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): Htt
 }
 
 function json(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {
-  return { statusCode: status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify(body),
+  };
 }
 
 /** Turns any error into the API's error shape; unknown errors become a 500 without internals. */
@@ -74,11 +84,16 @@ const errorMiddleware: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStru
 };
 
 /** The HTTP stack: request parsing, one use-case call, JSON result, errors mapped to the API shape. */
-export function httpHandler(fn: (req: HttpRequest) => Promise<HttpResult>, opts: HttpHandlerOptions = {}): ApiHandler {
-  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
-    const result = await fn(toRequest(event, opts));
-    return json(result.status, result.body);
-  });
+export function httpHandler(
+  fn: (req: HttpRequest) => Promise<HttpResult>,
+  opts: HttpHandlerOptions = {},
+): ApiHandler {
+  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(
+    async (event) => {
+      const result = await fn(toRequest(event, opts));
+      return json(result.status, result.body);
+    },
+  );
   handler.use(errorMiddleware);
   return handler as unknown as ApiHandler;
 }

@@ -12,12 +12,14 @@ export const MONGO = {
  * deterministic string `_id`s, so replays upsert the same document.
  */
 export async function setupMongo(db: Db, taskEventTtlDays: number): Promise<void> {
-  await db.collection(MONGO.caseDetail).createIndexes([
-    { key: { tenantId: 1, source: 1, caseId: 1 }, name: 'case_by_source', unique: true },
-  ]);
-  await db.collection(MONGO.treeSnapshot).createIndexes([
-    { key: { tenantId: 1, source: 1, version: 1, part: 1 }, name: 'snapshot_by_version', unique: true },
-  ]);
+  await db
+    .collection(MONGO.caseDetail)
+    .createIndexes([{ key: { tenantId: 1, source: 1, caseId: 1 }, name: 'case_by_source', unique: true }]);
+  await db
+    .collection(MONGO.treeSnapshot)
+    .createIndexes([
+      { key: { tenantId: 1, source: 1, version: 1, part: 1 }, name: 'snapshot_by_version', unique: true },
+    ]);
   await db.collection(MONGO.taskEvent).createIndexes([
     { key: { taskId: 1, at: 1 }, name: 'events_by_task' },
     { key: { at: 1 }, name: 'events_ttl', expireAfterSeconds: taskEventTtlDays * 86_400 },

@@ -7,7 +7,8 @@ const MIGRATIONS_DIR = join(__dirname, 'mysql');
 /** The database named in a MySQL URL (`collect` in mysql://root@host:3306/collect). */
 export function databaseName(url: string): string {
   const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-  if (!/^[A-Za-z0-9_$]{1,64}$/.test(name)) throw new Error(`MYSQL_URL must name a database ([A-Za-z0-9_$]), got "${name}"`);
+  if (!/^[A-Za-z0-9_$]{1,64}$/.test(name))
+    throw new Error(`MYSQL_URL must name a database ([A-Za-z0-9_$]), got "${name}"`);
   return name;
 }
 
@@ -20,9 +21,15 @@ export async function migrateMysql(url: string): Promise<string[]> {
   const db = databaseName(url);
   const server = new URL(url);
   server.pathname = '/';
-  const conn = await mysql.createConnection({ uri: server.toString(), multipleStatements: true, charset: 'utf8mb4_unicode_ci' });
+  const conn = await mysql.createConnection({
+    uri: server.toString(),
+    multipleStatements: true,
+    charset: 'utf8mb4_unicode_ci',
+  });
   try {
-    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await conn.query(
+      `CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+    );
     await conn.query(`USE \`${db}\``);
     await conn.query(
       `CREATE TABLE IF NOT EXISTS schema_migration (

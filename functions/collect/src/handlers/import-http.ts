@@ -1,7 +1,7 @@
 import { AppError, badRequest, HttpError, httpHandler, loadConfig } from '@collect/common';
-import { getServices } from '../composition';
 import { submitImport } from '../app/submit-import';
 import { ProblemList } from '../app/tree-walk';
+import { getServices } from '../composition';
 import { importRequestSchema } from '../schemas';
 
 /** POST /api/testcase/import → 202 { taskId } once RabbitMQ confirmed every shard message. */
@@ -20,7 +20,11 @@ export const handler = httpHandler(
     } catch (err) {
       if (err instanceof HttpError) throw err;
       if (err instanceof AppError && err.code.startsWith('PUBLISH_')) {
-        throw new HttpError(503, 'QUEUE_UNAVAILABLE', 'the import could not be queued; nothing was imported, retry later');
+        throw new HttpError(
+          503,
+          'QUEUE_UNAVAILABLE',
+          'the import could not be queued; nothing was imported, retry later',
+        );
       }
       throw err;
     }

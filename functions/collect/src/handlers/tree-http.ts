@@ -13,6 +13,10 @@ export const handler = httpHandler(async (req) => {
     throw badRequest('invalid query', problems.items);
   }
   const s = await getServices();
-  const body = await readTree({ db: s.db, trees: s.trees, cache: s.cache, maxNodes: s.treeMaxNodes }, req.tenantId, q.data);
+  const body = await readTree(
+    { db: s.db, trees: s.trees, cache: s.cache, maxNodes: s.treeMaxNodes },
+    req.tenantId,
+    q.data,
+  );
   return { status: 200, body };
 });

@@ -13,8 +13,12 @@ export const handler = consumerHandler(importChunkMessageSchema, async (msg, met
   try {
     await applyChunk(s, msg);
   } catch (err) {
-    const last = meta.deliveryCount >= loadConfig().AMQP_DELIVERY_LIMIT || classifyFailure(err) === 'non-retryable';
-    logger({ taskId: msg.taskId, shardNo: msg.shardNo }).error({ err, deliveryCount: meta.deliveryCount, last }, 'shard failed');
+    const last =
+      meta.deliveryCount >= loadConfig().AMQP_DELIVERY_LIMIT || classifyFailure(err) === 'non-retryable';
+    logger({ taskId: msg.taskId, shardNo: msg.shardNo }).error(
+      { err, deliveryCount: meta.deliveryCount, last },
+      'shard failed',
+    );
     if (last) await failChunk(s, msg, (err as Error).message ?? String(err)).catch(() => undefined);
     throw err;
   }

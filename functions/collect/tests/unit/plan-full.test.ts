@@ -1,0 +1,146 @@
+import { HttpError } from '@collect/common';
+import { describe, expect, it } from 'vitest';
+import { planFull } from '../../src/app/plan-import';
+import { chunkNodes } from '../../src/app/submit-import';
+
+const limits = { maxNodes: 1000, maxDepth: 5 };
+
+function problemsOf(fn: () => unknown): { path: string; code?: string }[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 400)
+      return err.details as { path: string; code?: string }[];
+    throw err;
+  }
+  throw new Error('expected a 400');
+}
+
+const tree = {
+  id: 'root',
+  type: 'DIRECTORY',
+  name: 'Root',
+  children: [
+    { id: 'd1', type: 'DIRECTORY', name: 'Dir 1', children: [{ id: 'c1', type: 'CASE', name: 'Case 1' }] },
+    {
+      id: 'c2',
+      type: 'CASE',
+      name: 'Case 2',
+      content: { description: 'x', steps: [{ action: 'a', expected: 'b' }] },
+    },
+  ],
+};
+
+describe('planFull', () => {
+  it('flattens parents before children with paths, levels and positions', () => {
+    const plan = planFull(tree, limits);
+    expect(plan.upserts.map((n) => [n.id, n.parentId, n.path, n.level, n.position])).toEqual([
+      ['root', null, '/root', 1, 0],
+      ['d1', 'root', '/root/d1', 2, 0],
+      ['c1', 'd1', '/root/d1/c1', 3, 0],
+      ['c2', 'root', '/root/c2', 2, 1],
+    ]);
+  });
+
+  it('accepts several top-level nodes', () => {
+    const plan = planFull([tree.children[0], tree.children[1]], limits);
+    expect(plan.upserts.filter((n) => n.parentId === null).map((n) => [n.id, n.position])).toEqual([
+      ['d1', 0],
+      ['c2', 1],
+    ]);
+  });
+
+  it('gives equal content equal hashes and any content change a new hash', () => {
+    const a = planFull(tree, limits).upserts.find((n) => n.id === 'c2');
+    const b = planFull(structuredClone(tree), limits).upserts.find((n) => n.id === 'c2');
+    const changed = structuredClone(tree);
+    (changed.children[1] as { content: { description: string } }).content.description = 'y';
+    const c = planFull(changed, limits).upserts.find((n) => n.id === 'c2');
+    expect(a?.hash).toBe(b?.hash);
+    expect(c?.hash).not.toBe(a?.hash);
+  });
+
+  it('keeps 4-byte characters in names exactly', () => {
+    const name = '𝌆 emoji 😀 and 漢字';
+    const plan = planFull({ id: 'x', type: 'CASE', name }, limits);
+    expect(plan.upserts[0]?.name).toBe(name);
+  });
+
+  it('lists every problem of the tree in one error', () => {
+    const bad = {
+      id: 'root',
+      type: 'DIRECTORY',
+      name: 'Root',
+      children: [
+        { id: 'dup', type: 'CASE', name: 'A' },
+        { id: 'dup', type: 'CASE', name: 'B' },
+        { id: 'c', type: 'CASE', name: 'C', children: [{ id: 'c-child', type: 'CASE', name: 'x' }] },
+        { id: 'u', type: 'FOLDER', name: 'U' },
+        { id: 'e', type: 'CASE', name: '   ' },
+        { id: 'l', type: 'CASE', name: 'x'.repeat(256) },
+        { id: 'bad/id', type: 'CASE', name: 'slash' },
+      ],
+    };
+    const problems = problemsOf(() => planFull(bad, limits));
+    const at = problems.map((p) => p.path);
+    expect(problems.find((p) => p.code === 'duplicate_id')?.path).toBe('tree.children[1].id');
+    expect(problems.find((p) => p.code === 'case_with_children')?.path).toBe('tree.children[2].children');
+    expect(at).toContain('tree.children[3].type');
+    expect(at).toContain('tree.children[4].name');
+    expect(at).toContain('tree.children[5].name');
+    expect(at).toContain('tree.children[6].id');
+  });
+
+  it('walks the children of an invalid node too', () => {
+    const problems = problemsOf(() =>
+      planFull(
+        { id: 'r', type: 'DIRECTORY', name: '', children: [{ id: 'k', type: 'CASE', name: '' }] },
+        limits,
+      ),
+    );
+    expect(problems.map((p) => p.path)).toEqual(['tree.name', 'tree.children[0].name']);
+  });
+
+  it('rejects a tree deeper than the limit', () => {
+    let node: Record<string, unknown> = { id: 'leaf', type: 'CASE', name: 'leaf' };
+    for (let i = 0; i < 6; i += 1) node = { id: `d${i}`, type: 'DIRECTORY', name: `d${i}`, children: [node] };
+    expect(problemsOf(() => planFull(node, limits)).map((p) => p.code)).toContain('too_deep');
+  });
+
+  it('survives a hostile nesting depth without overflowing the stack', () => {
+    let node: Record<string, unknown> = { id: 'leaf', type: 'CASE', name: 'leaf' };
+    for (let i = 0; i < 50_000; i += 1)
+      node = { id: `d${i}`, type: 'DIRECTORY', name: 'd', children: [node] };
+    expect(problemsOf(() => planFull(node, limits)).map((p) => p.code)).toContain('too_deep');
+  });
+
+  it('rejects more nodes than the limit', () => {
+    const children = Array.from({ length: 20 }, (_, i) => ({ id: `c${i}`, type: 'CASE', name: 'c' }));
+    const problems = problemsOf(() =>
+      planFull({ id: 'r', type: 'DIRECTORY', name: 'r', children }, { maxNodes: 10, maxDepth: 5 }),
+    );
+    expect(problems.map((p) => p.code)).toContain('too_many_nodes');
+  });
+});
+
+describe('chunkNodes', () => {
+  const nodes = planFull(
+    {
+      id: 'r',
+      type: 'DIRECTORY',
+      name: 'r',
+      children: Array.from({ length: 25 }, (_, i) => ({ id: `c${i}`, type: 'CASE', name: 'c' })),
+    },
+    { maxNodes: 100, maxDepth: 3 },
+  ).upserts;
+
+  it('cuts by node count', () => {
+    expect([...chunkNodes(nodes, 10)].map((c) => c.length)).toEqual([10, 10, 6]);
+  });
+
+  it('cuts by size too, never leaving a chunk empty', () => {
+    const chunks = [...chunkNodes(nodes, 100, 1)];
+    expect(chunks).toHaveLength(26);
+    expect(chunks.every((c) => c.length === 1)).toBe(true);
+  });
+});

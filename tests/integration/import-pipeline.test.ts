@@ -1,0 +1,217 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
+import { readTree } from '../../functions/collect/src/app/read-tree';
+import { submitImport } from '../../functions/collect/src/app/submit-import';
+import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
+import { createTestEnv, type TestEnv } from '../support/test-env';
+import { dir, flatten, type InNode, kase, sampleTree } from '../support/tree-fixtures';
+
+let env: TestEnv;
+const tenant = 'default';
+
+beforeAll(async () => {
+  env = await createTestEnv({ IMPORT_CHUNK_SIZE: '3' });
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+/** Takes every message waiting on the import queue (acked: the test applies them itself). */
+async function takeMessages(): Promise<ImportChunkMessage[]> {
+  const queue = `${env.config.AMQP_PREFIX}.import-chunk`;
+  const out: ImportChunkMessage[] = [];
+  for (;;) {
+    const m = await env.channel.get(queue, { noAck: true });
+    if (m === false) return out;
+    out.push(importChunkMessageSchema.parse(JSON.parse(m.content.toString('utf8'))));
+  }
+}
+
+async function importAndApply(
+  body: Parameters<typeof submitImport>[2],
+): Promise<{ taskId: string; messages: ImportChunkMessage[] }> {
+  const { taskId } = await submitImport(env.services, tenant, body);
+  const messages = await takeMessages();
+  for (const m of messages) await applyChunk(env.services, m);
+  return { taskId, messages };
+}
+
+async function rows(table: 'test_directory' | 'test_case', source: string): Promise<RowDataPacket[]> {
+  const parent = table === 'test_case' ? 'directory_id' : 'parent_id';
+  const [r] = await env.db.query<RowDataPacket[]>(
+    `SELECT id, ${parent} AS parent, name, path, level, position, content_hash, version, seen_version, deleted, update_time
+       FROM ${table} WHERE tenant_id = ? AND source = ? ORDER BY id`,
+    [tenant, source],
+  );
+  return r;
+}
+
+async function liveTree(source: string): Promise<[string, string | null, string, string, number][]> {
+  const [r] = await env.db.query<RowDataPacket[]>(
+    `SELECT id, parent_id AS p, 'DIRECTORY' AS t, name, position FROM test_directory WHERE tenant_id = ? AND source = ? AND deleted = 0
+     UNION ALL SELECT id, directory_id, 'CASE', name, position FROM test_case WHERE tenant_id = ? AND source = ? AND deleted = 0`,
+    [tenant, source, tenant, source],
+  );
+  return r
+    .map((x) => [x.id, x.p, x.t, x.name, x.position] as [string, string | null, string, string, number])
+    .sort();
+}
+
+const caseDocs = (source: string) =>
+  env.mongo
+    .collection('case_detail')
+    .find({ source }, { projection: { _id: 0 } })
+    .sort({ caseId: 1 })
+    .toArray();
+
+describe('a FULL import through the queue and the worker', () => {
+  const source = 'full';
+
+  it('stores exactly the input tree in MySQL and every case in MongoDB, and completes the task', async () => {
+    const { taskId, messages } = await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    expect(messages.length).toBe(4); // 12 nodes in chunks of 3
+    expect(await liveTree(source)).toEqual(flatten(sampleTree()).sort());
+    const docs = await caseDocs(source);
+    expect(docs.map((d) => d.caseId)).toEqual(['a-sub-1', 'a1', 'a2', 'b-sub-1', 'b-sub-2', 'b1', 'top']);
+    expect(docs.find((d) => d.caseId === 'a-sub-1')?.name).toBe('𝒜 deep case');
+    const task = await env.services.tasks.get(taskId);
+    expect(task).toMatchObject({
+      state: 'COMPLETED',
+      doneNodes: 12,
+      changedNodes: 12,
+      doneShards: 4,
+      failedShards: 0,
+    });
+    const snapshot = await env.mongo
+      .collection('tree_snapshot')
+      .findOne({ source, version: task?.treeVersion, part: 0 });
+    expect(snapshot).toMatchObject({ counts: { directories: 5, cases: 7 }, parts: 1 });
+  });
+
+  it('changes nothing when every chunk is delivered again', async () => {
+    const { messages } = await importAndApply({ source: 'replay', mode: 'FULL', tree: sampleTree() });
+    const before = {
+      dirs: await rows('test_directory', 'replay'),
+      cases: await rows('test_case', 'replay'),
+      docs: await caseDocs('replay'),
+    };
+    for (const m of messages) await applyChunk(env.services, m);
+    for (const m of messages) await applyChunk(env.services, m);
+    expect(await rows('test_directory', 'replay')).toEqual(before.dirs);
+    expect(await rows('test_case', 'replay')).toEqual(before.cases);
+    expect(await caseDocs('replay')).toEqual(before.docs);
+  });
+
+  it('applies a second FULL import: moved case, renamed directory, deleted subtree, changed case', async () => {
+    const first = await rows('test_case', source);
+    const docsBefore = await caseDocs(source);
+    const second = dir('root', 'Root 🌳', [
+      dir('a', 'Alpha renamed', [
+        kase('a1', 'Alpha one'),
+        kase('a2', 'Alpha two', 'changed description'),
+        dir('a-sub', 'Alpha sub', []),
+      ]),
+      dir('b', 'Beta', [kase('b1', 'Beta one'), kase('a-sub-1', '𝒜 deep case')]),
+      kase('top', 'Top-level case'),
+    ]);
+    const { taskId } = await importAndApply({ source, mode: 'FULL', tree: second });
+    expect(await liveTree(source)).toEqual(flatten(second).sort());
+
+    const task = await env.services.tasks.get(taskId);
+    expect(task).toMatchObject({ state: 'COMPLETED', deletedNodes: 3 });
+    const cases = await rows('test_case', source);
+    const byId = new Map(cases.map((c) => [c.id, c]));
+    expect(byId.get('a-sub-1')).toMatchObject({ parent: 'b', path: '/root/b/a-sub-1', level: 3, deleted: 0 });
+    expect(byId.get('b-sub-1')?.deleted).toBe(1);
+    expect(byId.get('b-sub-2')?.deleted).toBe(1);
+    // Unchanged nodes are not rewritten: same version, same update time, same MongoDB document.
+    const unchanged = first.find((c) => c.id === 'a1');
+    expect(byId.get('a1')).toMatchObject({
+      version: unchanged?.version,
+      update_time: unchanged?.update_time,
+    });
+    const docs = await caseDocs(source);
+    expect(docs.find((d) => d.caseId === 'a1')).toEqual(docsBefore.find((d) => d.caseId === 'a1'));
+    expect(docs.find((d) => d.caseId === 'a2')?.content.description).toBe('changed description');
+    const dirs = new Map((await rows('test_directory', source)).map((d) => [d.id, d]));
+    expect(dirs.get('a')?.name).toBe('Alpha renamed');
+    expect(dirs.get('b-sub')?.deleted).toBe(1);
+  });
+
+  it('revives a deleted node when a later import brings it back', async () => {
+    await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    expect(await liveTree(source)).toEqual(flatten(sampleTree()).sort());
+  });
+});
+
+describe('an INCREMENTAL import', () => {
+  const source = 'incr';
+
+  it('adds, moves a directory with its subtree, and deletes a subtree', async () => {
+    await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    const { taskId } = await importAndApply({
+      source,
+      mode: 'INCREMENTAL',
+      upserts: [
+        { id: 'new-case', type: 'CASE', name: 'New', parentId: 'a', content: { description: 'n' } },
+        { id: 'a-sub', type: 'DIRECTORY', name: 'Alpha sub moved', parentId: 'b' },
+      ],
+      deletes: ['b-sub'],
+    });
+    expect(await env.services.tasks.get(taskId)).toMatchObject({ state: 'COMPLETED', deletedNodes: 3 });
+    const cases = new Map((await rows('test_case', source)).map((c) => [c.id, c]));
+    expect(cases.get('new-case')).toMatchObject({
+      parent: 'a',
+      path: '/root/a/new-case',
+      position: 3,
+      deleted: 0,
+    });
+    // The moved directory's descendants follow it.
+    expect(cases.get('a-sub-1')).toMatchObject({
+      parent: 'a-sub',
+      path: '/root/b/a-sub/a-sub-1',
+      level: 4,
+      deleted: 0,
+    });
+    expect(cases.get('b-sub-1')?.deleted).toBe(1);
+    expect(cases.get('a1')?.deleted).toBe(0);
+  });
+});
+
+describe('fencing', () => {
+  it('lets only the newest claim of a shard settle it', async () => {
+    const { taskId } = await submitImport(env.services, tenant, {
+      source: 'fence',
+      mode: 'FULL',
+      tree: kase('only', 'Only'),
+    });
+    const [message] = await takeMessages();
+    const stale = await env.services.tasks.claimShard(taskId, 0);
+    const fresh = await env.services.tasks.claimShard(taskId, 0);
+    expect(fresh).toBe((stale ?? 0) + 1);
+    const conn = await env.db.getConnection();
+    try {
+      const outcome = { state: 'COMPLETED' as const, doneNodes: 1, failedNodes: 0, changedNodes: 1 };
+      expect(await env.services.tasks.settleShard(conn, taskId, 0, stale ?? 0, outcome)).toBe(false);
+    } finally {
+      conn.release();
+    }
+    if (message) await applyChunk(env.services, message);
+    expect((await env.services.tasks.get(taskId))?.state).toBe('COMPLETED');
+  });
+});
+
+describe('the tree cache', () => {
+  it('serves the new tree right after an import completes', async () => {
+    const source = 'cache';
+    await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    const deps = { db: env.db, trees: env.services.trees, cache: env.services.cache, maxNodes: 1000 };
+    const warm = await readTree(deps, tenant, { source, depth: 5 });
+    expect(await readTree(deps, tenant, { source, depth: 5 })).toEqual(warm);
+    const renamed: InNode = { ...sampleTree(), name: 'Renamed root' };
+    await importAndApply({ source, mode: 'FULL', tree: renamed });
+    const fresh = await readTree(deps, tenant, { source, depth: 5 });
+    expect(fresh.tree[0]?.name).toBe('Renamed root');
+  });
+});

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { assertTopology, type Config, configSchema, createMysqlPool, deleteTopology } from '@collect/common';
+import { dropMysqlDatabase, migrateMysql, setupMongo } from '@collect/common/setup';
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { Redis } from 'ioredis';
+import { type Db, MongoClient } from 'mongodb';
+import type { Pool } from 'mysql2/promise';
+import { buildServices, type Services } from '../../functions/collect/src/composition';
+
+export interface TestEnv {
+  id: string;
+  config: Config;
+  db: Pool;
+  mongo: Db;
+  redis: Redis;
+  amqp: ChannelModel;
+  channel: ConfirmChannel;
+  services: Services;
+  close(): Promise<void>;
+}
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+/**
+ * A private world for one test file, on the real servers: its own MySQL database, MongoDB
+ * database, Redis key prefix and RabbitMQ exchange/queues. `close()` removes all of it.
+ */
+export async function createTestEnv(overrides: Partial<Record<keyof Config, string>> = {}): Promise<TestEnv> {
+  const id = `it_${randomBytes(4).toString('hex')}`;
+  const base = configSchema.parse(process.env);
+  const config = configSchema.parse({
+    ...process.env,
+    MYSQL_URL: withDatabase(base.MYSQL_URL, `collect_${id}`),
+    MONGO_URL: withDatabase(base.MONGO_URL, `collect_${id}`),
+    REDIS_PREFIX: `collect_${id}:`,
+    AMQP_PREFIX: `collect_${id}`,
+    LOG_LEVEL: 'silent',
+    ...overrides,
+  });
+  await migrateMysql(config.MYSQL_URL);
+  const db = createMysqlPool(config.MYSQL_URL, 4);
+  const mongoClient = await new MongoClient(config.MONGO_URL).connect();
+  const mongo = mongoClient.db();
+  await setupMongo(mongo, 1);
+  const redis = new Redis(config.REDIS_URL, { keyPrefix: config.REDIS_PREFIX });
+  const conn = await amqp.connect(config.AMQP_URL);
+  const channel = await conn.createConfirmChannel();
+  await assertTopology(channel, config.AMQP_PREFIX, config.AMQP_DELIVERY_LIMIT);
+  const services = buildServices(config, { db, mongo, redis, channel: async () => channel });
+  return {
+    id,
+    config,
+    db,
+    mongo,
+    redis,
+    amqp: conn,
+    channel,
+    services,
+    async close() {
+      await deleteTopology(channel, config.AMQP_PREFIX).catch(() => undefined);
+      await conn.close().catch(() => undefined);
+      const keys = await redis.keys(`${config.REDIS_PREFIX}*`);
+      if (keys.length > 0) await redis.del(...keys.map((k) => k.slice(config.REDIS_PREFIX.length)));
+      await redis.quit();
+      await mongo.dropDatabase();
+      await mongoClient.close();
+      await db.end();
+      await dropMysqlDatabase(config.MYSQL_URL);
+    },
+  };
+}
