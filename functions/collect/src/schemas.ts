@@ -59,6 +59,9 @@ export const incrementalImportSchema = z.object({
   deletes: z.array(nodeIdSchema).default([]),
 });
 
+/** Checked on its own too, so a bad mode does not hide a bad source. */
+export const importEnvelopeSchema = z.object({ source: sourceSchema, mode: z.enum(['FULL', 'INCREMENTAL']) });
+
 export const importRequestSchema = z.discriminatedUnion('mode', [fullImportSchema, incrementalImportSchema]);
 export type ImportRequest = z.infer<typeof importRequestSchema>;
 

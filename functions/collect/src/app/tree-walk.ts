@@ -30,7 +30,9 @@ export class ProblemList {
   addZod(base: string, error: z.ZodError): void {
     for (const issue of error.issues) {
       const sub = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-      this.add(`${base}${sub}`, issue.message, issue.code);
+      const path = `${base}${sub}`.replace(/^\./, '');
+      if (!this.items.some((i) => i.path === path && i.message === issue.message))
+        this.add(path, issue.message, issue.code);
     }
   }
 }

@@ -2,7 +2,7 @@ import { AppError, badRequest, HttpError, httpHandler, loadConfig } from '@colle
 import { submitImport } from '../app/submit-import';
 import { ProblemList } from '../app/tree-walk';
 import { getServices } from '../composition';
-import { importRequestSchema } from '../schemas';
+import { importEnvelopeSchema, importRequestSchema } from '../schemas';
 
 /** POST /api/testcase/import → 202 { taskId } once RabbitMQ confirmed every shard message. */
 export const handler = httpHandler(
@@ -10,6 +10,8 @@ export const handler = httpHandler(
     const parsed = importRequestSchema.safeParse(req.body);
     if (!parsed.success) {
       const problems = new ProblemList();
+      const envelope = importEnvelopeSchema.safeParse(req.body);
+      if (!envelope.success) problems.addZod('', envelope.error);
       problems.addZod('', parsed.error);
       throw badRequest(`the import has ${problems.total} problem(s)`, problems.items);
     }

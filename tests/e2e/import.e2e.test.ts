@@ -1,0 +1,267 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Stack } from '../support/stack';
+import { dir, flatten, type InNode, kase, sampleTree } from '../support/tree-fixtures';
+
+const stack = new Stack(3100, {
+  IMPORT_CHUNK_SIZE: '4',
+  IMPORT_MAX_NODES: '300',
+  IMPORT_MAX_DEPTH: '8',
+  IMPORT_MAX_BODY_BYTES: '200000',
+});
+let db: mysql.Connection;
+
+beforeAll(async () => {
+  await stack.start();
+  db = await mysql.createConnection({ uri: stack.env.MYSQL_URL, charset: 'utf8mb4_unicode_ci' });
+});
+afterAll(async () => {
+  await db?.end();
+  await stack.stop();
+});
+
+interface TreeView {
+  id: string;
+  type: string;
+  name: string;
+  position: number;
+  children?: TreeView[];
+}
+
+/** The tree as the API returns it, in the same flat form as `flatten(input)`. */
+async function treeFromApi(source: string): Promise<[string, string | null, string, string, number][]> {
+  const res = await stack.request('GET', `/api/testcase/tree?source=${source}&depth=20`);
+  expect(res.status).toBe(200);
+  const out: [string, string | null, string, string, number][] = [];
+  const walk = (n: TreeView, parent: string | null) => {
+    out.push([n.id, parent, n.type, n.name, n.position]);
+    for (const c of n.children ?? []) walk(c, n.id);
+  };
+  for (const n of res.body.tree as TreeView[]) walk(n, null);
+  return out;
+}
+
+async function importTree(body: unknown): Promise<string> {
+  const res = await stack.request('POST', '/api/testcase/import', body);
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  const task = await stack.settledTask(res.body.taskId);
+  expect(task.state, JSON.stringify(task)).toBe('COMPLETED');
+  return res.body.taskId;
+}
+
+describe('importing a test-case tree over HTTP', () => {
+  it('reads a FULL import back exactly, tree and case details', async () => {
+    const tree = sampleTree();
+    const taskId = await importTree({ source: 'shop', mode: 'FULL', tree });
+    expect(await treeFromApi('shop')).toEqual(flatten(tree));
+
+    const task = await stack.request('GET', `/api/tasks/${taskId}`);
+    expect(task.body).toMatchObject({
+      state: 'COMPLETED',
+      progress: { totalNodes: 12, doneNodes: 12, failedNodes: 0, totalShards: 3 },
+    });
+    expect(task.body.shards.map((s: { state: string }) => s.state)).toEqual([
+      'COMPLETED',
+      'COMPLETED',
+      'COMPLETED',
+    ]);
+
+    const c = await stack.request('GET', '/api/testcase/a-sub-1?source=shop');
+    expect(c.status).toBe(200);
+    const input = tree.children?.[0]?.children?.[2]?.children?.[0] as InNode;
+    expect(c.body).toMatchObject({
+      id: 'a-sub-1',
+      name: '𝒜 deep case',
+      content: input.content,
+      metadata: input.metadata,
+    });
+    expect(c.body.path).toEqual([
+      { id: 'root', name: 'Root 🌳' },
+      { id: 'a', name: 'Alpha' },
+      { id: 'a-sub', name: 'Alpha sub' },
+    ]);
+  });
+
+  it('applies a second FULL import with a moved case, a renamed directory, a deleted subtree and a changed case', async () => {
+    const second = dir('root', 'Root 🌳', [
+      dir('a', 'Alpha ✏️ renamed', [
+        kase('a1', 'Alpha one'),
+        kase('a2', 'Alpha two', 'new words'),
+        dir('a-sub', 'Alpha sub', []),
+      ]),
+      dir('b', 'Beta', [kase('b1', 'Beta one'), kase('a-sub-1', '𝒜 deep case')]),
+      kase('top', 'Top-level case'),
+    ]);
+    const taskId = await importTree({ source: 'shop', mode: 'FULL', tree: second });
+    expect(await treeFromApi('shop')).toEqual(flatten(second));
+    expect((await stack.request('GET', `/api/tasks/${taskId}`)).body.progress.deletedNodes).toBe(3);
+    expect((await stack.request('GET', '/api/testcase/b-sub-1?source=shop')).status).toBe(404);
+    const moved = await stack.request('GET', '/api/testcase/a-sub-1?source=shop');
+    expect(moved.body.path.map((p: { id: string }) => p.id)).toEqual(['root', 'b']);
+    const changed = await stack.request('GET', '/api/testcase/a2?source=shop');
+    expect(changed.body.content.description).toBe('new words');
+  });
+
+  it('applies an INCREMENTAL import of upserts and deletes', async () => {
+    await importTree({ source: 'inc', mode: 'FULL', tree: sampleTree() });
+    await importTree({
+      source: 'inc',
+      mode: 'INCREMENTAL',
+      upserts: [
+        { id: 'n1', type: 'CASE', name: 'New case', parentId: 'b', content: { description: 'fresh' } },
+        { id: 'nd', type: 'DIRECTORY', name: 'New dir', parentId: null, children: [kase('nd-1', 'Inside')] },
+        { id: 'a1', type: 'CASE', name: 'Alpha one, renamed', parentId: 'a' },
+      ],
+      deletes: ['b-sub', 'top'],
+    });
+    const expected = dir('root', 'Root 🌳', [
+      dir('a', 'Alpha', [
+        kase('a1', 'Alpha one, renamed'),
+        kase('a2', 'Alpha two'),
+        dir('a-sub', 'Alpha sub', [kase('a-sub-1', '𝒜 deep case')]),
+      ]),
+      dir('b', 'Beta', [kase('b1', 'Beta one')]),
+    ]);
+    const got = await treeFromApi('inc');
+    const want = flatten(expected);
+    // New nodes are appended: n1 after b's last child (b-sub at 1), nd after the top-level root.
+    want.push(
+      ['n1', 'b', 'CASE', 'New case', 2],
+      ['nd', null, 'DIRECTORY', 'New dir', 1],
+      ['nd-1', 'nd', 'CASE', 'Inside', 0],
+    );
+    expect(got.sort()).toEqual(want.sort());
+  });
+
+  it('keeps names with 4-byte characters byte-identical', async () => {
+    const name = '🧪 テスト 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u{1F600}\u200d combining é';
+    await importTree({ source: 'utf', mode: 'FULL', tree: [kase('u1', name)] });
+    const c = await stack.request('GET', '/api/testcase/u1?source=utf');
+    expect(Buffer.from(c.body.name, 'utf8').equals(Buffer.from(name, 'utf8'))).toBe(true);
+  });
+
+  it('answers 404 for an unknown task, case and tree root', async () => {
+    expect((await stack.request('GET', '/api/tasks/00000000-0000-0000-0000-000000000000')).status).toBe(404);
+    expect((await stack.request('GET', '/api/testcase/nope?source=shop')).status).toBe(404);
+    expect((await stack.request('GET', '/api/testcase/tree?source=shop&rootId=nope')).status).toBe(404);
+  });
+});
+
+describe('bad input', () => {
+  async function storeCounts(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const t of ['collect_task', 'collect_shard', 'test_directory', 'test_case', 'tree_source']) {
+      const [r] = await db.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${t}`);
+      out[t] = Number(r[0]?.n);
+    }
+    return out;
+  }
+
+  const deep = (levels: number): InNode => {
+    let node: InNode = kase('leaf', 'leaf');
+    for (let i = 0; i < levels; i += 1) node = dir(`d${i}`, `d${i}`, [node]);
+    return node;
+  };
+
+  const cases: [string, unknown, number, string[]][] = [
+    ['not JSON', '{"source": "x",', 400, ['']],
+    ['an empty body', '', 400, ['']],
+    ['missing fields and a bad mode', { mode: 'SOMETIMES' }, 400, ['source', 'mode']],
+    ['a bad source', { source: 'has space', mode: 'FULL', tree: kase('a', 'a') }, 400, ['source']],
+    [
+      'duplicate ids',
+      { source: 'bad', mode: 'FULL', tree: dir('r', 'r', [kase('x', 'x'), kase('x', 'y')]) },
+      400,
+      ['tree.children[1].id'],
+    ],
+    [
+      'a case with children',
+      { source: 'bad', mode: 'FULL', tree: { ...kase('c', 'c'), children: [kase('k', 'k')] } },
+      400,
+      ['tree.children'],
+    ],
+    [
+      'an unknown type',
+      { source: 'bad', mode: 'FULL', tree: { id: 'u', type: 'FOLDER', name: 'u' } },
+      400,
+      ['tree.type'],
+    ],
+    ['an empty name', { source: 'bad', mode: 'FULL', tree: kase('e', '') }, 400, ['tree.name']],
+    [
+      'an over-long name',
+      { source: 'bad', mode: 'FULL', tree: kase('l', 'n'.repeat(256)) },
+      400,
+      ['tree.name'],
+    ],
+    [
+      'a tree deeper than the limit',
+      { source: 'bad', mode: 'FULL', tree: deep(9) },
+      400,
+      [
+        'tree.children[0].children[0].children[0].children[0].children[0].children[0].children[0].children[0]',
+      ],
+    ],
+    [
+      'more nodes than the limit',
+      {
+        source: 'bad',
+        mode: 'FULL',
+        tree: dir(
+          'r',
+          'r',
+          Array.from({ length: 400 }, (_, i) => kase(`c${i}`, 'c')),
+        ),
+      },
+      400,
+      ['tree.children[299]'],
+    ],
+    [
+      'an incremental upsert whose parent exists nowhere',
+      {
+        source: 'shop',
+        mode: 'INCREMENTAL',
+        upserts: [{ ...kase('orphan', 'o'), parentId: 'no-such-dir' }],
+        deletes: [],
+      },
+      400,
+      ['upserts[0].parentId'],
+    ],
+    [
+      'several problems at once',
+      {
+        source: 'bad',
+        mode: 'FULL',
+        tree: [kase('a', ''), { id: 'b', type: 'X', name: 'b' }, kase('a', 'dup')],
+      },
+      400,
+      ['tree[0].name', 'tree[1].type', 'tree[2].id'],
+    ],
+  ];
+
+  it.each(cases)(
+    'rejects %s with every problem listed and writes nothing',
+    async (_what, body, status, paths) => {
+      const before = await storeCounts();
+      const res = await stack.request('POST', '/api/testcase/import', body);
+      expect(res.status, JSON.stringify(res.body)).toBe(status);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      const listed = (res.body.error.details as { path: string }[]).map((d) => d.path);
+      for (const p of paths) expect(listed).toContain(p);
+      expect(await storeCounts()).toEqual(before);
+    },
+  );
+
+  it('rejects a body over the size limit with 413 and writes nothing', async () => {
+    const before = await storeCounts();
+    const big = {
+      source: 'bad',
+      mode: 'FULL',
+      tree: kase('big', 'big', 'x'.repeat(60_000)),
+      pad: 'y'.repeat(200_000),
+    };
+    const res = await stack.request('POST', '/api/testcase/import', big);
+    expect(res.status).toBe(413);
+    expect(await storeCounts()).toEqual(before);
+  });
+});

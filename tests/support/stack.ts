@@ -1,0 +1,182 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { assertTopology, deleteTopology } from '@collect/common';
+import { dropMysqlDatabase, migrateMysql, setupMongo } from '@collect/common/setup';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
+import { waitFor } from './wait';
+
+const ROOT = resolve(__dirname, '../..');
+const BIN = resolve(ROOT, 'node_modules/.bin');
+
+export type StackPart = 'offline' | 'bridge';
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+/**
+ * The platform as a user runs it — serverless-offline and the RabbitMQ bridge as child
+ * processes — on its own ports, database, Redis prefix and queues, so several stacks and a
+ * developer's `npm start` do not meet. Parts can be killed (SIGKILL) and started again.
+ */
+export class Stack {
+  readonly id = `e2e_${randomBytes(3).toString('hex')}`;
+  readonly env: Record<string, string>;
+  readonly baseUrl: string;
+  private readonly procs = new Map<StackPart, ChildProcess>();
+  private readonly logDir = resolve(ROOT, '.run', this.id);
+
+  constructor(port: number, extraEnv: Record<string, string> = {}) {
+    const base = {
+      MYSQL_URL: process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/collect',
+      MONGO_URL: process.env.MONGO_URL ?? 'mongodb://127.0.0.1:27018/collect',
+    };
+    this.env = {
+      MYSQL_URL: withDatabase(base.MYSQL_URL, `collect_${this.id}`),
+      MONGO_URL: withDatabase(base.MONGO_URL, `collect_${this.id}`),
+      REDIS_PREFIX: `collect_${this.id}:`,
+      AMQP_PREFIX: `collect_${this.id}`,
+      HTTP_PORT: String(port),
+      LAMBDA_PORT: String(port + 2),
+      LOG_LEVEL: 'warn',
+      ...extraEnv,
+    };
+    this.baseUrl = `http://127.0.0.1:${port}`;
+  }
+
+  private config(): Record<string, string> {
+    return { ...(process.env as Record<string, string>), ...this.env };
+  }
+
+  /** Creates the stores and queues, then starts both processes and waits until HTTP answers. */
+  async start(): Promise<void> {
+    mkdirSync(this.logDir, { recursive: true });
+    await migrateMysql(this.env.MYSQL_URL as string);
+    const mongo = await new MongoClient(this.env.MONGO_URL as string).connect();
+    await setupMongo(mongo.db(), 1);
+    await mongo.close();
+    const conn = await amqp.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+    const ch = await conn.createChannel();
+    await assertTopology(ch, this.env.AMQP_PREFIX as string, Number(this.env.AMQP_DELIVERY_LIMIT ?? 5));
+    await conn.close();
+    await this.startPart('offline');
+    await this.startPart('bridge');
+  }
+
+  async startPart(part: StackPart): Promise<void> {
+    const args =
+      part === 'offline'
+        ? [
+            resolve(BIN, 'serverless'),
+            [
+              'offline',
+              'start',
+              '--httpPort',
+              this.env.HTTP_PORT as string,
+              '--lambdaPort',
+              this.env.LAMBDA_PORT as string,
+            ],
+          ]
+        : [resolve(BIN, 'tsx'), [resolve(ROOT, 'scripts/bridge/main.ts')]];
+    const log = createWriteStream(resolve(this.logDir, `${part}.log`), { flags: 'a' });
+    const child = spawn(args[0] as string, args[1] as string[], {
+      cwd: ROOT,
+      env: this.config(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.procs.set(part, child);
+    if (part === 'offline') {
+      await waitFor(
+        `serverless-offline on ${this.baseUrl} (log ${this.logDir}/offline.log)`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`serverless-offline exited with ${child.exitCode}`);
+          const res = await fetch(`${this.baseUrl}/api/tasks/ready`).catch(() => undefined);
+          return res?.status === 404 ? true : undefined;
+        },
+        120_000,
+        250,
+      );
+    }
+  }
+
+  /** Kills a part and its children at once, as a crash would (no cleanup runs). */
+  async kill(part: StackPart): Promise<void> {
+    const child = this.procs.get(part);
+    if (!child || child.exitCode !== null || child.pid === undefined) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    process.kill(-child.pid, 'SIGKILL');
+    await exited;
+    this.procs.delete(part);
+  }
+
+  /** Stops both processes and removes the database, MongoDB database, Redis keys and queues. */
+  async stop(): Promise<void> {
+    for (const part of ['bridge', 'offline'] as const) {
+      const child = this.procs.get(part);
+      if (!child || child.exitCode !== null || child.pid === undefined) continue;
+      const exited = new Promise((r) => child.once('exit', r));
+      process.kill(-child.pid, 'SIGTERM');
+      const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    this.procs.clear();
+    const conn = await amqp.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+    const ch = await conn.createChannel();
+    await deleteTopology(ch, this.env.AMQP_PREFIX as string).catch(() => undefined);
+    await conn.close().catch(() => undefined);
+    const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0');
+    const keys = await redis.keys(`${this.env.REDIS_PREFIX}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    const mongo = await new MongoClient(this.env.MONGO_URL as string).connect();
+    await mongo.db().dropDatabase();
+    await mongo.close();
+    await dropMysqlDatabase(this.env.MYSQL_URL as string);
+  }
+
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
+  ): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: res.status, body: parsed };
+  }
+
+  /** Waits for a task to reach a final state and returns it. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
+  async settledTask(taskId: string, timeoutMs = 120_000): Promise<any> {
+    return waitFor(
+      `task ${taskId} to settle`,
+      async () => {
+        const r = await this.request('GET', `/api/tasks/${taskId}`);
+        return ['COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'].includes(r.body?.state)
+          ? r.body
+          : undefined;
+      },
+      timeoutMs,
+      200,
+    );
+  }
+}
