@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { assertTopology, deleteTopology } from '@collect/common';
 import { dropMysqlDatabase, migrateMysql, setupMongo } from '@collect/common/setup';
@@ -142,6 +142,7 @@ export class Stack {
     await mongo.db().dropDatabase();
     await mongo.close();
     await dropMysqlDatabase(this.env.MYSQL_URL as string);
+    if (!process.env.KEEP_E2E_LOGS) rmSync(this.logDir, { recursive: true, force: true });
   }
 
   async request(
