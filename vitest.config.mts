@@ -38,6 +38,13 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          name: 'package',
+          include: ['tests/package/**/*.test.ts'],
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

@@ -78,7 +78,13 @@ if node -e '
   const s = require("net").connect(+process.argv[1], process.argv[2]);
   s.on("connect", () => process.exit(0)); s.on("error", () => process.exit(1));
   setTimeout(() => process.exit(1), 1000);' "$MONGO_PORT" "$MONGO_HOST"; then
-  mongo_die "port $MONGO_PORT on $MONGO_HOST is already in use by another process (not ours: no live pid in $MONGO_PID_FILE). Free it or set MONGO_PORT."
+  # A MongoDB server someone else started (another checkout, a real mongod) serves just as well.
+  if mongo_ping "$LOCAL_URL" 2000; then
+    mongo_log "a MongoDB server not started from $MONGO_HOME already answers at $LOCAL_URL; using it"
+    echo "$LOCAL_URL"
+    exit 0
+  fi
+  mongo_die "port $MONGO_PORT on $MONGO_HOST is already in use by another process that is not MongoDB. Free it or set MONGO_PORT."
 fi
 
 # ---- provision (fast no-op when done) and launch ------------------------------------------------

@@ -27,7 +27,13 @@ function bigTree(dirs: number, perDir: number): InNode {
     'root',
     'Root',
     Array.from({ length: dirs }, (_, d) =>
-      dir(`d${d}`, `Directory ${d}`, Array.from({ length: perDir }, (_, c) => kase(`d${d}-c${c}`, `Case ${d}.${c}`, `steps of ${d}.${c} `.repeat(20)))),
+      dir(
+        `d${d}`,
+        `Directory ${d}`,
+        Array.from({ length: perDir }, (_, c) =>
+          kase(`d${d}-c${c}`, `Case ${d}.${c}`, `steps of ${d}.${c} `.repeat(20)),
+        ),
+      ),
     ),
   );
 }
@@ -36,8 +42,13 @@ async function storeState(source: string) {
   const db = await mysql.createConnection({ uri: stack.env.MYSQL_URL });
   const mongo = await new MongoClient(stack.env.MONGO_URL as string).connect();
   try {
-    const [dirs] = await db.query<RowDataPacket[]>('SELECT * FROM test_directory WHERE source = ? ORDER BY id', [source]);
-    const [cases] = await db.query<RowDataPacket[]>('SELECT * FROM test_case WHERE source = ? ORDER BY id', [source]);
+    const [dirs] = await db.query<RowDataPacket[]>(
+      'SELECT * FROM test_directory WHERE source = ? ORDER BY id',
+      [source],
+    );
+    const [cases] = await db.query<RowDataPacket[]>('SELECT * FROM test_case WHERE source = ? ORDER BY id', [
+      source,
+    ]);
     const docs = await mongo.db().collection('case_detail').find({ source }).sort({ _id: 1 }).toArray();
     return { dirs, cases, docs };
   } finally {
@@ -56,15 +67,32 @@ describe('at-least-once delivery', () => {
     const before = await storeState(source);
 
     // The same messages the platform published (planning is deterministic), sent again.
-    const messages: ImportChunkMessage[] = [...chunkNodes(planFull(tree, { maxNodes: 1000, maxDepth: 10 }).upserts, CHUNK)].map(
-      (upserts, shardNo) => ({ taskId: task.id, shardNo, tenantId: 'default', source, mode: 'FULL', version: task.treeVersion, upserts, deletes: [] }),
-    );
+    const messages: ImportChunkMessage[] = [
+      ...chunkNodes(planFull(tree, { maxNodes: 1000, maxDepth: 10 }).upserts, CHUNK),
+    ].map((upserts, shardNo) => ({
+      taskId: task.id,
+      shardNo,
+      tenantId: 'default',
+      source,
+      mode: 'FULL',
+      version: task.treeVersion,
+      upserts,
+      deletes: [],
+    }));
     expect(messages).toHaveLength(task.progress.totalShards);
-    const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0', { keyPrefix: stack.env.REDIS_PREFIX });
+    const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0', {
+      keyPrefix: stack.env.REDIS_PREFIX,
+    });
     const gen = Number(await redis.get(`gen:default:${source}`));
     const conn = await amqp.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
     const ch = await conn.createConfirmChannel();
-    for (const m of messages) ch.publish(topology(stack.env.AMQP_PREFIX as string).exchange, 'import-chunk', Buffer.from(JSON.stringify(m)), { persistent: true });
+    for (const m of messages)
+      ch.publish(
+        topology(stack.env.AMQP_PREFIX as string).exchange,
+        'import-chunk',
+        Buffer.from(JSON.stringify(m)),
+        { persistent: true },
+      );
     await ch.waitForConfirms();
     await conn.close();
     // Every replayed shard invalidates the cache once: that is how we know each was processed.
@@ -76,7 +104,9 @@ describe('at-least-once delivery', () => {
     expect(await storeState(source)).toEqual(before);
     const after = (await stack.request('GET', `/api/tasks/${task.id}`)).body;
     expect(after.progress).toEqual(task.progress);
-    expect(after.shards.map((s: { attempts: number }) => s.attempts)).toEqual(task.shards.map((s: { attempts: number }) => s.attempts));
+    expect(after.shards.map((s: { attempts: number }) => s.attempts)).toEqual(
+      task.shards.map((s: { attempts: number }) => s.attempts),
+    );
   });
 });
 
@@ -94,7 +124,9 @@ describe('a crash in the middle of an import', () => {
     await stack.kill('offline'); // the function process dies with invocations in flight
     await stack.kill('bridge'); // and the consumer dies with unacked messages
     const db = await mysql.createConnection({ uri: stack.env.MYSQL_URL });
-    const [[atCrash]] = await db.query<RowDataPacket[]>('SELECT done_shards FROM collect_task WHERE id = ?', [taskId]);
+    const [[atCrash]] = await db.query<RowDataPacket[]>('SELECT done_shards FROM collect_task WHERE id = ?', [
+      taskId,
+    ]);
     await db.end();
     expect(atCrash?.done_shards, 'the crash must come before the end of the import').toBeLessThan(42);
     await stack.startPart('offline');
@@ -106,8 +138,12 @@ describe('a crash in the middle of an import', () => {
 
     const state = await storeState(source);
     const live = [
-      ...state.dirs.filter((r) => r.deleted === 0).map((r) => [r.id, r.parent_id, 'DIRECTORY', r.name, r.position]),
-      ...state.cases.filter((r) => r.deleted === 0).map((r) => [r.id, r.directory_id, 'CASE', r.name, r.position]),
+      ...state.dirs
+        .filter((r) => r.deleted === 0)
+        .map((r) => [r.id, r.parent_id, 'DIRECTORY', r.name, r.position]),
+      ...state.cases
+        .filter((r) => r.deleted === 0)
+        .map((r) => [r.id, r.directory_id, 'CASE', r.name, r.position]),
     ];
     expect(live.sort()).toEqual(flatten(tree).sort());
     expect(state.dirs.length + state.cases.length).toBe(821);
@@ -116,6 +152,11 @@ describe('a crash in the middle of an import', () => {
     const dead = await ch.checkQueue(topology(stack.env.AMQP_PREFIX as string).deadQueue('import-chunk'));
     await conn.close();
     expect(dead.messageCount).toBe(0);
-    expect(state.docs.map((d) => d.caseId).sort()).toEqual(flatten(tree).filter((n) => n[2] === 'CASE').map((n) => n[0]).sort());
+    expect(state.docs.map((d) => d.caseId).sort()).toEqual(
+      flatten(tree)
+        .filter((n) => n[2] === 'CASE')
+        .map((n) => n[0])
+        .sort(),
+    );
   });
 });

@@ -8,7 +8,7 @@ import { TaskEvents } from './adapters/task-events.mongo';
 import { TaskStore } from './adapters/task-store.mysql';
 import { TreeCache } from './adapters/tree-cache.redis';
 import { TreeStore } from './adapters/tree-store.mysql';
-import type { ChunkDeps } from './app/apply-chunk';
+import type { ChunkDeps } from './app/chunk-deps';
 import type { ImportDeps } from './app/submit-import';
 import { MongoSnapshotWriter } from './app/tree-snapshot';
 

@@ -1,23 +1,8 @@
 import { inTransaction, logger } from '@collect/common';
-import type { Pool } from 'mysql2/promise';
-import type { CaseStore } from '../adapters/case-store.mongo';
-import type { TaskEvents } from '../adapters/task-events.mongo';
-import type { TaskStore } from '../adapters/task-store.mysql';
-import type { TreeCache } from '../adapters/tree-cache.redis';
-import type { NodeRow, TreeStore } from '../adapters/tree-store.mysql';
+import type { NodeRow } from '../adapters/tree-store.mysql';
 import type { FlatNode, ImportChunkMessage } from '../schemas';
+import type { ChunkDeps } from './chunk-deps';
 import { finalizeIfSettled } from './finalize-import';
-import type { SnapshotWriter } from './tree-snapshot';
-
-export interface ChunkDeps {
-  db: Pool;
-  trees: TreeStore;
-  cases: CaseStore;
-  cache: TreeCache;
-  tasks: TaskStore;
-  events: TaskEvents;
-  snapshots: SnapshotWriter;
-}
 
 function structureChanged(n: FlatNode, before: NodeRow | undefined): boolean {
   return (

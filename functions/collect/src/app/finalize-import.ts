@@ -1,6 +1,6 @@
 import { inTransaction } from '@collect/common';
 import { settledTaskState, TERMINAL_TASK_STATES } from '@collect/core';
-import type { ChunkDeps } from './apply-chunk';
+import type { ChunkDeps } from './chunk-deps';
 
 /**
  * Settles a task once all its shards are settled. Every step is idempotent, so any delivery

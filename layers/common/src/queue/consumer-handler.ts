@@ -31,7 +31,7 @@ export function consumerHandler<S extends z.ZodType>(
           queue,
           messageId: m.basicProperties?.messageId ?? undefined,
           redelivered: Boolean(m.redelivered),
-          deliveryCount: Number(m.basicProperties?.headers?.['x-delivery-count'] ?? 0),
+          deliveryCount: Number(m.basicProperties?.headers?.['x-delivery-count'] ?? 0) || 0,
         };
         let decoded: unknown;
         try {

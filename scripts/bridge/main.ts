@@ -1,0 +1,95 @@
+/**
+ * Local RabbitMQ bridge: serverless-offline ignores `rabbitmq` events, so this process consumes
+ * their queues and invokes the functions through serverless-offline's Lambda Invoke API, like the
+ * Amazon MQ event source mapping does on AWS.
+ *
+ *   npx tsx scripts/bridge/main.ts        (or: npm run bridge)
+ *
+ * Needs `serverless offline start` (Lambda API) and the queues (the project's setup command); it
+ * waits for both at start (BRIDGE_QUEUE_WAIT_MS).
+ *
+ * Environment (all optional):
+ *   AMQP_URL                     broker URL; default amqp://guest:guest@127.0.0.1:5672. An event's
+ *                                `virtualHost` replaces the URL's vhost.
+ *   LAMBDA_PORT                  serverless-offline lambdaPort; default 3002. Invokes go to
+ *                                http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/<name>/invocations
+ *   STAGE                        stage for `serverless print --stage` and function names
+ *                                (<service>-<stage>-<key>); default: the service's (dev).
+ *   BRIDGE_CONCURRENCY_<FN>      max invocations in flight for function key <FN> upper-cased
+ *                                (e.g. BRIDGE_CONCURRENCY_IMPORTCHUNK); default its
+ *                                reservedConcurrency, else 1 (AWS's per-mapping default).
+ *   BRIDGE_INVOKE_TIMEOUT_MS     per-invocation timeout; default the function's timeout (or
+ *                                provider.timeout) + 5000 ms, else 900000.
+ *   BRIDGE_QUEUE_WAIT_MS         how long to wait at start for the Lambda API, the broker and each
+ *                                queue (checked every 500 ms); default 30000.
+ *   BRIDGE_RETRY_DELAY_MS        pause before a failed batch is requeued (its slot stays busy), so a
+ *                                failing function does not spin through its delivery limit;
+ *                                default 1000.
+ *   BRIDGE_SHUTDOWN_TIMEOUT_MS   on SIGTERM/SIGINT, how long to wait for invocations in flight;
+ *                                default 30000. Unfinished messages return to their queue.
+ *   BRIDGE_CONFIG_SOURCE         auto | print | yaml; default auto = `serverless print --format
+ *                                json`, falling back to the built-in serverless.yml resolver.
+ *   BRIDGE_SERVICE_DIR           directory of serverless.yml; default the repository root.
+ *
+ * Logs: `[bridge] …` progress lines on stdout; failures as one JSON line each on stderr
+ * (queue, function, messageId, deliveryCount, error).
+ */
+import { startBridge } from './bridge';
+import { loadServiceConfig } from './config-loader';
+import { consoleLogger, redactUrl } from './log';
+import { extractBridgeFunctions } from './service-config';
+import { readBridgeSettings } from './settings';
+
+async function main(): Promise<void> {
+  const settings = readBridgeSettings(process.env);
+  const loaded = await loadServiceConfig({
+    serviceDir: settings.serviceDir,
+    stage: settings.stage,
+    source: settings.configSource,
+    env: process.env,
+    onFallback: (reason) =>
+      consoleLogger.error({ msg: 'serverless print failed; using the yaml resolver', reason }),
+  });
+  const functions = extractBridgeFunctions(loaded.config, { stage: settings.stage, env: process.env });
+  if (functions.length === 0) {
+    consoleLogger.info('no enabled rabbitmq events in the service definition: nothing to do');
+    return;
+  }
+  consoleLogger.info(
+    `config via ${loaded.via}; broker ${redactUrl(settings.amqpUrl)}; Lambda API ${settings.invokeBaseUrl}`,
+  );
+  const bridge = await startBridge({
+    functions,
+    amqpUrl: settings.amqpUrl,
+    invokeBaseUrl: settings.invokeBaseUrl,
+    queueWaitMs: settings.queueWaitMs,
+    retryDelayMs: settings.retryDelayMs,
+  });
+
+  let signalled = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    // A second signal means "now": skip the drain (unacked messages return to the queue anyway).
+    if (signalled) process.exit(1);
+    signalled = true;
+    consoleLogger.info(
+      `${signal}: stopping (waiting up to ${settings.shutdownTimeoutMs} ms for invocations)`,
+    );
+    bridge.stop(settings.shutdownTimeoutMs).then(
+      () => {
+        consoleLogger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        consoleLogger.error({ msg: 'shutdown failed', error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[bridge] ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { amqpUrlForVhost, vhostOfUrl } from '../amqp-helpers';
+import { ConcurrencyGate } from '../concurrency-gate';
+import { redactUrl } from '../log';
+import { readBridgeSettings } from '../settings';
+
+describe('ConcurrencyGate', () => {
+  it('never hands out more slots than its limit and notifies on release', () => {
+    const gate = new ConcurrencyGate(2);
+    let woken = 0;
+    gate.onRelease(() => woken++);
+    expect([gate.tryAcquire(), gate.tryAcquire(), gate.tryAcquire()]).toEqual([true, true, false]);
+    gate.release();
+    expect(woken).toBe(1);
+    expect(gate.tryAcquire()).toBe(true);
+    expect(() => new ConcurrencyGate(0)).toThrow(RangeError);
+  });
+});
+
+describe('AMQP URLs', () => {
+  it('reads and replaces the vhost', () => {
+    expect(vhostOfUrl('amqp://guest:guest@127.0.0.1:5672')).toBe('/');
+    expect(vhostOfUrl('amqp://h/%2F')).toBe('/');
+    expect(vhostOfUrl('amqp://h/tenant')).toBe('tenant');
+    expect(amqpUrlForVhost('amqp://u:p@h:5672/x?heartbeat=5', 'a/b')).toBe(
+      'amqp://u:p@h:5672/a%2Fb?heartbeat=5',
+    );
+    expect(amqpUrlForVhost('amqp://h', undefined)).toBe('amqp://h');
+    expect(redactUrl('amqp://guest:secret@h:5672')).toBe('amqp://guest:***@h:5672');
+  });
+});
+
+describe('readBridgeSettings', () => {
+  it('applies defaults and rejects malformed values', () => {
+    expect(readBridgeSettings({})).toMatchObject({
+      amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
+      invokeBaseUrl: 'http://127.0.0.1:3002',
+      stage: undefined,
+      queueWaitMs: 30_000,
+      shutdownTimeoutMs: 30_000,
+      configSource: 'auto',
+    });
+    expect(readBridgeSettings({ LAMBDA_PORT: '4002' }).invokeBaseUrl).toBe('http://127.0.0.1:4002');
+    expect(() => readBridgeSettings({ BRIDGE_QUEUE_WAIT_MS: '30s' })).toThrow(/BRIDGE_QUEUE_WAIT_MS/);
+    expect(() => readBridgeSettings({ BRIDGE_CONFIG_SOURCE: 'json' })).toThrow(/BRIDGE_CONFIG_SOURCE/);
+  });
+});

@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(__dirname, '../..');
+let dir: string;
+let resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+const ofType = (type: string) => Object.values(resources).filter((r) => r.Type === type);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'collect-package-'));
+  execFileSync(
+    resolve(ROOT, 'node_modules/.bin/serverless'),
+    ['package', '--stage', 'prod', '--region', 'eu-west-1', '--package', dir],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, AMQP_PREFIX: 'collect' },
+    },
+  );
+  resources = JSON.parse(
+    readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+  ).Resources;
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('serverless package for AWS', () => {
+  it('bundles each function on its own for nodejs22.x', () => {
+    const fns = ofType('AWS::Lambda::Function');
+    expect(fns.map((f) => f.Properties.FunctionName).sort()).toEqual([
+      'collect-prod-getTask',
+      'collect-prod-getTestcase',
+      'collect-prod-getTestcaseTree',
+      'collect-prod-importChunk',
+      'collect-prod-importTestcases',
+    ]);
+    for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(5);
+  });
+
+  it('maps the import queue of the Amazon MQ broker to the chunk worker', () => {
+    const [mapping] = ofType('AWS::Lambda::EventSourceMapping');
+    expect(mapping?.Properties).toMatchObject({
+      Queues: ['collect.import-chunk'],
+      BatchSize: 1,
+      SourceAccessConfigurations: [{ Type: 'BASIC_AUTH' }],
+    });
+    expect(String(mapping?.Properties.EventSourceArn)).toMatch(/^arn:aws:mq:/);
+    const worker = ofType('AWS::Lambda::Function').find(
+      (f) => f.Properties.FunctionName === 'collect-prod-importChunk',
+    );
+    expect(worker?.Properties.ReservedConcurrentExecutions).toBe(2);
+  });
+
+  it('routes every HTTP endpoint', () => {
+    const routes = ofType('AWS::ApiGatewayV2::Route').map((r) => r.Properties.RouteKey);
+    expect(routes.sort()).toEqual(
+      [
+        'GET /api/tasks/{id}',
+        'GET /api/testcase/tree',
+        'GET /api/testcase/{id}',
+        'POST /api/testcase/import',
+      ].sort(),
+    );
+  });
+});
