@@ -33,14 +33,17 @@ describe('serverless package for AWS', () => {
   it('bundles each function on its own for nodejs22.x', () => {
     const fns = ofType('AWS::Lambda::Function');
     expect(fns.map((f) => f.Properties.FunctionName).sort()).toEqual([
+      'collect-prod-addImportPart',
+      'collect-prod-commitImport',
       'collect-prod-getTask',
       'collect-prod-getTestcase',
       'collect-prod-getTestcaseTree',
       'collect-prod-importChunk',
       'collect-prod-importTestcases',
+      'collect-prod-openImport',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(5);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(8);
   });
 
   it('maps the import queue of the Amazon MQ broker to the chunk worker', () => {
@@ -65,6 +68,9 @@ describe('serverless package for AWS', () => {
         'GET /api/testcase/tree',
         'GET /api/testcase/{id}',
         'POST /api/testcase/import',
+        'POST /api/testcase/imports',
+        'POST /api/testcase/imports/{id}/parts',
+        'POST /api/testcase/imports/{id}/commit',
       ].sort(),
     );
   });

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import type { Pool } from 'mysql2/promise';
 import { CaseStore } from './adapters/case-store.mongo';
+import { ImportStaging } from './adapters/import-staging.mysql';
 import { TaskEvents } from './adapters/task-events.mongo';
 import { TaskStore } from './adapters/task-store.mysql';
 import { TreeCache } from './adapters/tree-cache.redis';
@@ -35,6 +36,7 @@ export function buildServices(config: Config, clients: Clients): Services {
     cache: new TreeCache(clients.redis, config.TREE_CACHE_TTL_SECONDS),
     events: new TaskEvents(mongo),
     snapshots: new MongoSnapshotWriter(db, mongo),
+    staging: new ImportStaging(db),
     channel: clients.channel,
     treeMaxNodes: config.TREE_MAX_NODES,
   };

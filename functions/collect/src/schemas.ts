@@ -114,3 +114,10 @@ export const treeQuerySchema = z.object({
 });
 
 export const caseQuerySchema = z.object({ source: sourceSchema });
+
+export const openImportSchema = z.object({ source: sourceSchema, mode: z.literal('FULL') });
+
+export const importPartSchema = z.object({
+  /** Subtrees, each with `parentId`: null, or a directory of this part or an earlier one. */
+  nodes: z.array(z.unknown()).min(1, 'a part has at least one node'),
+});

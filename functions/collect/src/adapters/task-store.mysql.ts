@@ -10,7 +10,14 @@ export interface NewTask {
   treeVersion: number;
   totalNodes: number;
   params: unknown;
-  shards: { kind: 'upsert' | 'delete'; nodeCount: number }[];
+  shards: NewShard[];
+  /** false: an import in parts, which more parts may still extend. */
+  sealed?: boolean;
+}
+
+export interface NewShard {
+  kind: 'upsert' | 'delete';
+  nodeCount: number;
 }
 
 export interface TaskRow {
@@ -20,6 +27,8 @@ export interface TaskRow {
   source: string;
   mode: string;
   state: TaskState;
+  /** No more shards will be added: the task may settle once they all have. */
+  sealed: boolean;
   treeVersion: number | null;
   totalShards: number;
   doneShards: number;
@@ -60,6 +69,7 @@ function toTask(r: RowDataPacket): TaskRow {
     source: r.source,
     mode: r.mode,
     state: r.state,
+    sealed: r.sealed === 1,
     treeVersion: r.tree_version === null ? null : Number(r.tree_version),
     totalShards: r.total_shards,
     doneShards: r.done_shards,
@@ -83,26 +93,60 @@ export class TaskStore {
 
   async create(conn: PoolConnection, t: NewTask): Promise<void> {
     await conn.query(
-      `INSERT INTO collect_task (id, tenant_id, kind, source, mode, state, tree_version, total_shards, total_nodes, params)
-       VALUES (?, ?, ?, ?, ?, 'CREATED', ?, ?, ?, ?)`,
+      `INSERT INTO collect_task (id, tenant_id, kind, source, mode, state, sealed, tree_version, total_shards, total_nodes, params)
+       VALUES (?, ?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?)`,
       [
         t.id,
         t.tenantId,
         t.kind,
         t.source,
         t.mode,
+        t.sealed ?? true,
         t.treeVersion,
         t.shards.length,
         t.totalNodes,
         JSON.stringify(t.params),
       ],
     );
-    for (let i = 0; i < t.shards.length; i += 1000) {
-      const rows = t.shards.slice(i, i + 1000).map((s, j) => [t.id, i + j, s.kind, 'PENDING', s.nodeCount]);
+    await this.insertShards(conn, t.id, 0, t.shards);
+  }
+
+  private async insertShards(
+    conn: PoolConnection,
+    taskId: string,
+    firstNo: number,
+    shards: NewShard[],
+  ): Promise<void> {
+    for (let i = 0; i < shards.length; i += 1000) {
+      const rows = shards
+        .slice(i, i + 1000)
+        .map((s, j) => [taskId, firstNo + i + j, s.kind, 'PENDING', s.nodeCount]);
       await conn.query('INSERT INTO collect_shard (task_id, shard_no, kind, state, node_count) VALUES ?', [
         rows,
       ]);
     }
+  }
+
+  /**
+   * Adds shards to an unsealed task (the caller holds the task row lock) and returns the number
+   * of the first one.
+   */
+  async appendShards(
+    conn: PoolConnection,
+    task: TaskRow,
+    shards: NewShard[],
+    nodes: number,
+  ): Promise<number> {
+    await this.insertShards(conn, task.id, task.totalShards, shards);
+    await conn.query(
+      'UPDATE collect_task SET total_shards = total_shards + ?, total_nodes = total_nodes + ? WHERE id = ?',
+      [shards.length, nodes, task.id],
+    );
+    return task.totalShards;
+  }
+
+  async seal(conn: PoolConnection, taskId: string): Promise<void> {
+    await conn.query('UPDATE collect_task SET sealed = 1 WHERE id = ?', [taskId]);
   }
 
   async get(id: string, conn: Queryable = this.db, forUpdate = false): Promise<TaskRow | undefined> {

@@ -25,6 +25,9 @@ export interface NodeRow extends StoredNode {
 
 type Queryable = Pool | PoolConnection;
 
+/** Ids per `IN (…)` lookup: keeps statements small whatever the request size. */
+const LOOKUP_BATCH = 1000;
+
 const TABLE: Record<NodeType, { name: string; parent: string }> = {
   DIRECTORY: { name: 'test_directory', parent: 'parent_id' },
   CASE: { name: 'test_case', parent: 'directory_id' },
@@ -84,16 +87,18 @@ export class TreeStore {
     ids: string[],
   ): Promise<Map<string, NodeRow>> {
     const found = new Map<string, NodeRow>();
-    if (ids.length === 0) return found;
-    for (const type of ['DIRECTORY', 'CASE'] as const) {
-      const t = TABLE[type];
-      const extra = type === 'CASE' ? ', status, priority' : '';
-      const [rows] = await conn.query<RowDataPacket[]>(
-        `SELECT id, ${t.parent} AS parent_id, name, path, level, position, content_hash, deleted, version, update_time${extra}
-           FROM ${t.name} WHERE tenant_id = ? AND source = ? AND id IN (?)`,
-        [tenantId, source, ids],
-      );
-      for (const r of rows) found.set(r.id, toStored(type, r));
+    for (let i = 0; i < ids.length; i += LOOKUP_BATCH) {
+      const batch = ids.slice(i, i + LOOKUP_BATCH);
+      for (const type of ['DIRECTORY', 'CASE'] as const) {
+        const t = TABLE[type];
+        const extra = type === 'CASE' ? ', status, priority' : '';
+        const [rows] = await conn.query<RowDataPacket[]>(
+          `SELECT id, ${t.parent} AS parent_id, name, path, level, position, content_hash, deleted, version, update_time${extra}
+             FROM ${t.name} WHERE tenant_id = ? AND source = ? AND id IN (?)`,
+          [tenantId, source, batch],
+        );
+        for (const r of rows) found.set(r.id, toStored(type, r));
+      }
     }
     return found;
   }

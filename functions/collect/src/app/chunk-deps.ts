@@ -1,5 +1,6 @@
 import type { Pool } from 'mysql2/promise';
 import type { CaseStore } from '../adapters/case-store.mongo';
+import type { ImportStaging } from '../adapters/import-staging.mysql';
 import type { TaskEvents } from '../adapters/task-events.mongo';
 import type { TaskStore } from '../adapters/task-store.mysql';
 import type { TreeCache } from '../adapters/tree-cache.redis';
@@ -15,4 +16,5 @@ export interface ChunkDeps {
   tasks: TaskStore;
   events: TaskEvents;
   snapshots: SnapshotWriter;
+  staging: ImportStaging;
 }

@@ -7,11 +7,12 @@ import type { ChunkDeps } from './chunk-deps';
  * (including a replay after a crash half-way through) may run it again:
  * 1. FULL and all shards completed: soft-delete what the new tree lacks, mark the version applied;
  * 2. write the `tree_snapshot` of the version;
- * 3. set the task's final state; invalidate the cache.
+ * 3. set the task's final state; invalidate the cache; forget the parts' staging rows.
+ * A task still receiving parts (not sealed) never settles.
  */
 export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promise<void> {
   const task = await deps.tasks.get(taskId);
-  if (!task || TERMINAL_TASK_STATES.includes(task.state) || task.treeVersion === null) return;
+  if (!task || !task.sealed || TERMINAL_TASK_STATES.includes(task.state) || task.treeVersion === null) return;
   const final = settledTaskState({
     total: task.totalShards,
     completed: task.doneShards,
@@ -39,6 +40,7 @@ export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promis
     await deps.tasks.setState(taskId, final, null, conn);
   });
   await deps.cache.invalidate(task.tenantId, task.source);
+  await deps.staging.clear(taskId);
   const after = await deps.tasks.get(taskId);
   await deps.events.record({
     taskId,

@@ -40,6 +40,16 @@ export function planFull(tree: unknown, limits: TreeLimits): ImportPlan {
   return { upserts, deletes: [] };
 }
 
+export interface IncrementalOptions {
+  /** Name of the array in the request, for problem paths. */
+  field?: string;
+  /**
+   * Parts of one import: a node the store already knows was sent in an earlier part, which is a
+   * duplicate id rather than an update.
+   */
+  rejectKnown?: boolean;
+}
+
 interface PendingRoot {
   raw: Record<string, unknown>;
   at: string;
@@ -55,14 +65,16 @@ interface PendingRoot {
  * all problems. Paths come from the parent's path, so every emitted node is self-contained.
  */
 export async function planIncremental(
-  req: Extract<ImportRequest, { mode: 'INCREMENTAL' }>,
+  req: Pick<Extract<ImportRequest, { mode: 'INCREMENTAL' }>, 'upserts' | 'deletes'>,
   limits: TreeLimits,
   store: TreeLookup,
+  opts: IncrementalOptions = {},
 ): Promise<ImportPlan> {
+  const field = opts.field ?? 'upserts';
   const problems = new ProblemList();
   const roots: PendingRoot[] = [];
   req.upserts.forEach((raw, i) => {
-    const at = `upserts[${i}]`;
+    const at = `${field}[${i}]`;
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       problems.add(at, 'must be a node object', 'invalid_type');
       return;
@@ -98,6 +110,7 @@ export async function planIncremental(
   const upserts: FlatNode[] = [];
   const seen = new Set<string>();
   const placed = new Map<string, FlatNode>();
+  const rootOf = new Map<string, string>();
   const nextPos = new Map<string | null, number>();
   let pending = roots;
   // Resolve roots whose parent is known; repeat while progress is made (parents inside the request).
@@ -143,14 +156,7 @@ export async function planIncremental(
       walkSubtree(r.raw, r.at, anchor, limits, problems, seen, upserts, { allowParentFields: true });
       for (const n of upserts.slice(start)) {
         placed.set(n.id, n);
-        const before = known.get(n.id);
-        if (before && !before.deleted && before.type !== n.type) {
-          problems.add(
-            r.at,
-            `"${n.id}" is a ${before.type.toLowerCase()}; its type cannot change`,
-            'type_change',
-          );
-        }
+        rootOf.set(n.id, r.at);
         if (deleteSet.has(n.id)) problems.add(r.at, `"${n.id}" is both upserted and deleted`, 'duplicate_id');
       }
     }
@@ -168,6 +174,18 @@ export async function planIncremental(
       break;
     }
     pending = later;
+  }
+  // Nested nodes were not looked up before the walk: check every emitted id against the store.
+  const more = await store.findByIds(upserts.map((n) => n.id).filter((id) => !known.has(id)));
+  for (const n of upserts) {
+    const before = known.get(n.id) ?? more.get(n.id);
+    if (!before) continue;
+    const at = rootOf.get(n.id) ?? field;
+    if (opts.rejectKnown) {
+      problems.add(at, `"${n.id}" was already received in an earlier part`, 'duplicate_id');
+    } else if (!before.deleted && before.type !== n.type) {
+      problems.add(at, `"${n.id}" is a ${before.type.toLowerCase()}; its type cannot change`, 'type_change');
+    }
   }
   if (problems.total > 0) fail(problems);
   return { upserts, deletes: [...deleteSet] };

@@ -9,8 +9,9 @@ import {
 import { chunk } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
 import type { Pool } from 'mysql2/promise';
+import type { ImportStaging } from '../adapters/import-staging.mysql';
 import type { TaskEvents } from '../adapters/task-events.mongo';
-import type { TaskStore } from '../adapters/task-store.mysql';
+import type { NewShard, TaskStore } from '../adapters/task-store.mysql';
 import type { TreeStore } from '../adapters/tree-store.mysql';
 import type { FlatNode, ImportChunkMessage, ImportRequest } from '../schemas';
 import { type ImportPlan, planFull, planIncremental } from './plan-import';
@@ -21,6 +22,7 @@ export interface ImportDeps {
   trees: TreeStore;
   tasks: TaskStore;
   events: TaskEvents;
+  staging: ImportStaging;
   channel: () => Promise<ConfirmChannel>;
 }
 
@@ -48,17 +50,66 @@ export function* chunkNodes(
   if (current.length > 0) yield current;
 }
 
+/** The shard messages of a plan, numbered from `firstShardNo`. */
+export function shardMessages(
+  base: Omit<ImportChunkMessage, 'shardNo' | 'upserts' | 'deletes'>,
+  firstShardNo: number,
+  plan: ImportPlan,
+  chunkSize: number,
+): ImportChunkMessage[] {
+  const messages: ImportChunkMessage[] = [];
+  const next = () => firstShardNo + messages.length;
+  for (const nodes of chunkNodes(plan.upserts, chunkSize)) {
+    messages.push({ ...base, shardNo: next(), upserts: nodes, deletes: [] });
+  }
+  for (const ids of chunk(plan.deletes, chunkSize)) {
+    messages.push({ ...base, shardNo: next(), upserts: [], deletes: ids });
+  }
+  return messages;
+}
+
+export const shardsOf = (messages: ImportChunkMessage[]): NewShard[] =>
+  messages.map((m) => ({
+    kind: m.deletes.length > 0 ? 'delete' : 'upsert',
+    nodeCount: m.upserts.length + m.deletes.length,
+  }));
+
+/**
+ * Publishes shard messages and resolves once RabbitMQ confirmed them all. If that fails the
+ * task is marked FAILED (its shards were never queued) and the error rethrown.
+ */
+export async function publishShards(
+  deps: ImportDeps,
+  taskId: string,
+  messages: ImportChunkMessage[],
+): Promise<void> {
+  const t = topology(deps.config.AMQP_PREFIX);
+  const outgoing = messages.map(
+    (m): OutgoingMessage => ({
+      routingKey: 'import-chunk',
+      messageId: `${m.taskId}#${m.shardNo}`,
+      body: Buffer.from(JSON.stringify(m)),
+    }),
+  );
+  try {
+    await publishConfirmed(await deps.channel(), t.exchange, outgoing);
+  } catch (err) {
+    await deps.tasks.setState(taskId, 'FAILED', `could not enqueue shards: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
 /**
  * Validates and plans an import, records the task and its shards, publishes one persistent
  * message per shard and returns only after RabbitMQ confirmed them all. Nothing is written when
- * the request is invalid. If publishing fails the task is marked FAILED and the error rethrown.
+ * the request is invalid.
  */
 export async function submitImport(
   deps: ImportDeps,
   tenantId: string,
   req: ImportRequest,
 ): Promise<{ taskId: string }> {
-  const limits = { maxNodes: deps.config.IMPORT_MAX_NODES, maxDepth: deps.config.IMPORT_MAX_DEPTH };
+  const limits = importLimits(deps.config);
   const plan: ImportPlan =
     req.mode === 'FULL'
       ? planFull(req.tree, limits)
@@ -70,13 +121,7 @@ export async function submitImport(
   const version = await deps.trees.allocateVersion(tenantId, req.source);
   const taskId = newId();
   const base = { taskId, tenantId, source: req.source, mode: req.mode, version };
-  const messages: ImportChunkMessage[] = [];
-  for (const nodes of chunkNodes(plan.upserts, deps.config.IMPORT_CHUNK_SIZE)) {
-    messages.push({ ...base, shardNo: messages.length, upserts: nodes, deletes: [] });
-  }
-  for (const ids of chunk(plan.deletes, deps.config.IMPORT_CHUNK_SIZE)) {
-    messages.push({ ...base, shardNo: messages.length, upserts: [], deletes: ids });
-  }
+  const messages = shardMessages(base, 0, plan, deps.config.IMPORT_CHUNK_SIZE);
   // A FULL import of an empty tree still needs one shard: its completion deletes everything.
   if (messages.length === 0) messages.push({ ...base, shardNo: 0, upserts: [], deletes: [] });
 
@@ -84,33 +129,16 @@ export async function submitImport(
     deps.tasks.create(conn, {
       id: taskId,
       tenantId,
-      kind: 'testcase-import',
+      kind: IMPORT_TASK_KIND,
       source: req.source,
       mode: req.mode,
       treeVersion: version,
       totalNodes: plan.upserts.length + plan.deletes.length,
       params: { upserts: plan.upserts.length, deletes: plan.deletes.length },
-      shards: messages.map((m) => ({
-        kind: m.deletes.length > 0 ? 'delete' : 'upsert',
-        nodeCount: m.upserts.length + m.deletes.length,
-      })),
+      shards: shardsOf(messages),
     }),
   );
-
-  const t = topology(deps.config.AMQP_PREFIX);
-  const outgoing = messages.map(
-    (m): OutgoingMessage => ({
-      routingKey: 'import-chunk',
-      messageId: `${taskId}#${m.shardNo}`,
-      body: Buffer.from(JSON.stringify(m)),
-    }),
-  );
-  try {
-    await publishConfirmed(await deps.channel(), t.exchange, outgoing);
-  } catch (err) {
-    await deps.tasks.setState(taskId, 'FAILED', `could not enqueue shards: ${(err as Error).message}`);
-    throw err;
-  }
+  await publishShards(deps, taskId, messages);
   await deps.events.record({
     taskId,
     level: 'info',
@@ -119,3 +147,10 @@ export async function submitImport(
   });
   return { taskId };
 }
+
+export const IMPORT_TASK_KIND = 'testcase-import';
+
+export const importLimits = (config: Config) => ({
+  maxNodes: config.IMPORT_MAX_NODES,
+  maxDepth: config.IMPORT_MAX_DEPTH,
+});

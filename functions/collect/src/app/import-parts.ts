@@ -1,0 +1,125 @@
+import { conflict, inTransaction, newId, notFound } from '@collect/common';
+import { TERMINAL_TASK_STATES } from '@collect/core';
+import type { TaskRow } from '../adapters/task-store.mysql';
+import type { ImportChunkMessage } from '../schemas';
+import type { ChunkDeps } from './chunk-deps';
+import { finalizeIfSettled } from './finalize-import';
+import { planIncremental } from './plan-import';
+import {
+  IMPORT_TASK_KIND,
+  type ImportDeps,
+  importLimits,
+  publishShards,
+  shardMessages,
+  shardsOf,
+} from './submit-import';
+
+/*
+ * A FULL import too large for one request (API Gateway and Lambda cap a request at 10 MB / 6 MB)
+ * arrives in parts: open → parts (parent-first) → commit. Each part is validated against the
+ * earlier ones (import_node) and its shards are queued at once, so writing overlaps uploading
+ * and no process ever holds the whole tree. The task settles only after the commit.
+ */
+
+type PartsDeps = ImportDeps & ChunkDeps;
+
+export async function openImport(
+  deps: PartsDeps,
+  tenantId: string,
+  source: string,
+): Promise<{ taskId: string }> {
+  const version = await deps.trees.allocateVersion(tenantId, source);
+  const taskId = newId();
+  await inTransaction(deps.db, (conn) =>
+    deps.tasks.create(conn, {
+      id: taskId,
+      tenantId,
+      kind: IMPORT_TASK_KIND,
+      source,
+      mode: 'FULL',
+      treeVersion: version,
+      totalNodes: 0,
+      params: { parts: true },
+      shards: [],
+      sealed: false,
+    }),
+  );
+  await deps.events.record({
+    taskId,
+    level: 'info',
+    message: 'import in parts opened',
+    data: { source, version },
+  });
+  return { taskId };
+}
+
+/** The task of an import in parts that still takes parts, locked; 404 / 409 otherwise. */
+async function openTask(
+  deps: PartsDeps,
+  conn: Parameters<Parameters<typeof inTransaction>[1]>[0],
+  tenantId: string,
+  taskId: string,
+): Promise<TaskRow> {
+  const task = await deps.tasks.get(taskId, conn, true);
+  if (!task || task.tenantId !== tenantId || task.kind !== IMPORT_TASK_KIND)
+    throw notFound(`import "${taskId}"`);
+  if (task.sealed || TERMINAL_TASK_STATES.includes(task.state) || task.state === 'FAILED') {
+    throw conflict(`import "${taskId}" takes no more parts`, { state: task.state, committed: task.sealed });
+  }
+  return task;
+}
+
+export async function addPart(
+  deps: PartsDeps,
+  tenantId: string,
+  taskId: string,
+  nodes: unknown[],
+): Promise<{ taskId: string; nodes: number; shards: number[] }> {
+  // The task row lock serialises the parts of one import: ids and positions stay consistent.
+  const messages = await inTransaction(deps.db, async (conn): Promise<ImportChunkMessage[]> => {
+    const task = await openTask(deps, conn, tenantId, taskId);
+    const plan = await planIncremental(
+      { upserts: nodes, deletes: [] },
+      importLimits(deps.config),
+      deps.staging.lookup(conn, taskId),
+      { field: 'nodes', rejectKnown: true },
+    );
+    await deps.staging.add(conn, taskId, plan.upserts);
+    const base = {
+      taskId,
+      tenantId,
+      source: task.source,
+      mode: 'FULL' as const,
+      version: task.treeVersion ?? 0,
+    };
+    const msgs = shardMessages(base, task.totalShards, plan, deps.config.IMPORT_CHUNK_SIZE);
+    await deps.tasks.appendShards(conn, task, shardsOf(msgs), plan.upserts.length);
+    return msgs;
+  });
+  await publishShards(deps, taskId, messages);
+  return {
+    taskId,
+    nodes: messages.reduce((n, m) => n + m.upserts.length, 0),
+    shards: messages.map((m) => m.shardNo),
+  };
+}
+
+/** No more parts: the task settles once its shards have (at once if they already did). */
+export async function commitImport(
+  deps: PartsDeps,
+  tenantId: string,
+  taskId: string,
+): Promise<{ taskId: string; totalShards: number }> {
+  const task = await inTransaction(deps.db, async (conn) => {
+    const t = await openTask(deps, conn, tenantId, taskId);
+    await deps.tasks.seal(conn, taskId);
+    return t;
+  });
+  await deps.events.record({
+    taskId,
+    level: 'info',
+    message: `import committed with ${task.totalShards} shard(s)`,
+  });
+  await finalizeIfSettled(deps, taskId);
+  return { taskId, totalShards: task.totalShards };
+}

@@ -1,0 +1,124 @@
+import { HttpError } from '@collect/common';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
+import { addPart, commitImport, openImport } from '../../functions/collect/src/app/import-parts';
+import { submitImport } from '../../functions/collect/src/app/submit-import';
+import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
+import { createTestEnv, type TestEnv } from '../support/test-env';
+import { dir, flatten, kase, sampleTree } from '../support/tree-fixtures';
+
+let env: TestEnv;
+const tenant = 'default';
+
+beforeAll(async () => {
+  env = await createTestEnv({ IMPORT_CHUNK_SIZE: '2' });
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+async function drain(): Promise<ImportChunkMessage[]> {
+  const out: ImportChunkMessage[] = [];
+  for (;;) {
+    const m = await env.channel.get(`${env.config.AMQP_PREFIX}.import-chunk`, { noAck: true });
+    if (m === false) break;
+    const msg = importChunkMessageSchema.parse(JSON.parse(m.content.toString('utf8')));
+    await applyChunk(env.services, msg);
+    out.push(msg);
+  }
+  return out;
+}
+
+async function liveTree(source: string) {
+  const [r] = await env.db.query<RowDataPacket[]>(
+    `SELECT id, parent_id AS p, 'DIRECTORY' AS t, name, position FROM test_directory WHERE source = ? AND deleted = 0
+     UNION ALL SELECT id, directory_id, 'CASE', name, position FROM test_case WHERE source = ? AND deleted = 0`,
+    [source, source],
+  );
+  return r.map((x) => [x.id, x.p, x.t, x.name, x.position]).sort();
+}
+
+async function status(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+    return 0;
+  } catch (err) {
+    if (err instanceof HttpError) return err.status;
+    throw err;
+  }
+}
+
+describe('a FULL import sent in parts', () => {
+  it('builds the tree from parent-first parts and settles only after the commit', async () => {
+    const source = 'parts';
+    await submitImport(env.services, tenant, {
+      source,
+      mode: 'FULL',
+      tree: dir('old', 'Old tree', [kase('gone', 'Gone')]),
+    });
+    await drain();
+
+    const { taskId } = await openImport(env.services, tenant, source);
+    await addPart(env.services, tenant, taskId, [
+      { ...dir('root', 'Root 🌳', [dir('a', 'Alpha')]), parentId: null },
+    ]);
+    await drain();
+    await addPart(env.services, tenant, taskId, [
+      { ...kase('a1', 'Alpha one'), parentId: 'a' },
+      { ...kase('a2', 'Alpha two'), parentId: 'a' },
+      { ...dir('b', 'Beta', [kase('b1', 'Beta one')]), parentId: 'root' },
+    ]);
+    await drain();
+    // Every shard is done, but more parts could come: the task must not settle yet.
+    expect((await env.services.tasks.get(taskId))?.state).toBe('RUNNING');
+
+    await commitImport(env.services, tenant, taskId);
+    const task = await env.services.tasks.get(taskId);
+    expect(task).toMatchObject({ state: 'COMPLETED', totalNodes: 6, doneNodes: 6, deletedNodes: 2 });
+    const expected = dir('root', 'Root 🌳', [
+      dir('a', 'Alpha', [kase('a1', 'Alpha one'), kase('a2', 'Alpha two')]),
+      dir('b', 'Beta', [kase('b1', 'Beta one')]),
+    ]);
+    expect(await liveTree(source)).toEqual(flatten(expected).sort());
+    const [staged] = await env.db.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM import_node WHERE task_id = ?',
+      [taskId],
+    );
+    expect(Number(staged[0]?.n)).toBe(0);
+  });
+
+  it('rejects a part with a duplicate of an earlier id or an unknown parent, writing nothing', async () => {
+    const { taskId } = await openImport(env.services, tenant, 'parts-bad');
+    await addPart(env.services, tenant, taskId, [{ ...sampleTree(), parentId: null }]);
+    await drain();
+    const before = await env.services.tasks.get(taskId);
+    expect(
+      await status(addPart(env.services, tenant, taskId, [{ ...kase('a1', 'again'), parentId: 'a' }])),
+    ).toBe(400);
+    expect(
+      await status(addPart(env.services, tenant, taskId, [{ ...kase('new', 'n'), parentId: 'no-such' }])),
+    ).toBe(400);
+    expect(
+      await status(addPart(env.services, tenant, taskId, [{ ...kase('new', 'n'), parentId: 'a1' }])),
+    ).toBe(400);
+    expect(await env.services.tasks.get(taskId)).toEqual(before);
+    expect(await drain()).toEqual([]);
+  });
+
+  it('answers 404 for an unknown import and 409 for a part or commit after the commit', async () => {
+    expect(
+      await status(addPart(env.services, tenant, '00000000-0000-0000-0000-000000000000', [kase('x', 'x')])),
+    ).toBe(404);
+    const { taskId } = await openImport(env.services, tenant, 'parts-closed');
+    expect(
+      await status(addPart(env.services, 'other-tenant', taskId, [{ ...kase('x', 'x'), parentId: null }])),
+    ).toBe(404);
+    await commitImport(env.services, tenant, taskId);
+    expect((await env.services.tasks.get(taskId))?.state).toBe('COMPLETED');
+    expect(await status(addPart(env.services, tenant, taskId, [{ ...kase('x', 'x'), parentId: null }]))).toBe(
+      409,
+    );
+    expect(await status(commitImport(env.services, tenant, taskId))).toBe(409);
+  });
+});
