@@ -20,6 +20,12 @@ export interface BridgeOptions {
   queueRetryMs?: number;
   /** Pause before requeueing a failed batch (default 1000). */
   retryDelayMs?: number;
+  /**
+   * While the Lambda API is unreachable, first and maximum pause (doubling) before a batch is
+   * invoked again (defaults 250 and 5000); the batch is not requeued meanwhile.
+   */
+  unavailableMinDelayMs?: number;
+  unavailableMaxDelayMs?: number;
   /** Reconnect backoff bounds (defaults 500 and 30000). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -64,6 +70,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
           queueWaitMs: options.queueWaitMs ?? 30_000,
           queueRetryMs: options.queueRetryMs ?? 500,
           retryDelayMs: options.retryDelayMs ?? 1000,
+          unavailableMinDelayMs: options.unavailableMinDelayMs ?? 250,
+          unavailableMaxDelayMs: options.unavailableMaxDelayMs ?? 5000,
           reconnectMinMs: options.reconnectMinMs ?? 500,
           reconnectMaxMs: options.reconnectMaxMs ?? 30_000,
         }),

@@ -1,7 +1,16 @@
-/** Outcome of one synchronous invocation. */
+/**
+ * Outcome of one synchronous invocation:
+ * - `ok: true`: the function ran and returned normally;
+ * - `ok: false, unavailable: false`: the Lambda API answered with a failure (function error, its
+ *   timeout, a non-200 status), or the bridge's own timeout elapsed with no answer (the function
+ *   may be stuck). Counts against the message: the consumer nacks it (requeue);
+ * - `ok: false, unavailable: true`: the Lambda API could not be reached or gave no HTTP answer
+ *   (serverless-offline down or restarting). Does not count against the message: the consumer
+ *   retries the invocation, like the event source mapping does while the function is unavailable.
+ */
 export type InvokeResult =
   | { ok: true; durationMs: number }
-  | { ok: false; durationMs: number; error: string };
+  | { ok: false; durationMs: number; error: string; unavailable: boolean };
 
 /** Signature of the invoker, so consumers can be driven by something other than HTTP. */
 export type Invoke = (functionName: string, event: unknown, timeoutMs: number) => Promise<InvokeResult>;
@@ -44,9 +53,16 @@ export function createHttpInvoker(baseUrl: string): Invoke {
       const error = responseError(response.status, response.headers.get('x-amz-function-error'), body);
       return error === null
         ? { ok: true, durationMs: elapsed() }
-        : { ok: false, durationMs: elapsed(), error };
+        : { ok: false, durationMs: elapsed(), error, unavailable: false };
     } catch (err) {
-      return { ok: false, durationMs: elapsed(), error: fetchError(err, timeoutMs) };
+      // Also reached when the connection drops after the headers, while the body is read: no
+      // complete answer arrived, so it is "unavailable" too (the consumer re-invokes).
+      return {
+        ok: false,
+        durationMs: elapsed(),
+        error: fetchError(err, timeoutMs),
+        unavailable: isLambdaApiUnavailable(err),
+      };
     }
   };
 }
@@ -82,6 +98,58 @@ function errorPayload(body: string): string | null {
   return null;
 }
 
+/** Error codes meaning "no connection to the Lambda API, or it dropped before a full answer". */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EADDRNOTAVAIL',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET', // "other side closed": the server closed the socket before answering
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+const UNAVAILABLE_MESSAGES = /other side closed|socket hang up/i;
+
+/**
+ * Whether a fetch failure means the Lambda API is unreachable or vanished mid-request (no HTTP
+ * answer), as opposed to an answer or a timeout. Looks through `cause` chains and
+ * `AggregateError.errors` (undici nests the socket error under `TypeError: fetch failed`).
+ *
+ * A bare `fetch failed` without a cause counts as unavailable; one whose cause is something else
+ * (undici's headers/body timeout, an unparsable response, a forbidden port) does not: retrying it
+ * forever could hold a message forever, so it stays a counted failure as before. The bridge's own
+ * timeout (an `AbortSignal` TimeoutError) is never "unavailable": the function may be stuck.
+ *
+ * @param err - what `fetch` (or reading the body) threw
+ */
+export function isLambdaApiUnavailable(err: unknown): boolean {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return false;
+  if (err instanceof TypeError && err.message === 'fetch failed' && err.cause === undefined) return true;
+  const seen = new Set<unknown>();
+  const visit = (e: unknown): boolean => {
+    if (typeof e !== 'object' || e === null || seen.has(e)) return false;
+    seen.add(e);
+    const { code, message, cause, errors } = e as {
+      code?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      errors?: unknown;
+    };
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message)) return true;
+    if (Array.isArray(errors) && errors.some(visit)) return true;
+    return visit(cause);
+  };
+  return visit(err);
+}
+
 function fetchError(err: unknown, timeoutMs: number): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
     return `invocation timed out after ${timeoutMs} ms`;
@@ -99,8 +167,8 @@ function truncate(text: string): string {
 
 /**
  * Waits until something answers HTTP at `baseUrl` (serverless-offline's Lambda port answers 404
- * on `/`). Started before serverless-offline, the bridge would otherwise spend every message's
- * delivery attempts on "connection refused" and dead-letter them.
+ * on `/`). A wrong LAMBDA_PORT then fails the start with a clear message, instead of the
+ * consumers holding every message while they retry an API that never comes (see InvokeResult).
  *
  * @param baseUrl - e.g. `http://127.0.0.1:3002`
  * @param timeoutMs - give up after this long

@@ -24,7 +24,16 @@
  *                                queue (checked every 500 ms); default 30000.
  *   BRIDGE_RETRY_DELAY_MS        pause before a failed batch is requeued (its slot stays busy), so a
  *                                failing function does not spin through its delivery limit;
- *                                default 1000.
+ *                                default 1000. A failure is an answer from the Lambda API (function
+ *                                error or timeout, non-200 status) or BRIDGE_INVOKE_TIMEOUT_MS
+ *                                elapsing: each costs one of the message's deliveries.
+ *   BRIDGE_UNAVAILABLE_MAX_DELAY_MS
+ *                                longest pause between invocations of a batch while the Lambda API
+ *                                is unreachable (connection refused or reset, no HTTP answer:
+ *                                serverless-offline down or restarting); default 5000. Such a batch
+ *                                is not requeued: it keeps its slot and is re-invoked (pauses from
+ *                                250 ms, doubling up to this) until the API answers, so a restart
+ *                                does not use up deliveries (as on AWS). On SIGTERM it is requeued.
  *   BRIDGE_SHUTDOWN_TIMEOUT_MS   on SIGTERM/SIGINT, how long to wait for invocations in flight;
  *                                default 30000. Unfinished messages return to their queue.
  *   BRIDGE_CONFIG_SOURCE         auto | print | yaml; default auto = `serverless print --format
@@ -32,7 +41,8 @@
  *   BRIDGE_SERVICE_DIR           directory of serverless.yml; default the repository root.
  *
  * Logs: `[bridge] …` progress lines on stdout; failures as one JSON line each on stderr
- * (queue, function, messageId, deliveryCount, error).
+ * (queue, function, messageId, deliveryCount, error); while the Lambda API is unreachable, one
+ * JSON line per batch and retry round (messageIds, deliveryCounts, attempt, retryInMs, error).
  */
 import { startBridge } from './bridge';
 import { loadServiceConfig } from './config-loader';
@@ -64,6 +74,7 @@ async function main(): Promise<void> {
     invokeBaseUrl: settings.invokeBaseUrl,
     queueWaitMs: settings.queueWaitMs,
     retryDelayMs: settings.retryDelayMs,
+    unavailableMaxDelayMs: settings.unavailableMaxDelayMs,
   });
 
   let signalled = false;

@@ -23,6 +23,12 @@ export interface QueueConsumerOptions {
   queueRetryMs: number;
   /** Pause before requeueing a failed batch (holds its slot), so failures do not spin. */
   retryDelayMs: number;
+  /**
+   * First and maximum pause (doubling) between invocations of a batch while the Lambda API is
+   * unreachable (BRIDGE_UNAVAILABLE_MAX_DELAY_MS is the maximum).
+   */
+  unavailableMinDelayMs: number;
+  unavailableMaxDelayMs: number;
   /** First and maximum pause between reconnect rounds (doubling). */
   reconnectMinMs: number;
   reconnectMaxMs: number;
@@ -38,8 +44,11 @@ const noop = (): void => undefined;
 /**
  * Consumes one queue for one function: manual acks, prefetch = batchSize × concurrency, batches
  * of up to batchSize messages invoked while the function's gate has a free slot. A batch is acked
- * when the invocation succeeds and nacked with requeue otherwise, so the quorum queue counts the
- * delivery and dead-letters the message past its `x-delivery-limit`.
+ * when the invocation succeeds and nacked with requeue when the function fails (an error, a
+ * timeout), so the quorum queue counts the delivery and dead-letters the message past its
+ * `x-delivery-limit`. While the Lambda API itself is unreachable (serverless-offline down or
+ * restarting), the batch is kept, with its slot, and re-invoked with backoff: like on AWS, an
+ * unavailable function does not use up the message's deliveries.
  *
  * Owns its own connection: a dropped connection or channel is reopened with backoff; deliveries of
  * the dead channel are not acked (the broker redelivers them).
@@ -57,6 +66,8 @@ export class QueueConsumer {
   /** Channels known closed: acks on them are impossible, their deliveries come back anyway. */
   readonly #closed = new WeakSet<Channel>();
   #stopping = false;
+  /** Aborted by `stop`: cuts retry pauses short. */
+  readonly #stopSignal = new AbortController();
   #connecting: Promise<void> | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
   #attempt = 0;
@@ -89,6 +100,7 @@ export class QueueConsumer {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.#stopping = true;
+    this.#stopSignal.abort();
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     this.#unsubscribe();
     await this.#connecting?.catch(noop);
@@ -249,17 +261,33 @@ export class QueueConsumer {
 
   /** Invokes the function with one batch and settles it; never rejects. */
   async #run(channel: Channel, messages: ConsumeMessage[]): Promise<void> {
-    const { fn, source } = this.#o;
+    const { source } = this.#o;
     let result: InvokeResult;
     try {
       const event = buildRabbitMqEvent(source.arn, source.queue, this.vhost, messages);
-      result = await this.#o.invoke(fn.functionName, event, fn.invokeTimeoutMs);
+      result = await this.#invokeUntilAnswered(channel, messages, event);
     } catch (err) {
-      result = { ok: false, durationMs: 0, error: describeError(err) };
+      result = { ok: false, durationMs: 0, error: describeError(err), unavailable: false };
     }
-    // The slot stays taken during the pause: a failing function or a restarting serverless-offline
-    // then costs one delivery attempt per retryDelayMs per slot, not one per millisecond.
-    if (!result.ok && this.#o.retryDelayMs > 0 && !this.#stopping) await delay(this.#o.retryDelayMs);
+    if (!result.ok && result.unavailable) {
+      // Retries ended without an answer: the bridge is stopping, or the channel died (its
+      // deliveries return to the queue anyway). Requeue; that redelivery is the only one counted.
+      for (const message of messages) {
+        this.#log({
+          msg: 'Lambda API unavailable; retries stopped (bridge stopping or channel lost); message requeued',
+          messageId: message.properties.messageId ?? null,
+          deliveryCount: deliveryCount(message),
+          batchSize: messages.length,
+          error: result.error,
+        });
+        this.#settle(channel, message, 'nack');
+      }
+      return;
+    }
+    // The slot stays taken during the pause: a failing function then costs one delivery attempt
+    // per retryDelayMs per slot, not one per millisecond.
+    if (!result.ok && this.#o.retryDelayMs > 0 && !this.#stopping)
+      await delay(this.#o.retryDelayMs, this.#stopSignal.signal);
     for (const message of messages) {
       if (!result.ok) {
         this.#log({
@@ -273,6 +301,54 @@ export class QueueConsumer {
         });
       }
       this.#settle(channel, message, result.ok ? 'ack' : 'nack');
+    }
+  }
+
+  /**
+   * Invokes the function with the batch's event; while the Lambda API is unreachable (no HTTP
+   * answer: connection refused or reset, see `isLambdaApiUnavailable`), waits and invokes again,
+   * with doubling pauses from `unavailableMinDelayMs` up to `unavailableMaxDelayMs`, holding the
+   * batch (unacked) and its concurrency slot. Nothing is nacked meanwhile, so the quorum queue
+   * does not count these attempts against `x-delivery-limit`.
+   *
+   * Re-invoking can run the function twice for one delivery: a connection reset in the middle of
+   * an invocation (serverless-offline killed or restarted while the handler ran) may come after
+   * the handler did part or all of its work. That is acceptable because the platform's handlers
+   * are idempotent (they must be anyway: RabbitMQ and the event source mapping deliver at least
+   * once).
+   *
+   * @returns the first answered outcome (success or function failure), or an unavailable one if
+   *   the bridge started stopping or the batch's channel closed while retrying
+   */
+  async #invokeUntilAnswered(
+    channel: Channel,
+    messages: ConsumeMessage[],
+    event: unknown,
+  ): Promise<InvokeResult> {
+    const { fn, unavailableMinDelayMs, unavailableMaxDelayMs } = this.#o;
+    let wait = Math.min(unavailableMinDelayMs, unavailableMaxDelayMs);
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.#o.invoke(fn.functionName, event, fn.invokeTimeoutMs);
+      if (result.ok || !result.unavailable) {
+        if (attempt > 1)
+          this.#o.logger.info(
+            `Lambda API answered again: ${fn.functionName} <- ${this.#o.source.queue} after ${attempt} attempts`,
+          );
+        return result;
+      }
+      if (this.#stopping || this.#closed.has(channel)) return result;
+      this.#log({
+        msg: 'Lambda API unavailable; invocation retried (delivery not counted)',
+        messageIds: messages.map((m) => m.properties.messageId ?? null),
+        deliveryCounts: messages.map(deliveryCount),
+        batchSize: messages.length,
+        attempt,
+        retryInMs: wait,
+        error: result.error,
+      });
+      await delay(wait, this.#stopSignal.signal);
+      if (this.#stopping || this.#closed.has(channel)) return result;
+      wait = Math.min(wait * 2, unavailableMaxDelayMs);
     }
   }
 

@@ -10,6 +10,7 @@ export interface BridgeSettings {
   queueWaitMs: number;
   shutdownTimeoutMs: number;
   retryDelayMs: number;
+  unavailableMaxDelayMs: number;
   configSource: ConfigSource;
   serviceDir: string;
 }
@@ -37,6 +38,10 @@ export function readBridgeSettings(env: Record<string, string | undefined>): Bri
       0,
     ),
     retryDelayMs: parseIntSetting(env.BRIDGE_RETRY_DELAY_MS || '1000', 'BRIDGE_RETRY_DELAY_MS', 0),
+    unavailableMaxDelayMs: parseIntSetting(
+      env.BRIDGE_UNAVAILABLE_MAX_DELAY_MS || '5000',
+      'BRIDGE_UNAVAILABLE_MAX_DELAY_MS',
+    ),
     configSource: source,
     // This file lives in <root>/scripts/bridge/.
     serviceDir: resolve(env.BRIDGE_SERVICE_DIR || resolve(__dirname, '..', '..')),

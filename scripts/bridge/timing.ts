@@ -1,10 +1,20 @@
 /**
- * Resolves after `ms` milliseconds.
+ * Resolves after `ms` milliseconds, or as soon as `signal` aborts (never rejects).
  *
  * @param ms - delay
+ * @param signal - cuts the wait short (e.g. the bridge stopping)
  */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**

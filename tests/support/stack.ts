@@ -108,6 +108,14 @@ export class Stack {
     }
   }
 
+  /** The process group id of each running part (its children share it). */
+  processGroups(): Map<StackPart, number> {
+    const out = new Map<StackPart, number>();
+    for (const [part, child] of this.procs)
+      if (child.pid !== undefined && child.exitCode === null) out.set(part, child.pid);
+    return out;
+  }
+
   /** Kills a part and its children at once, as a crash would (no cleanup runs). */
   async kill(part: StackPart): Promise<void> {
     const child = this.procs.get(part);

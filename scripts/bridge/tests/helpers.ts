@@ -29,6 +29,8 @@ export interface FakeReply {
   status?: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** Destroy the socket instead of answering (serverless-offline killed mid-invocation). */
+  destroy?: boolean;
 }
 
 /** One request the fake Lambda received. */
@@ -45,21 +47,42 @@ export interface FakeLambda {
   maxInFlight: Map<string, number>;
   /** Decides the reply; may wait (to keep an invocation in flight). */
   handler: (call: FakeCall) => FakeReply | Promise<FakeReply>;
+  /** Stops listening and drops every connection: the port refuses connections until `up`. */
+  down(): Promise<void>;
+  /** Listens again on the same port (no-op when up). */
+  up(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Starts a fake Lambda Invoke API on a random port. */
 export async function startFakeLambda(): Promise<FakeLambda> {
   const inFlight = new Map<string, number>();
-  let server: Server | null = null;
+  let port = 0;
+  const stopListening = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  const listen = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (server.listening) return resolve();
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
   const fake: FakeLambda = {
     url: '',
     calls: [],
     maxInFlight: new Map(),
     handler: () => ({ status: 200, body: {} }),
-    close: () => new Promise((resolve) => (server ? server.close(() => resolve()) : resolve())),
+    down: stopListening,
+    up: listen,
+    close: stopListening,
   };
-  server = createServer((req, res) => {
+  const server: Server = createServer((req, res) => {
     void (async () => {
       const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(req.url ?? '');
       if (!match?.[1] || req.method !== 'POST') {
@@ -75,6 +98,10 @@ export async function startFakeLambda(): Promise<FakeLambda> {
         const call = { functionName, event: JSON.parse(await readBody(req)) as RabbitMqEvent };
         fake.calls.push(call);
         const reply = await fake.handler(call);
+        if (reply.destroy) {
+          req.socket.destroy();
+          return;
+        }
         res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
         res.end(JSON.stringify(reply.body ?? {}));
       } finally {
@@ -83,8 +110,9 @@ export async function startFakeLambda(): Promise<FakeLambda> {
     })();
   });
   server.keepAliveTimeout = 1;
-  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await listen();
+  port = (server.address() as AddressInfo).port;
+  fake.url = `http://127.0.0.1:${port}`;
   return fake;
 }
 

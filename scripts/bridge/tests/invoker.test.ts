@@ -1,7 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpInvoker, invokeUrl, responseError, waitForInvokeApi } from '../invoker';
+import {
+  createHttpInvoker,
+  invokeUrl,
+  isLambdaApiUnavailable,
+  responseError,
+  waitForInvokeApi,
+} from '../invoker';
 
 describe('responseError (serverless-offline 14 responses)', () => {
   it('accepts a plain 200 result', () => {
@@ -40,6 +46,14 @@ describe('createHttpInvoker', () => {
       req.on('end', () => {
         seen.push({ url: req.url, body });
         if (req.url?.includes('/hang/')) return; // never answers: exercises the timeout
+        if (req.url?.includes('/drop/')) {
+          req.socket.destroy(); // serverless-offline killed mid-invocation
+          return;
+        }
+        if (req.url?.includes('/fail/')) {
+          res.writeHead(500).end('oops');
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{}');
       });
@@ -62,9 +76,24 @@ describe('createHttpInvoker', () => {
     expect(invokeUrl('http://h:1/', 'f')).toBe('http://h:1/2015-03-31/functions/f/invocations');
   });
 
-  it('reports a timeout', async () => {
+  it('reports a timeout, which is not "unavailable" (the function may be stuck)', async () => {
     const result = await createHttpInvoker(`${base}/hang`)('f', {}, 200);
-    expect(result).toMatchObject({ ok: false, error: 'invocation timed out after 200 ms' });
+    expect(result).toMatchObject({
+      ok: false,
+      error: 'invocation timed out after 200 ms',
+      unavailable: false,
+    });
+  });
+
+  it('reports a non-200 answer as a failure of the function, not of the API', async () => {
+    const result = await createHttpInvoker(`${base}/fail`)('f', {}, 2_000);
+    expect(result).toMatchObject({ ok: false, error: 'HTTP 500: oops', unavailable: false });
+  });
+
+  it('reports a connection dropped before the answer as "unavailable"', async () => {
+    const result = await createHttpInvoker(`${base}/drop`)('f', {}, 2_000);
+    expect(result).toMatchObject({ ok: false, unavailable: true });
+    expect(result.ok ? '' : result.error).toMatch(/UND_ERR_SOCKET|ECONNRESET/);
   });
 
   it('waits for the Invoke API to answer, and says so when it never does', async () => {
@@ -78,8 +107,34 @@ describe('createHttpInvoker', () => {
   it('reports connection refused', async () => {
     const port = await freePort();
     const result = await createHttpInvoker(`http://127.0.0.1:${port}`)('f', {}, 2_000);
-    expect(result.ok).toBe(false);
+    expect(result).toMatchObject({ ok: false, unavailable: true });
     expect(result.ok ? '' : result.error).toContain('ECONNREFUSED');
+  });
+});
+
+describe('isLambdaApiUnavailable', () => {
+  const withCode = (code: string, message = code): Error => Object.assign(new Error(message), { code });
+  const fetchFailed = (cause?: unknown): TypeError =>
+    cause === undefined ? new TypeError('fetch failed') : new TypeError('fetch failed', { cause });
+
+  it('recognises connection-level failures, also nested or aggregated', () => {
+    expect(isLambdaApiUnavailable(fetchFailed(withCode('ECONNREFUSED')))).toBe(true);
+    expect(isLambdaApiUnavailable(fetchFailed(withCode('ECONNRESET')))).toBe(true);
+    expect(isLambdaApiUnavailable(fetchFailed(withCode('UND_ERR_SOCKET', 'other side closed')))).toBe(true);
+    expect(
+      isLambdaApiUnavailable(new TypeError('terminated', { cause: new Error('other side closed') })),
+    ).toBe(true);
+    expect(isLambdaApiUnavailable(fetchFailed(new AggregateError([withCode('ECONNREFUSED')])))).toBe(true);
+    expect(isLambdaApiUnavailable(fetchFailed())).toBe(true);
+  });
+
+  it('leaves timeouts, malformed answers and unknown causes counted as failures', () => {
+    expect(isLambdaApiUnavailable(new DOMException('timed out', 'TimeoutError'))).toBe(false);
+    expect(isLambdaApiUnavailable(fetchFailed(withCode('UND_ERR_HEADERS_TIMEOUT')))).toBe(false);
+    expect(isLambdaApiUnavailable(fetchFailed(withCode('HPE_INVALID_CONSTANT')))).toBe(false);
+    expect(isLambdaApiUnavailable(fetchFailed(new Error('bad port')))).toBe(false);
+    expect(isLambdaApiUnavailable(new Error('boom'))).toBe(false);
+    expect(isLambdaApiUnavailable('ECONNREFUSED')).toBe(false);
   });
 });
 

@@ -3,6 +3,7 @@ import { amqpUrlForVhost, vhostOfUrl } from '../amqp-helpers';
 import { ConcurrencyGate } from '../concurrency-gate';
 import { redactUrl } from '../log';
 import { readBridgeSettings } from '../settings';
+import { delay } from '../timing';
 
 describe('ConcurrencyGate', () => {
   it('never hands out more slots than its limit and notifies on release', () => {
@@ -38,10 +39,26 @@ describe('readBridgeSettings', () => {
       stage: undefined,
       queueWaitMs: 30_000,
       shutdownTimeoutMs: 30_000,
+      unavailableMaxDelayMs: 5_000,
       configSource: 'auto',
     });
+    expect(readBridgeSettings({ BRIDGE_UNAVAILABLE_MAX_DELAY_MS: '2000' }).unavailableMaxDelayMs).toBe(2_000);
+    expect(() => readBridgeSettings({ BRIDGE_UNAVAILABLE_MAX_DELAY_MS: '0' })).toThrow(
+      /BRIDGE_UNAVAILABLE_MAX_DELAY_MS/,
+    );
     expect(readBridgeSettings({ LAMBDA_PORT: '4002' }).invokeBaseUrl).toBe('http://127.0.0.1:4002');
     expect(() => readBridgeSettings({ BRIDGE_QUEUE_WAIT_MS: '30s' })).toThrow(/BRIDGE_QUEUE_WAIT_MS/);
     expect(() => readBridgeSettings({ BRIDGE_CONFIG_SOURCE: 'json' })).toThrow(/BRIDGE_CONFIG_SOURCE/);
+  });
+});
+
+describe('delay', () => {
+  it('ends early when its signal aborts', async () => {
+    const stop = new AbortController();
+    const waiting = delay(60_000, stop.signal);
+    stop.abort();
+    await expect(waiting).resolves.toBeUndefined();
+    await expect(delay(60_000, stop.signal)).resolves.toBeUndefined();
+    await expect(delay(1)).resolves.toBeUndefined();
   });
 });

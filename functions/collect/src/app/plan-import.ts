@@ -176,7 +176,8 @@ export async function planIncremental(
     pending = later;
   }
   // Nested nodes were not looked up before the walk: check every emitted id against the store.
-  const more = await store.findByIds(upserts.map((n) => n.id).filter((id) => !known.has(id)));
+  const asked = new Set([...outsideParents, ...rootIds, ...deleteSet]);
+  const more = await store.findByIds(upserts.map((n) => n.id).filter((id) => !asked.has(id)));
   for (const n of upserts) {
     const before = known.get(n.id) ?? more.get(n.id);
     if (!before) continue;

@@ -1,0 +1,200 @@
+/**
+ * `npm run bench:import` — the import path against the raw write limit, side by side in one run.
+ *
+ *   raw:      the same records written straight to MySQL (multi-row upserts) and MongoDB
+ *             (unordered bulkWrite), batches of IMPORT_CHUNK_SIZE, as many writers as the
+ *             platform has workers (IMPORT_CHUNK_CONCURRENCY) — no platform in between;
+ *   platform: HTTP → validation → RabbitMQ → bridge → chunk worker → MySQL + MongoDB + Redis,
+ *             as a FULL import in parts (open, parts of BENCH_PART_NODES, commit), until the task
+ *             is COMPLETED.
+ *
+ * Prints nodes/s for both, their ratio, and the peak RSS of every process involved.
+ * Env: BENCH_NODES (100000), BENCH_PART_NODES (5000), BENCH_PORT (3300), IMPORT_CHUNK_SIZE (500),
+ * IMPORT_CHUNK_CONCURRENCY (2), plus the service URLs of the README.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { MongoClient } from 'mongodb';
+import mysql from 'mysql2/promise';
+import { contentHash } from '../functions/collect/src/app/tree-walk';
+import { Stack } from '../tests/support/stack';
+import { PeakMemory, pidsOf } from './memory';
+import { batches, type GenNode, shapeFor } from './tree-generator';
+
+const NODES = Number(process.env.BENCH_NODES ?? 100_000);
+const PART = Number(process.env.BENCH_PART_NODES ?? 5000);
+const CHUNK = Number(process.env.IMPORT_CHUNK_SIZE ?? 500);
+const WORKERS = Number(process.env.IMPORT_CHUNK_CONCURRENCY ?? 2);
+const PORT = Number(process.env.BENCH_PORT ?? 3300);
+const MB = 1024 * 1024;
+
+/** Raw: every batch to MySQL (one multi-row upsert per table) then MongoDB (one bulkWrite). */
+async function rawWrite(stack: Stack): Promise<number> {
+  const db = mysql.createPool({
+    uri: stack.env.MYSQL_URL,
+    connectionLimit: WORKERS,
+    charset: 'utf8mb4_unicode_ci',
+  });
+  const mongo = await new MongoClient(stack.env.MONGO_URL as string, { maxPoolSize: WORKERS }).connect();
+  const coll = mongo.db().collection('case_detail');
+  const source = 'bench-raw';
+  const pathOf = new Map<string, string>();
+  const write = async (batch: GenNode[]) => {
+    const row = (n: GenNode) => {
+      const path = `${n.parentId ? pathOf.get(n.parentId) : ''}/${n.id}`;
+      if (n.type === 'DIRECTORY') pathOf.set(n.id, path);
+      return [
+        'default',
+        source,
+        n.id,
+        n.parentId,
+        n.name,
+        path,
+        path.split('/').length - 1,
+        0,
+        contentHash(n),
+        1,
+        1,
+        0,
+      ];
+    };
+    const dirs = batch.filter((n) => n.type === 'DIRECTORY').map(row);
+    const cs = batch.filter((n) => n.type === 'CASE');
+    const cols =
+      'tenant_id, source, id, PARENT, name, path, level, position, content_hash, version, seen_version, deleted';
+    const update =
+      'name = VALUES(name), path = VALUES(path), content_hash = VALUES(content_hash), seen_version = VALUES(seen_version)';
+    if (dirs.length)
+      await db.query(
+        `INSERT INTO test_directory (${cols.replace('PARENT', 'parent_id')}) VALUES ? ON DUPLICATE KEY UPDATE ${update}`,
+        [dirs],
+      );
+    if (cs.length) {
+      await db.query(
+        `INSERT INTO test_case (${cols.replace('PARENT', 'directory_id')}) VALUES ? ON DUPLICATE KEY UPDATE ${update}`,
+        [cs.map(row)],
+      );
+      await coll.bulkWrite(
+        cs.map((c) => ({
+          updateOne: {
+            filter: { _id: `default\u001f${source}\u001f${c.id}` as never },
+            update: {
+              $set: {
+                tenantId: 'default',
+                source,
+                caseId: c.id,
+                name: c.name,
+                content: c.content,
+                metadata: c.metadata,
+                contentHash: contentHash(c),
+                version: 1,
+                updatedAt: new Date(),
+              },
+            },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
+      );
+    }
+  };
+  const started = performance.now();
+  const inFlight = new Set<Promise<void>>();
+  let dirsDone = false;
+  for (const batch of batches(shapeFor(NODES), CHUNK)) {
+    // Directories first, in order (their paths feed the cases); then WORKERS writers in parallel.
+    if (!dirsDone && batch.some((n) => n.type === 'CASE')) {
+      await Promise.all(inFlight);
+      dirsDone = true;
+    }
+    const p = write(batch).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (!dirsDone || inFlight.size >= WORKERS) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  const seconds = (performance.now() - started) / 1000;
+  await db.end();
+  await mongo.close();
+  return seconds;
+}
+
+/** Platform: the whole path, as a user with a large tree would call it. */
+async function platformImport(stack: Stack): Promise<{ seconds: number; task: Record<string, unknown> }> {
+  const started = performance.now();
+  const open = await stack.request('POST', '/api/testcase/imports', { source: 'bench', mode: 'FULL' });
+  if (open.status !== 201) throw new Error(`open failed: ${open.status} ${JSON.stringify(open.body)}`);
+  const taskId = open.body.taskId as string;
+  for (const part of batches(shapeFor(NODES), PART)) {
+    const res = await stack.request('POST', `/api/testcase/imports/${taskId}/parts`, { nodes: part });
+    if (res.status !== 202)
+      throw new Error(`part failed: ${res.status} ${JSON.stringify(res.body).slice(0, 500)}`);
+  }
+  const commit = await stack.request('POST', `/api/testcase/imports/${taskId}/commit`);
+  if (commit.status !== 202)
+    throw new Error(`commit failed: ${commit.status} ${JSON.stringify(commit.body)}`);
+  const task = await stack.settledTask(taskId, 30 * 60_000);
+  const seconds = (performance.now() - started) / 1000;
+  if (task.state !== 'COMPLETED')
+    throw new Error(`task ended ${task.state}: ${JSON.stringify(task).slice(0, 500)}`);
+  return { seconds, task };
+}
+
+function mongoServerPid(): number[] {
+  try {
+    return [Number(readFileSync(resolve(__dirname, '../.mongo/mongod.pid'), 'utf8').trim())];
+  } catch {
+    return [];
+  }
+}
+
+async function main(): Promise<void> {
+  execFileSync('bash', [resolve(__dirname, '../scripts/services.sh')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const stack = new Stack(PORT, {
+    IMPORT_CHUNK_SIZE: String(CHUNK),
+    IMPORT_CHUNK_CONCURRENCY: String(WORKERS),
+    LOG_LEVEL: 'warn',
+  });
+  const shape = shapeFor(NODES);
+  console.log(
+    `bench:import — ${NODES} nodes (${shape.directories} directories, ${shape.cases} cases), chunks of ${CHUNK}, ${WORKERS} workers, parts of ${PART}`,
+  );
+  await stack.start();
+  const memory = new PeakMemory(() => {
+    const m = new Map<string, { pids?: number[]; pgid?: number }>();
+    for (const [part, pgid] of stack.processGroups())
+      m.set(part === 'offline' ? 'serverless-offline (functions)' : 'rabbitmq bridge', { pgid });
+    m.set('bench driver', { pids: [process.pid] });
+    m.set('mariadbd', { pids: pidsOf('mariadbd') });
+    m.set('mongodb server', { pids: mongoServerPid() });
+    m.set('rabbitmq (beam.smp)', { pids: pidsOf('beam.smp') });
+    m.set('redis-server', { pids: pidsOf('redis-server') });
+    return m;
+  });
+  try {
+    memory.start();
+    const raw = await rawWrite(stack);
+    console.log(`raw      ${(NODES / raw).toFixed(0).padStart(7)} nodes/s  (${raw.toFixed(1)} s)`);
+    const platform = await platformImport(stack);
+    console.log(
+      `platform ${(NODES / platform.seconds).toFixed(0).padStart(7)} nodes/s  (${platform.seconds.toFixed(1)} s, task ${platform.task.id})`,
+    );
+    console.log(`ratio    ${(raw / platform.seconds).toFixed(2)}  (platform nodes/s ÷ raw nodes/s)`);
+    const peaks = memory.stop();
+    console.log('peak RSS per process:');
+    for (const [label, bytes] of peaks)
+      console.log(
+        `  ${label.padEnd(32)} ${(bytes / MB).toFixed(0).padStart(5)} MB${bytes > 512 * MB ? '  (over 512 MB)' : ''}`,
+      );
+  } finally {
+    memory.stop();
+    await stack.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
