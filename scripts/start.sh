@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 log "serverless-offline on http://localhost:$HTTP_PORT (log: $RUN_DIR/offline.log)"
-npx serverless offline start --httpPort "$HTTP_PORT" --lambdaPort "$LAMBDA_PORT" >"$RUN_DIR/offline.log" 2>&1 &
+bash scripts/offline.sh >"$RUN_DIR/offline.log" 2>&1 &
 pids+=($!)
 log "RabbitMQ bridge (log: $RUN_DIR/bridge.log)"
 npx tsx scripts/bridge/main.ts >"$RUN_DIR/bridge.log" 2>&1 &

@@ -159,4 +159,25 @@ describe('a crash in the middle of an import', () => {
         .sort(),
     );
   });
+
+  it('completes with exactly the input when only the function process dies and comes back', async () => {
+    const source = 'crash-offline';
+    const tree = bigTree(10, 40); // 411 nodes, 21 shards
+    const res = await stack.request('POST', '/api/testcase/import', { source, mode: 'FULL', tree });
+    expect(res.status).toBe(202);
+    await waitFor('some shards to complete', async () => {
+      const t = (await stack.request('GET', `/api/tasks/${res.body.taskId}`)).body;
+      return t.progress.doneShards >= 2 ? true : undefined;
+    });
+    // The bridge keeps running: it must hold its messages while the Lambda API is gone, not
+    // spend their deliveries on connection errors.
+    await stack.kill('offline');
+    await stack.startPart('offline');
+    const task = await stack.settledTask(res.body.taskId, 240_000);
+    expect(task.state, JSON.stringify(task)).toBe('COMPLETED');
+    expect(task.progress).toMatchObject({ totalNodes: 411, doneNodes: 411, failedNodes: 0, doneShards: 21 });
+    const state = await storeState(source);
+    expect(state.dirs.length + state.cases.length).toBe(411);
+    expect(state.docs).toHaveLength(400);
+  });
 });

@@ -70,22 +70,12 @@ export class Stack {
   }
 
   async startPart(part: StackPart): Promise<void> {
-    const args =
+    const args: [string, string[]] =
       part === 'offline'
-        ? [
-            resolve(BIN, 'serverless'),
-            [
-              'offline',
-              'start',
-              '--httpPort',
-              this.env.HTTP_PORT as string,
-              '--lambdaPort',
-              this.env.LAMBDA_PORT as string,
-            ],
-          ]
+        ? ['bash', [resolve(ROOT, 'scripts/offline.sh')]]
         : [resolve(BIN, 'tsx'), [resolve(ROOT, 'scripts/bridge/main.ts')]];
     const log = createWriteStream(resolve(this.logDir, `${part}.log`), { flags: 'a' });
-    const child = spawn(args[0] as string, args[1] as string[], {
+    const child = spawn(args[0], args[1], {
       cwd: ROOT,
       env: this.config(),
       stdio: ['ignore', 'pipe', 'pipe'],

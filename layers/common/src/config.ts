@@ -24,6 +24,12 @@ export const configSchema = z.object({
   IMPORT_MAX_DEPTH: intFromEnv(32),
   /** Same as API Gateway's limit (serverless-offline answers 413 past 10 MB itself). */
   IMPORT_MAX_BODY_BYTES: intFromEnv(10 * 1024 * 1024),
+  /**
+   * Backpressure for imports in parts: a part waits (up to IMPORT_QUEUE_WAIT_MS, then 429) while
+   * more than this many shard messages wait in the queue, so RabbitMQ never buffers a whole tree.
+   */
+  IMPORT_MAX_QUEUED_SHARDS: intFromEnv(40),
+  IMPORT_QUEUE_WAIT_MS: intFromEnv(20_000, 0),
   TREE_CACHE_TTL_SECONDS: intFromEnv(3600),
   /** Most nodes one tree read returns. */
   TREE_MAX_NODES: intFromEnv(20_000),

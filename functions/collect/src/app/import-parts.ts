@@ -1,4 +1,4 @@
-import { conflict, inTransaction, newId, notFound } from '@collect/common';
+import { conflict, HttpError, inTransaction, newId, notFound, queueDepth, topology } from '@collect/common';
 import { TERMINAL_TASK_STATES } from '@collect/core';
 import type { TaskRow } from '../adapters/task-store.mysql';
 import type { ImportChunkMessage } from '../schemas';
@@ -75,6 +75,7 @@ export async function addPart(
   taskId: string,
   nodes: unknown[],
 ): Promise<{ taskId: string; nodes: number; shards: number[] }> {
+  await waitForQueueRoom(deps);
   // The task row lock serialises the parts of one import: ids and positions stay consistent.
   const messages = await inTransaction(deps.db, async (conn): Promise<ImportChunkMessage[]> => {
     const task = await openTask(deps, conn, tenantId, taskId);
@@ -102,6 +103,28 @@ export async function addPart(
     nodes: messages.reduce((n, m) => n + m.upserts.length, 0),
     shards: messages.map((m) => m.shardNo),
   };
+}
+
+/**
+ * Backpressure: while more than IMPORT_MAX_QUEUED_SHARDS shard messages wait for workers, a part
+ * waits (bounded by IMPORT_QUEUE_WAIT_MS) and then answers 429, before anything is written. The
+ * client sends at the speed the workers write, and the broker never buffers a whole tree.
+ */
+async function waitForQueueRoom(deps: PartsDeps): Promise<void> {
+  const { IMPORT_MAX_QUEUED_SHARDS: max, IMPORT_QUEUE_WAIT_MS: waitMs, AMQP_PREFIX } = deps.config;
+  const queue = topology(AMQP_PREFIX).queue('import-chunk');
+  const deadline = Date.now() + waitMs;
+  for (let pause = 50; ; pause = Math.min(pause * 2, 500)) {
+    const depth = await queueDepth(await deps.channel(), queue);
+    if (depth <= max) return;
+    if (Date.now() + pause > deadline) {
+      throw new HttpError(429, 'BUSY', `${depth} shards are waiting for workers; send this part again later`, {
+        queuedShards: depth,
+        retryAfterSeconds: 5,
+      });
+    }
+    await new Promise((r) => setTimeout(r, pause));
+  }
 }
 
 /** No more parts: the task settles once its shards have (at once if they already did). */

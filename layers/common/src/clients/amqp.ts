@@ -108,6 +108,11 @@ function publishOne(
   return { written, confirmed };
 }
 
+/** Messages ready in a queue (not counting those delivered and not yet acked). */
+export async function queueDepth(ch: ConfirmChannel, queue: string): Promise<number> {
+  return (await ch.checkQueue(queue)).messageCount;
+}
+
 export async function closeAmqp(): Promise<void> {
   const conn = connection;
   connection = undefined;

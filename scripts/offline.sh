@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# serverless-offline for this project: HTTP on $HTTP_PORT, the Lambda invoke API on $LAMBDA_PORT.
+# Every handler runs in this one process (useInProcess in serverless.yml); its heap is capped
+# like a Lambda's (OFFLINE_HEAP_MB), so the emulator stays within the memory one function gets.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+exec node --max-old-space-size="${OFFLINE_HEAP_MB:-384}" node_modules/serverless/bin/serverless.js offline start \
+  --httpPort "${HTTP_PORT:-3000}" --lambdaPort "${LAMBDA_PORT:-3002}"
