@@ -10,7 +10,7 @@
  *
  * Prints nodes/s for both, their ratio, and the peak RSS of every process involved.
  * Each round wipes the stores before each side; rounds alternate which side goes first.
- * Env: BENCH_ROUNDS (2), BENCH_NODES (100000), BENCH_PART_NODES (5000), BENCH_PORT (3300), IMPORT_CHUNK_SIZE (500),
+ * Env: BENCH_ROUNDS (2), BENCH_NODES (100000), BENCH_PART_NODES (5000), BENCH_PORT (3300), IMPORT_CHUNK_SIZE (1000),
  * IMPORT_CHUNK_CONCURRENCY (2), plus the service URLs of the README.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,12 +22,12 @@ import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import { contentHash } from '../functions/collect/src/app/tree-walk';
 import { Stack } from '../tests/support/stack';
-import { PeakMemory, pidsOf } from './memory';
+import { ProcessMonitor, pidsOf } from './memory';
 import { batches, type GenNode, shapeFor } from './tree-generator';
 
 const NODES = Number(process.env.BENCH_NODES ?? 100_000);
 const PART = Number(process.env.BENCH_PART_NODES ?? 5000);
-const CHUNK = Number(process.env.IMPORT_CHUNK_SIZE ?? 500);
+const CHUNK = Number(process.env.IMPORT_CHUNK_SIZE ?? 1000);
 const WORKERS = Number(process.env.IMPORT_CHUNK_CONCURRENCY ?? 2);
 const PORT = Number(process.env.BENCH_PORT ?? 3300);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -124,7 +124,9 @@ async function rawWrite(stack: Stack): Promise<number> {
 }
 
 /** Platform: the whole path, as a user with a large tree would call it. */
-async function platformImport(stack: Stack): Promise<{ seconds: number; task: Record<string, unknown> }> {
+async function platformImport(
+  stack: Stack,
+): Promise<{ seconds: number; uploaded: number; task: Record<string, unknown> }> {
   const started = performance.now();
   const open = await stack.request('POST', '/api/testcase/imports', { source: 'bench', mode: 'FULL' });
   if (open.status !== 201) throw new Error(`open failed: ${open.status} ${JSON.stringify(open.body)}`);
@@ -139,6 +141,7 @@ async function platformImport(stack: Stack): Promise<{ seconds: number; task: Re
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
+  const uploaded = (performance.now() - started) / 1000;
   const commit = await stack.request('POST', `/api/testcase/imports/${taskId}/commit`);
   if (commit.status !== 202)
     throw new Error(`commit failed: ${commit.status} ${JSON.stringify(commit.body)}`);
@@ -146,7 +149,17 @@ async function platformImport(stack: Stack): Promise<{ seconds: number; task: Re
   const seconds = (performance.now() - started) / 1000;
   if (task.state !== 'COMPLETED')
     throw new Error(`task ended ${task.state}: ${JSON.stringify(task).slice(0, 500)}`);
-  return { seconds, task };
+  return { seconds, uploaded, task };
+}
+
+/** "label 1.2, …" of the CPU each process used between two readings, busiest first. */
+function cpuUse(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after]
+    .map(([label, total]): [string, number] => [label, total - (before.get(label) ?? 0)])
+    .filter(([, used]) => used >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([label, used]) => `${label.split(' ')[0]} ${used.toFixed(1)}`)
+    .join(', ');
 }
 
 /** Empties the tree tables and MongoDB collections, so each measured run starts from the same state. */
@@ -187,7 +200,7 @@ async function main(): Promise<void> {
     `bench:import — ${NODES} nodes (${shape.directories} directories, ${shape.cases} cases), chunks of ${CHUNK}, ${WORKERS} workers, parts of ${PART}`,
   );
   await stack.start();
-  const memory = new PeakMemory(() => {
+  const memory = new ProcessMonitor(() => {
     const m = new Map<string, { pids?: number[]; pgid?: number }>();
     for (const [part, pgid] of stack.processGroups())
       m.set(part === 'offline' ? 'serverless-offline (functions)' : 'rabbitmq bridge', { pgid });
@@ -207,6 +220,7 @@ async function main(): Promise<void> {
       const order = round % 2 === 1 ? (['raw', 'platform'] as const) : (['platform', 'raw'] as const);
       for (const side of order) {
         await wipe(stack);
+        const cpuBefore = memory.cpu();
         if (side === 'raw') {
           const seconds = await rawWrite(stack);
           rawTotal += seconds;
@@ -214,12 +228,13 @@ async function main(): Promise<void> {
             `round ${round} raw      ${(NODES / seconds).toFixed(0).padStart(7)} nodes/s  (${seconds.toFixed(1)} s)`,
           );
         } else {
-          const { seconds } = await platformImport(stack);
+          const { seconds, uploaded } = await platformImport(stack);
           platformTotal += seconds;
           console.log(
-            `round ${round} platform ${(NODES / seconds).toFixed(0).padStart(7)} nodes/s  (${seconds.toFixed(1)} s)`,
+            `round ${round} platform ${(NODES / seconds).toFixed(0).padStart(7)} nodes/s  (${seconds.toFixed(1)} s; last part accepted at ${uploaded.toFixed(1)} s)`,
           );
         }
+        console.log(`          CPU seconds: ${cpuUse(cpuBefore, memory.cpu())}`);
       }
     }
     const raw = (NODES * ROUNDS) / rawTotal;

@@ -11,6 +11,19 @@ function rss(pid: number): number {
   }
 }
 
+const CLOCK_TICKS = 100;
+
+/** CPU seconds (user + system) a process has used so far, or 0 if it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
 /** Every pid in process group `pgid` (a spawned part with its children). */
 function groupMembers(pgid: number): number[] {
   const out: number[] = [];
@@ -41,10 +54,10 @@ export function pidsOf(name: string): number[] {
 }
 
 /**
- * Samples the peak RSS of labelled processes while a benchmark runs. A label is either a fixed
+ * Samples the peak RSS (and reads the CPU time) of labelled processes while a benchmark runs. A label is either a fixed
  * set of pids or a process group, summed per sample (a group's members run as one unit).
  */
-export class PeakMemory {
+export class ProcessMonitor {
   private readonly peaks = new Map<string, { peak: number; pids: number }>();
   private timer: NodeJS.Timeout | undefined;
 
@@ -58,6 +71,19 @@ export class PeakMemory {
       const prev = this.peaks.get(label);
       if (!prev || worst > prev.peak) this.peaks.set(label, { peak: worst, pids: pids.length });
     }
+  }
+
+  /** CPU seconds used so far by each label's processes (summed). */
+  cpu(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [label, src] of this.sources()) {
+      const pids = src.pgid !== undefined ? groupMembers(src.pgid) : (src.pids ?? []);
+      out.set(
+        label,
+        pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+      );
+    }
+    return out;
   }
 
   start(everyMs = 250): void {

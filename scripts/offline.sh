@@ -4,5 +4,7 @@
 # like a Lambda's (OFFLINE_HEAP_MB), so the emulator stays within the memory one function gets.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-exec node --max-old-space-size="${OFFLINE_HEAP_MB:-384}" node_modules/serverless/bin/serverless.js offline start \
+# OFFLINE_NODE_ARGS: extra node flags, e.g. --cpu-prof --cpu-prof-dir=.run/prof to profile handlers.
+# shellcheck disable=SC2086
+exec node --max-old-space-size="${OFFLINE_HEAP_MB:-384}" ${OFFLINE_NODE_ARGS:-} node_modules/serverless/bin/serverless.js offline start \
   --httpPort "${HTTP_PORT:-3000}" --lambdaPort "${LAMBDA_PORT:-3002}"

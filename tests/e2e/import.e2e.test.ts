@@ -148,6 +148,46 @@ describe('importing a test-case tree over HTTP', () => {
   });
 });
 
+describe('a tree sent in parts', () => {
+  it('is imported over HTTP part by part and read back exactly after the commit', async () => {
+    const open = await stack.request('POST', '/api/testcase/imports', { source: 'parted', mode: 'FULL' });
+    expect(open.status).toBe(201);
+    const { taskId, partsUrl, commitUrl } = open.body;
+    const tree = sampleTree();
+    const [a, b, top] = tree.children ?? [];
+    const first = await stack.request('POST', partsUrl, {
+      nodes: [{ ...tree, children: [a], parentId: null }],
+    });
+    expect(first.status, JSON.stringify(first.body)).toBe(202);
+    const second = await stack.request('POST', partsUrl, {
+      nodes: [
+        { ...b, parentId: 'root' },
+        { ...top, parentId: 'root' },
+      ],
+    });
+    expect(second.status, JSON.stringify(second.body)).toBe(202);
+    // An import of the same source meanwhile is refused, naming this one.
+    const other = await stack.request('POST', '/api/testcase/import', {
+      source: 'parted',
+      mode: 'FULL',
+      tree: kase('x', 'x'),
+    });
+    expect(other.status).toBe(409);
+    expect(other.body.error.details).toMatchObject({ taskId });
+    const bad = await stack.request('POST', partsUrl, { nodes: [{ ...kase('a1', 'again'), parentId: 'a' }] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0]).toMatchObject({ path: 'nodes[0]', code: 'duplicate_id' });
+
+    expect((await stack.request('POST', commitUrl)).status).toBe(202);
+    expect((await stack.settledTask(taskId)).state).toBe('COMPLETED');
+    expect(await treeFromApi('parted')).toEqual(flatten(tree));
+    expect(
+      (await stack.request('POST', partsUrl, { nodes: [{ ...kase('late', 'late'), parentId: null }] }))
+        .status,
+    ).toBe(409);
+  });
+});
+
 describe('bad input', () => {
   async function storeCounts(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};

@@ -121,4 +121,23 @@ describe('a FULL import sent in parts', () => {
     );
     expect(await status(commitImport(env.services, tenant, taskId))).toBe(409);
   });
+
+  it('lets one import of a source run at a time, answering 409 with the one in progress', async () => {
+    const source = 'parts-one-at-a-time';
+    const { taskId } = await openImport(env.services, tenant, source);
+    let conflict: HttpError | undefined;
+    try {
+      await submitImport(env.services, tenant, { source, mode: 'FULL', tree: kase('x', 'x') });
+    } catch (err) {
+      if (err instanceof HttpError) conflict = err;
+    }
+    expect(conflict?.status).toBe(409);
+    expect(conflict?.details).toEqual({ taskId, state: 'CREATED' });
+    expect(await status(openImport(env.services, tenant, source))).toBe(409);
+    // Another source is not held.
+    expect(await status(openImport(env.services, tenant, `${source}-other`))).toBe(0);
+    await commitImport(env.services, tenant, taskId);
+    await submitImport(env.services, tenant, { source, mode: 'FULL', tree: kase('x', 'x') });
+    await drain();
+  });
 });

@@ -81,6 +81,8 @@ export interface FlatNode {
   metadata?: z.infer<typeof caseMetadataSchema>;
 }
 
+const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 export const flatNodeSchema = z.object({
   id: z.string(),
   type: z.enum(['DIRECTORY', 'CASE']),
@@ -90,8 +92,9 @@ export const flatNodeSchema = z.object({
   level: z.number().int(),
   position: z.number().int(),
   hash: z.string(),
-  content: caseContentSchema.optional(),
-  metadata: caseMetadataSchema.optional(),
+  // Checked in full at the HTTP edge; a shard message only carries them to the stores.
+  content: z.custom<FlatNode['content']>(isObject).optional(),
+  metadata: z.custom<FlatNode['metadata']>(isObject).optional(),
 });
 
 /** The RabbitMQ message of one import shard. */

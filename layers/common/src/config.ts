@@ -19,7 +19,7 @@ export const configSchema = z.object({
   /** Deliveries of one message before RabbitMQ dead-letters it. */
   AMQP_DELIVERY_LIMIT: intFromEnv(5),
   MYSQL_POOL_SIZE: intFromEnv(4),
-  IMPORT_CHUNK_SIZE: intFromEnv(500),
+  IMPORT_CHUNK_SIZE: intFromEnv(1000),
   IMPORT_MAX_NODES: intFromEnv(200_000),
   IMPORT_MAX_DEPTH: intFromEnv(32),
   /** Same as API Gateway's limit (serverless-offline answers 413 past 10 MB itself). */
@@ -28,7 +28,7 @@ export const configSchema = z.object({
    * Backpressure for imports in parts: a part waits (up to IMPORT_QUEUE_WAIT_MS, then 429) while
    * more than this many shard messages wait in the queue, so RabbitMQ never buffers a whole tree.
    */
-  IMPORT_MAX_QUEUED_SHARDS: intFromEnv(40),
+  IMPORT_MAX_QUEUED_SHARDS: intFromEnv(16),
   IMPORT_QUEUE_WAIT_MS: intFromEnv(20_000, 0),
   TREE_CACHE_TTL_SECONDS: intFromEnv(3600),
   /** Most nodes one tree read returns. */

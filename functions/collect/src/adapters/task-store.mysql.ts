@@ -61,6 +61,8 @@ export interface ShardRow {
 
 type Queryable = Pool | PoolConnection;
 
+const TERMINAL_OR_FAILED = ['COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'];
+
 function toTask(r: RowDataPacket): TaskRow {
   return {
     id: r.id,
@@ -205,7 +207,17 @@ export class TaskStore {
         [taskId, shardNo],
       );
       const row = rows[0];
-      if (!row || !['PENDING', 'RUNNING', 'RETRYING'].includes(row.state)) {
+      // A message of a task that already ended (say, FAILED when its shards could not all be
+      // queued) must not write: its tree version is no longer the source's.
+      const [tasks] = await conn.query<RowDataPacket[]>('SELECT state FROM collect_task WHERE id = ?', [
+        taskId,
+      ]);
+      const taskState = tasks[0]?.state;
+      if (
+        !row ||
+        !['PENDING', 'RUNNING', 'RETRYING'].includes(row.state) ||
+        TERMINAL_OR_FAILED.includes(taskState)
+      ) {
         await conn.rollback();
         return undefined;
       }

@@ -1,3 +1,4 @@
+import { conflict } from '@collect/common';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { FlatNode } from '../schemas';
 
@@ -62,14 +63,40 @@ function toStored(type: NodeType, r: RowDataPacket): NodeRow {
 export class TreeStore {
   constructor(private readonly db: Pool) {}
 
-  /** Hands out the next tree version of a source (its own short transaction, never reused). */
-  async allocateVersion(tenantId: string, source: string): Promise<number> {
-    const [res] = await this.db.query(
-      `INSERT INTO tree_source (tenant_id, source, last_version) VALUES (?, ?, LAST_INSERT_ID(1))
-       ON DUPLICATE KEY UPDATE last_version = LAST_INSERT_ID(last_version + 1)`,
+  /**
+   * Starts an import of a source inside the caller's transaction: takes the source (only one
+   * import at a time, so two trees never interleave) and hands out its next tree version.
+   * Throws 409 naming the import that holds the source.
+   */
+  async beginImport(conn: PoolConnection, tenantId: string, source: string, taskId: string): Promise<number> {
+    await conn.query('INSERT IGNORE INTO tree_source (tenant_id, source) VALUES (?, ?)', [tenantId, source]);
+    const [rows] = await conn.query<RowDataPacket[]>(
+      `SELECT s.last_version, s.active_task_id, t.state AS active_state
+         FROM tree_source s LEFT JOIN collect_task t ON t.id = s.active_task_id
+        WHERE s.tenant_id = ? AND s.source = ? FOR UPDATE`,
       [tenantId, source],
     );
-    return Number((res as { insertId: number }).insertId);
+    const row = rows[0];
+    if (row?.active_task_id && ['CREATED', 'RUNNING', 'PAUSED'].includes(row.active_state)) {
+      throw conflict(`an import of source "${source}" is already in progress`, {
+        taskId: row.active_task_id,
+        state: row.active_state,
+      });
+    }
+    const version = Number(row?.last_version ?? 0) + 1;
+    await conn.query(
+      'UPDATE tree_source SET last_version = ?, active_task_id = ? WHERE tenant_id = ? AND source = ?',
+      [version, taskId, tenantId, source],
+    );
+    return version;
+  }
+
+  /** Frees the source once its import reached a final state. */
+  async endImport(conn: Queryable, tenantId: string, source: string, taskId: string): Promise<void> {
+    await conn.query(
+      'UPDATE tree_source SET active_task_id = NULL WHERE tenant_id = ? AND source = ? AND active_task_id = ?',
+      [tenantId, source, taskId],
+    );
   }
 
   async markApplied(conn: Queryable, tenantId: string, source: string, version: number): Promise<void> {

@@ -12,7 +12,7 @@ import type { ChunkDeps } from './chunk-deps';
  */
 export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promise<void> {
   const task = await deps.tasks.get(taskId);
-  if (!task || !task.sealed || TERMINAL_TASK_STATES.includes(task.state) || task.treeVersion === null) return;
+  if (!task?.sealed || TERMINAL_TASK_STATES.includes(task.state) || task.treeVersion === null) return;
   const final = settledTaskState({
     total: task.totalShards,
     completed: task.doneShards,
@@ -38,6 +38,7 @@ export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promis
     const locked = await deps.tasks.get(taskId, conn, true);
     if (!locked || TERMINAL_TASK_STATES.includes(locked.state)) return;
     await deps.tasks.setState(taskId, final, null, conn);
+    await deps.trees.endImport(conn, task.tenantId, task.source, taskId);
   });
   await deps.cache.invalidate(task.tenantId, task.source);
   await deps.staging.clear(taskId);

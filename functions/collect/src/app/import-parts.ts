@@ -28,22 +28,23 @@ export async function openImport(
   tenantId: string,
   source: string,
 ): Promise<{ taskId: string }> {
-  const version = await deps.trees.allocateVersion(tenantId, source);
   const taskId = newId();
-  await inTransaction(deps.db, (conn) =>
-    deps.tasks.create(conn, {
+  const version = await inTransaction(deps.db, async (conn) => {
+    const v = await deps.trees.beginImport(conn, tenantId, source, taskId);
+    await deps.tasks.create(conn, {
       id: taskId,
       tenantId,
       kind: IMPORT_TASK_KIND,
       source,
       mode: 'FULL',
-      treeVersion: version,
+      treeVersion: v,
       totalNodes: 0,
       params: { parts: true },
       shards: [],
       sealed: false,
-    }),
-  );
+    });
+    return v;
+  });
   await deps.events.record({
     taskId,
     level: 'info',
@@ -118,10 +119,15 @@ async function waitForQueueRoom(deps: PartsDeps): Promise<void> {
     const depth = await queueDepth(await deps.channel(), queue);
     if (depth <= max) return;
     if (Date.now() + pause > deadline) {
-      throw new HttpError(429, 'BUSY', `${depth} shards are waiting for workers; send this part again later`, {
-        queuedShards: depth,
-        retryAfterSeconds: 5,
-      });
+      throw new HttpError(
+        429,
+        'BUSY',
+        `${depth} shards are waiting for workers; send this part again later`,
+        {
+          queuedShards: depth,
+          retryAfterSeconds: 5,
+        },
+      );
     }
     await new Promise((r) => setTimeout(r, pause));
   }

@@ -94,7 +94,16 @@ export async function publishShards(
   try {
     await publishConfirmed(await deps.channel(), t.exchange, outgoing);
   } catch (err) {
-    await deps.tasks.setState(taskId, 'FAILED', `could not enqueue shards: ${(err as Error).message}`);
+    const first = messages[0];
+    await inTransaction(deps.db, async (conn) => {
+      await deps.tasks.setState(
+        taskId,
+        'FAILED',
+        `could not enqueue shards: ${(err as Error).message}`,
+        conn,
+      );
+      if (first) await deps.trees.endImport(conn, first.tenantId, first.source, taskId);
+    });
     throw err;
   }
 }
@@ -118,26 +127,28 @@ export async function submitImport(
           maxChildPositions: (parents) => deps.trees.maxChildPositions(tenantId, req.source, parents),
         });
 
-  const version = await deps.trees.allocateVersion(tenantId, req.source);
   const taskId = newId();
-  const base = { taskId, tenantId, source: req.source, mode: req.mode, version };
-  const messages = shardMessages(base, 0, plan, deps.config.IMPORT_CHUNK_SIZE);
+  const base = { taskId, tenantId, source: req.source, mode: req.mode };
+  // The shards depend on the plan only; their version is known once the source is taken.
+  const draft = shardMessages({ ...base, version: 0 }, 0, plan, deps.config.IMPORT_CHUNK_SIZE);
   // A FULL import of an empty tree still needs one shard: its completion deletes everything.
-  if (messages.length === 0) messages.push({ ...base, shardNo: 0, upserts: [], deletes: [] });
-
-  await inTransaction(deps.db, (conn) =>
-    deps.tasks.create(conn, {
+  if (draft.length === 0) draft.push({ ...base, version: 0, shardNo: 0, upserts: [], deletes: [] });
+  const version = await inTransaction(deps.db, async (conn) => {
+    const v = await deps.trees.beginImport(conn, tenantId, req.source, taskId);
+    await deps.tasks.create(conn, {
       id: taskId,
       tenantId,
       kind: IMPORT_TASK_KIND,
       source: req.source,
       mode: req.mode,
-      treeVersion: version,
+      treeVersion: v,
       totalNodes: plan.upserts.length + plan.deletes.length,
       params: { upserts: plan.upserts.length, deletes: plan.deletes.length },
-      shards: shardsOf(messages),
-    }),
-  );
+      shards: shardsOf(draft),
+    });
+    return v;
+  });
+  const messages = draft.map((m) => ({ ...m, version }));
   await publishShards(deps, taskId, messages);
   await deps.events.record({
     taskId,
