@@ -82,6 +82,7 @@ describe('resolveServerlessYaml', () => {
 
   it('fails on a known source with no value and no fallback', () => {
     const file = join(dir, 'broken.yml');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: serverless variable syntax, not a JS template
     writeFileSync(file, 'service: x\nprovider:\n  stage: ${env:SURELY_UNSET_BRIDGE_VAR}\n');
     expect(() => resolveServerlessYaml(file, { env: {}, opt: {} })).toThrow(/SURELY_UNSET_BRIDGE_VAR/);
   });
