@@ -18,16 +18,17 @@ npx tsx scripts/setup.ts
 pids=()
 cleanup() {
   trap - EXIT INT TERM
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  # Each child leads its own process group: stop the whole group (npx, tsx, node, esbuild …).
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
 log "serverless-offline on http://localhost:$HTTP_PORT (log: $RUN_DIR/offline.log)"
-bash scripts/offline.sh >"$RUN_DIR/offline.log" 2>&1 &
+setsid bash scripts/offline.sh >"$RUN_DIR/offline.log" 2>&1 &
 pids+=($!)
 log "RabbitMQ bridge (log: $RUN_DIR/bridge.log)"
-npx tsx scripts/bridge/main.ts >"$RUN_DIR/bridge.log" 2>&1 &
+setsid node_modules/.bin/tsx scripts/bridge/main.ts >"$RUN_DIR/bridge.log" 2>&1 &
 pids+=($!)
 
 deadline=$((SECONDS + ${START_TIMEOUT:-180}))

@@ -145,6 +145,22 @@ describe('a FULL import through the queue and the worker', () => {
   });
 });
 
+describe('stores that drifted apart', () => {
+  it('rewrites a MongoDB document that went missing when the same tree is imported again', async () => {
+    const source = 'heal';
+    await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    const docsBefore = await caseDocs(source);
+    await env.mongo.collection('case_detail').deleteOne({ source, caseId: 'a2' });
+    await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    const docs = await caseDocs(source);
+    expect(docs.find((d) => d.caseId === 'a2')?.content).toEqual(
+      docsBefore.find((d) => d.caseId === 'a2')?.content,
+    );
+    // The others were left alone.
+    expect(docs.find((d) => d.caseId === 'a1')).toEqual(docsBefore.find((d) => d.caseId === 'a1'));
+  });
+});
+
 describe('an INCREMENTAL import', () => {
   const source = 'incr';
 

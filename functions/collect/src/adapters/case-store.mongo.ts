@@ -53,6 +53,20 @@ export class CaseStore {
     await this.db.collection<CaseDetailDoc>(MONGO.caseDetail).bulkWrite(ops, { ordered: false });
   }
 
+  /** The stored content hash of each of `caseIds` that has a document. */
+  async contentHashes(tenantId: string, source: string, caseIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (caseIds.length === 0) return out;
+    const docs = this.db
+      .collection<CaseDetailDoc>(MONGO.caseDetail)
+      .find(
+        { _id: { $in: caseIds.map((id) => caseDocId(tenantId, source, id)) } },
+        { projection: { caseId: 1, contentHash: 1 } },
+      );
+    for await (const d of docs) out.set(d.caseId, d.contentHash);
+    return out;
+  }
+
   async get(tenantId: string, source: string, caseId: string): Promise<CaseDetailDoc | null> {
     return this.db
       .collection<CaseDetailDoc>(MONGO.caseDetail)

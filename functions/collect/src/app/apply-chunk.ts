@@ -19,8 +19,8 @@ function structureChanged(n: FlatNode, before: NodeRow | undefined): boolean {
 /**
  * Applies one import shard. Order matters for crash safety:
  * 1. claim the shard (new epoch);
- * 2. MongoDB first for cases whose content changed — judged against MySQL, which is written
- *    after, so a crash in between replays the MongoDB write instead of skipping it;
+ * 2. MongoDB first, for cases whose content MySQL does not have yet (so a crash before the
+ *    MySQL commit replays the write) or whose document is missing or differs in MongoDB;
  * 3. one MySQL transaction: tree upserts + shard settled (fenced by epoch) + task counters;
  * 4. Redis cache invalidated; the message is acked by the caller only after all of this.
  * A replay of a settled shard only re-runs the idempotent tail (invalidation, finalisation).
@@ -42,8 +42,26 @@ export async function applyChunk(deps: ChunkDeps, msg: ImportChunkMessage): Prom
     msg.upserts.map((n) => n.id),
   );
   const changed = msg.upserts.filter((n) => structureChanged(n, before.get(n.id)));
-  const contentChanged = changed.filter((n) => n.type === 'CASE' && before.get(n.id)?.hash !== n.hash);
-  await deps.cases.upsert(msg.tenantId, msg.source, msg.version, contentChanged);
+  // A case MySQL does not know with this content is written to MongoDB. One MySQL already has is
+  // checked against MongoDB's own hash and rewritten only if its document is missing or differs,
+  // so the stores converge even after MongoDB lost data, at the cost of one read per chunk.
+  const cases = msg.upserts.filter((n) => n.type === 'CASE');
+  const known = cases.filter((n) => {
+    const row = before.get(n.id);
+    return row !== undefined && !row.deleted && row.hash === n.hash;
+  });
+  const stored = await deps.cases.contentHashes(
+    msg.tenantId,
+    msg.source,
+    known.map((n) => n.id),
+  );
+  const knownIds = new Set(known.map((n) => n.id));
+  await deps.cases.upsert(
+    msg.tenantId,
+    msg.source,
+    msg.version,
+    cases.filter((n) => !knownIds.has(n.id) || stored.get(n.id) !== n.hash),
+  );
 
   const owned = await inTransaction(deps.db, async (conn) => {
     await deps.trees.upsert(conn, msg.tenantId, msg.source, msg.version, msg.upserts);
