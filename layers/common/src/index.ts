@@ -11,3 +11,4 @@ export { MONGO } from './migrations/mongo-setup';
 export * from './queue/consumer-handler';
 export * from './queue/rmq-event';
 export * from './queue/topology';
+export * from './retry';
