@@ -69,7 +69,7 @@ describe('at-least-once delivery', () => {
     // The same messages the platform published (planning is deterministic), sent again.
     const messages: ImportChunkMessage[] = [
       ...chunkNodes(planFull(tree, { maxNodes: 1000, maxDepth: 10 }).upserts, CHUNK),
-    ].map((upserts, shardNo) => ({
+    ].map(({ nodes: upserts }, shardNo) => ({
       taskId: task.id,
       shardNo,
       tenantId: 'default',

@@ -4,7 +4,7 @@ import type { FlatNode } from '../schemas';
 
 type Queryable = Pool | PoolConnection;
 
-const BATCH = 1000;
+const BATCH = 2500;
 
 /**
  * What an import in parts has received so far (`import_node`), so each new part can be checked
@@ -60,6 +60,7 @@ export class ImportStaging {
 
   async add(conn: PoolConnection, taskId: string, nodes: FlatNode[]): Promise<void> {
     for (let i = 0; i < nodes.length; i += BATCH) {
+      // Only directories can be parents: a case's path is never looked up, so it is not kept.
       const rows = nodes
         .slice(i, i + BATCH)
         .map((n) => [
@@ -67,7 +68,7 @@ export class ImportStaging {
           n.id,
           n.parentId,
           n.type === 'DIRECTORY' ? 'D' : 'C',
-          n.path,
+          n.type === 'DIRECTORY' ? n.path : '',
           n.level,
           n.position,
         ]);

@@ -4,7 +4,7 @@ import type { TaskRow } from '../adapters/task-store.mysql';
 import type { ImportChunkMessage } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
 import { finalizeIfSettled } from './finalize-import';
-import { planIncremental } from './plan-import';
+import { fail, type ImportPlan, planIncremental } from './plan-import';
 import {
   IMPORT_TASK_KIND,
   type ImportDeps,
@@ -13,6 +13,7 @@ import {
   shardMessages,
   shardsOf,
 } from './submit-import';
+import { ProblemList } from './tree-walk';
 
 /*
  * A FULL import too large for one request (API Gateway and Lambda cap a request at 10 MB / 6 MB)
@@ -77,10 +78,11 @@ export async function addPart(
   nodes: unknown[],
 ): Promise<{ taskId: string; nodes: number; shards: number[] }> {
   await waitForQueueRoom(deps);
+  let plan: ImportPlan | undefined;
   // The task row lock serialises the parts of one import: ids and positions stay consistent.
   const messages = await inTransaction(deps.db, async (conn): Promise<ImportChunkMessage[]> => {
     const task = await openTask(deps, conn, tenantId, taskId);
-    const plan = await planIncremental(
+    plan = await planIncremental(
       { upserts: nodes, deletes: [] },
       importLimits(deps.config),
       deps.staging.lookup(conn, taskId),
@@ -97,6 +99,11 @@ export async function addPart(
     const msgs = shardMessages(base, task.totalShards, plan, deps.config.IMPORT_CHUNK_SIZE);
     await deps.tasks.appendShards(conn, task, shardsOf(msgs), plan.upserts.length);
     return msgs;
+  }).catch(async (err) => {
+    // An id sent in an earlier part: the staging key refused it and the transaction rolled back.
+    if (plan && (err as { code?: string }).code === 'ER_DUP_ENTRY')
+      await rejectRepeatedIds(deps, taskId, plan);
+    throw err;
   });
   await publishShards(deps, taskId, messages);
   return {
@@ -104,6 +111,22 @@ export async function addPart(
     nodes: messages.reduce((n, m) => n + m.upserts.length, 0),
     shards: messages.map((m) => m.shardNo),
   };
+}
+
+/** Lists, as a 400, every node of a part whose id an earlier part already sent. */
+async function rejectRepeatedIds(deps: PartsDeps, taskId: string, plan: ImportPlan): Promise<never> {
+  const earlier = await deps.staging.lookup(deps.db, taskId).findByIds(plan.upserts.map((n) => n.id));
+  const problems = new ProblemList();
+  for (const n of plan.upserts) {
+    if (earlier.has(n.id)) {
+      problems.add(
+        plan.origin?.get(n.id) ?? 'nodes',
+        `"${n.id}" was already received in an earlier part`,
+        'duplicate_id',
+      );
+    }
+  }
+  return fail(problems);
 }
 
 /**

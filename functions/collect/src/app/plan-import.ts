@@ -18,9 +18,11 @@ export interface TreeLookup {
 export interface ImportPlan {
   upserts: FlatNode[];
   deletes: string[];
+  /** Where in the request each upserted node came from (its top-level entry), for problems. */
+  origin?: Map<string, string>;
 }
 
-function fail(problems: ProblemList): never {
+export function fail(problems: ProblemList): never {
   const more = problems.total > problems.items.length ? ` (first ${problems.items.length} listed)` : '';
   throw badRequest(`the import has ${problems.total} problem(s)${more}`, problems.items as Problem[]);
 }
@@ -44,8 +46,8 @@ export interface IncrementalOptions {
   /** Name of the array in the request, for problem paths. */
   field?: string;
   /**
-   * Parts of one import: a node the store already knows was sent in an earlier part, which is a
-   * duplicate id rather than an update.
+   * Parts of one import: ids are new by definition. They are not looked up (the caller's store
+   * rejects a repeated id on insert); the plan's `origin` says where each node came from.
    */
   rejectKnown?: boolean;
 }
@@ -101,9 +103,9 @@ export async function planIncremental(
   });
 
   const outsideParents = [...new Set(roots.map((r) => r.parentId).filter((p): p is string => p !== null))];
-  const known = await store.findByIds([
-    ...new Set([...outsideParents, ...roots.map((r) => r.id), ...deleteSet]),
-  ]);
+  // With rejectKnown the store's unique key finds repeated ids; only parents need looking up.
+  const own = opts.rejectKnown ? [] : roots.map((r) => r.id);
+  const known = await store.findByIds([...new Set([...outsideParents, ...own, ...deleteSet])]);
   const maxPos = await store.maxChildPositions([...new Set(roots.map((r) => r.parentId))]);
 
   const rootIds = new Set(roots.map((r) => r.id));
@@ -175,19 +177,22 @@ export async function planIncremental(
     }
     pending = later;
   }
-  // Nested nodes were not looked up before the walk: check every emitted id against the store.
-  const asked = new Set([...outsideParents, ...rootIds, ...deleteSet]);
-  const more = await store.findByIds(upserts.map((n) => n.id).filter((id) => !asked.has(id)));
-  for (const n of upserts) {
-    const before = known.get(n.id) ?? more.get(n.id);
-    if (!before) continue;
-    const at = rootOf.get(n.id) ?? field;
-    if (opts.rejectKnown) {
-      problems.add(at, `"${n.id}" was already received in an earlier part`, 'duplicate_id');
-    } else if (!before.deleted && before.type !== n.type) {
-      problems.add(at, `"${n.id}" is a ${before.type.toLowerCase()}; its type cannot change`, 'type_change');
+  if (!opts.rejectKnown) {
+    // Nested nodes were not looked up before the walk: check every emitted id against the store.
+    const asked = new Set([...outsideParents, ...rootIds, ...deleteSet]);
+    const more = await store.findByIds(upserts.map((n) => n.id).filter((id) => !asked.has(id)));
+    for (const n of upserts) {
+      const before = known.get(n.id) ?? more.get(n.id);
+      if (before && !before.deleted && before.type !== n.type) {
+        const at = rootOf.get(n.id) ?? field;
+        problems.add(
+          at,
+          `"${n.id}" is a ${before.type.toLowerCase()}; its type cannot change`,
+          'type_change',
+        );
+      }
     }
   }
   if (problems.total > 0) fail(problems);
-  return { upserts, deletes: [...deleteSet] };
+  return { upserts, deletes: [...deleteSet], origin: rootOf };
 }

@@ -29,25 +29,35 @@ export interface ImportDeps {
 /** Upper bound of one chunk message, well under the 6 MB a Lambda invocation accepts. */
 export const MAX_CHUNK_BYTES = 1024 * 1024;
 
-/** Cuts nodes into chunks of at most `size` nodes and about `maxBytes` of JSON each. */
+/** A shard message with its upserts already serialised (each node is stringified once). */
+export type PlannedMessage = ImportChunkMessage & { readonly upsertsJson?: string };
+
+/**
+ * Cuts nodes into chunks of at most `size` nodes and about `maxBytes` of JSON each. Each node is
+ * serialised once: the same text measures the chunk and becomes the message body.
+ */
 export function* chunkNodes(
   nodes: FlatNode[],
   size: number,
   maxBytes = MAX_CHUNK_BYTES,
-): Generator<FlatNode[]> {
+): Generator<{ nodes: FlatNode[]; json: string }> {
   let current: FlatNode[] = [];
+  let texts: string[] = [];
   let bytes = 0;
   for (const n of nodes) {
-    const b = Buffer.byteLength(JSON.stringify(n));
-    if (current.length > 0 && (current.length >= size || bytes + b > maxBytes)) {
-      yield current;
+    const text = JSON.stringify(n);
+    if (current.length > 0 && (current.length >= size || bytes + text.length > maxBytes)) {
+      yield { nodes: current, json: `[${texts.join(',')}]` };
       current = [];
+      texts = [];
       bytes = 0;
     }
     current.push(n);
-    bytes += b;
+    texts.push(text);
+    // UTF-16 length: a lower bound of the UTF-8 bytes, close for the mostly-ASCII JSON of a tree.
+    bytes += text.length;
   }
-  if (current.length > 0) yield current;
+  if (current.length > 0) yield { nodes: current, json: `[${texts.join(',')}]` };
 }
 
 /** The shard messages of a plan, numbered from `firstShardNo`. */
@@ -56,16 +66,24 @@ export function shardMessages(
   firstShardNo: number,
   plan: ImportPlan,
   chunkSize: number,
-): ImportChunkMessage[] {
-  const messages: ImportChunkMessage[] = [];
+): PlannedMessage[] {
+  const messages: PlannedMessage[] = [];
   const next = () => firstShardNo + messages.length;
-  for (const nodes of chunkNodes(plan.upserts, chunkSize)) {
-    messages.push({ ...base, shardNo: next(), upserts: nodes, deletes: [] });
+  for (const { nodes, json } of chunkNodes(plan.upserts, chunkSize)) {
+    messages.push({ ...base, shardNo: next(), upserts: nodes, deletes: [], upsertsJson: json });
   }
   for (const ids of chunk(plan.deletes, chunkSize)) {
     messages.push({ ...base, shardNo: next(), upserts: [], deletes: ids });
   }
   return messages;
+}
+
+/** The JSON body of a shard message, reusing its serialised upserts when it has them. */
+export function encodeMessage(m: PlannedMessage): Buffer {
+  const { upserts, upsertsJson, ...head } = m;
+  return Buffer.from(
+    `${JSON.stringify(head).slice(0, -1)},"upserts":${upsertsJson ?? JSON.stringify(upserts)}}`,
+  );
 }
 
 export const shardsOf = (messages: ImportChunkMessage[]): NewShard[] =>
@@ -81,14 +99,14 @@ export const shardsOf = (messages: ImportChunkMessage[]): NewShard[] =>
 export async function publishShards(
   deps: ImportDeps,
   taskId: string,
-  messages: ImportChunkMessage[],
+  messages: PlannedMessage[],
 ): Promise<void> {
   const t = topology(deps.config.AMQP_PREFIX);
   const outgoing = messages.map(
     (m): OutgoingMessage => ({
       routingKey: 'import-chunk',
       messageId: `${m.taskId}#${m.shardNo}`,
-      body: Buffer.from(JSON.stringify(m)),
+      body: encodeMessage(m),
     }),
   );
   try {

@@ -1,7 +1,8 @@
 import { HttpError } from '@collect/common';
 import { describe, expect, it } from 'vitest';
+import { dir, kase } from '../../../../tests/support/tree-fixtures';
 import { planFull } from '../../src/app/plan-import';
-import { chunkNodes } from '../../src/app/submit-import';
+import { chunkNodes, encodeMessage } from '../../src/app/submit-import';
 
 const limits = { maxNodes: 1000, maxDepth: 5 };
 
@@ -123,6 +124,25 @@ describe('planFull', () => {
   });
 });
 
+describe('encodeMessage', () => {
+  it('writes the same JSON as serialising the whole message', () => {
+    const upserts = planFull(dir('r', 'r 😀', [kase('c', 'c')]), { maxNodes: 10, maxDepth: 3 }).upserts;
+    const [first] = [...chunkNodes(upserts, 10)];
+    const m = {
+      taskId: 't',
+      shardNo: 0,
+      tenantId: 'd',
+      source: 's',
+      mode: 'FULL' as const,
+      version: 2,
+      deletes: [],
+    };
+    const planned = { ...m, upserts, upsertsJson: first?.json };
+    expect(JSON.parse(encodeMessage(planned).toString('utf8'))).toEqual({ ...m, upserts });
+    expect(JSON.parse(encodeMessage({ ...m, upserts }).toString('utf8'))).toEqual({ ...m, upserts });
+  });
+});
+
 describe('chunkNodes', () => {
   const nodes = planFull(
     {
@@ -135,12 +155,12 @@ describe('chunkNodes', () => {
   ).upserts;
 
   it('cuts by node count', () => {
-    expect([...chunkNodes(nodes, 10)].map((c) => c.length)).toEqual([10, 10, 6]);
+    expect([...chunkNodes(nodes, 10)].map((c) => c.nodes.length)).toEqual([10, 10, 6]);
   });
 
   it('cuts by size too, never leaving a chunk empty', () => {
     const chunks = [...chunkNodes(nodes, 100, 1)];
     expect(chunks).toHaveLength(26);
-    expect(chunks.every((c) => c.length === 1)).toBe(true);
+    expect(chunks.every((c) => c.nodes.length === 1)).toBe(true);
   });
 });
