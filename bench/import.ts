@@ -158,7 +158,7 @@ function cpuUse(before: Map<string, number>, after: Map<string, number>): string
     .map(([label, total]): [string, number] => [label, total - (before.get(label) ?? 0)])
     .filter(([, used]) => used >= 0.05)
     .sort((a, b) => b[1] - a[1])
-    .map(([label, used]) => `${label.split(' ')[0]} ${used.toFixed(1)}`)
+    .map(([label, used]) => `${label} ${used.toFixed(1)}`)
     .join(', ');
 }
 
@@ -202,8 +202,12 @@ async function main(): Promise<void> {
   await stack.start();
   const memory = new ProcessMonitor(() => {
     const m = new Map<string, { pids?: number[]; pgid?: number }>();
-    for (const [part, pgid] of stack.processGroups())
-      m.set(part === 'offline' ? 'serverless-offline (functions)' : 'rabbitmq bridge', { pgid });
+    const names = {
+      offline: 'serverless-offline (API)',
+      workers: 'serverless-offline (workers)',
+      bridge: 'rabbitmq bridge',
+    };
+    for (const [part, pgid] of stack.processGroups()) m.set(names[part], { pgid });
     m.set('bench driver', { pids: [process.pid] });
     m.set('mariadbd', { pids: pidsOf('mariadbd') });
     m.set('mongodb server', { pids: mongoServerPid() });

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `npm start`: checks or starts the services, applies migrations, then runs serverless-offline
-# (HTTP on $HTTP_PORT, Lambda invoke API on $LAMBDA_PORT) and the RabbitMQ bridge until Ctrl-C.
+# for the API (HTTP on $HTTP_PORT), a second one for the queue workers (Lambda invoke API on
+# $WORKER_LAMBDA_PORT) and the RabbitMQ bridge, until Ctrl-C.
 # With START_DEMO=1 (the default) it imports scripts/demo/sample-tree.json once it is up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export HTTP_PORT="${HTTP_PORT:-3000}" LAMBDA_PORT="${LAMBDA_PORT:-3002}"
+export WORKER_HTTP_PORT="${WORKER_HTTP_PORT:-3004}" WORKER_LAMBDA_PORT="${WORKER_LAMBDA_PORT:-3006}"
 export MONGO_URL="${MONGO_URL:-mongodb://127.0.0.1:${MONGO_PORT:-27018}/collect}"
 START_DEMO="${START_DEMO:-1}"
 RUN_DIR="${RUN_DIR:-.run}"
@@ -24,11 +26,18 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-log "serverless-offline on http://localhost:$HTTP_PORT (log: $RUN_DIR/offline.log)"
+# Two serverless-offline processes, like separate Lambda containers: one serves the HTTP API,
+# the other runs the queue workers the bridge invokes. Each runs its handlers on one JS thread,
+# so API requests and workers do not queue behind each other.
+log "serverless-offline (API) on http://localhost:$HTTP_PORT (log: $RUN_DIR/offline.log)"
 setsid bash scripts/offline.sh >"$RUN_DIR/offline.log" 2>&1 &
 pids+=($!)
+log "serverless-offline (workers) on Lambda port $WORKER_LAMBDA_PORT (log: $RUN_DIR/workers.log)"
+HTTP_PORT="$WORKER_HTTP_PORT" LAMBDA_PORT="$WORKER_LAMBDA_PORT" ESBUILD_WORK_FOLDER=.esbuild-workers \
+  setsid bash scripts/offline.sh >"$RUN_DIR/workers.log" 2>&1 &
+pids+=($!)
 log "RabbitMQ bridge (log: $RUN_DIR/bridge.log)"
-setsid node_modules/.bin/tsx scripts/bridge/main.ts >"$RUN_DIR/bridge.log" 2>&1 &
+LAMBDA_PORT="$WORKER_LAMBDA_PORT" setsid node_modules/.bin/tsx scripts/bridge/main.ts >"$RUN_DIR/bridge.log" 2>&1 &
 pids+=($!)
 
 deadline=$((SECONDS + ${START_TIMEOUT:-180}))

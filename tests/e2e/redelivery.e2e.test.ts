@@ -121,7 +121,7 @@ describe('a crash in the middle of an import', () => {
       const t = (await stack.request('GET', `/api/tasks/${taskId}`)).body;
       return t.progress.doneShards >= 3 ? true : undefined;
     });
-    await stack.kill('offline'); // the function process dies with invocations in flight
+    await stack.kill('workers'); // the function process dies with invocations in flight
     await stack.kill('bridge'); // and the consumer dies with unacked messages
     const db = await mysql.createConnection({ uri: stack.env.MYSQL_URL });
     const [[atCrash]] = await db.query<RowDataPacket[]>('SELECT done_shards FROM collect_task WHERE id = ?', [
@@ -129,7 +129,7 @@ describe('a crash in the middle of an import', () => {
     ]);
     await db.end();
     expect(atCrash?.done_shards, 'the crash must come before the end of the import').toBeLessThan(42);
-    await stack.startPart('offline');
+    await stack.startPart('workers');
     await stack.startPart('bridge');
 
     const task = await stack.settledTask(taskId, 240_000);
@@ -171,8 +171,8 @@ describe('a crash in the middle of an import', () => {
     });
     // The bridge keeps running: it must hold its messages while the Lambda API is gone, not
     // spend their deliveries on connection errors.
-    await stack.kill('offline');
-    await stack.startPart('offline');
+    await stack.kill('workers');
+    await stack.startPart('workers');
     const task = await stack.settledTask(res.body.taskId, 240_000);
     expect(task.state, JSON.stringify(task)).toBe('COMPLETED');
     expect(task.progress).toMatchObject({ totalNodes: 411, doneNodes: 411, failedNodes: 0, doneShards: 21 });

@@ -12,7 +12,8 @@ import { waitFor } from './wait';
 const ROOT = resolve(__dirname, '../..');
 const BIN = resolve(ROOT, 'node_modules/.bin');
 
-export type StackPart = 'offline' | 'bridge';
+/** `offline` serves the HTTP API, `workers` runs the functions the bridge invokes. */
+export type StackPart = 'offline' | 'workers' | 'bridge';
 
 function withDatabase(url: string, db: string): string {
   const u = new URL(url);
@@ -32,7 +33,10 @@ export class Stack {
   private readonly procs = new Map<StackPart, ChildProcess>();
   private readonly logDir = resolve(ROOT, '.run', this.id);
 
-  constructor(port: number, extraEnv: Record<string, string> = {}) {
+  constructor(
+    readonly port: number,
+    extraEnv: Record<string, string> = {},
+  ) {
     const base = {
       MYSQL_URL: process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/collect',
       MONGO_URL: process.env.MONGO_URL ?? 'mongodb://127.0.0.1:27018/collect',
@@ -65,31 +69,43 @@ export class Stack {
     const ch = await conn.createChannel();
     await assertTopology(ch, this.env.AMQP_PREFIX as string, Number(this.env.AMQP_DELIVERY_LIMIT ?? 5));
     await conn.close();
-    await this.startPart('offline');
+    await Promise.all([this.startPart('offline'), this.startPart('workers')]);
     await this.startPart('bridge');
   }
 
   async startPart(part: StackPart): Promise<void> {
     const args: [string, string[]] =
+      part === 'bridge'
+        ? [resolve(BIN, 'tsx'), [resolve(ROOT, 'scripts/bridge/main.ts')]]
+        : ['bash', [resolve(ROOT, 'scripts/offline.sh')]];
+    const env: Record<string, string> =
       part === 'offline'
-        ? ['bash', [resolve(ROOT, 'scripts/offline.sh')]]
-        : [resolve(BIN, 'tsx'), [resolve(ROOT, 'scripts/bridge/main.ts')]];
+        ? this.config()
+        : part === 'bridge'
+          ? { ...this.config(), LAMBDA_PORT: String(this.port + 6) }
+          : {
+              ...this.config(),
+              HTTP_PORT: String(this.port + 4),
+              LAMBDA_PORT: String(this.port + 6),
+              ESBUILD_WORK_FOLDER: `.esbuild-${this.id}`,
+            };
     const log = createWriteStream(resolve(this.logDir, `${part}.log`), { flags: 'a' });
     const child = spawn(args[0], args[1], {
       cwd: ROOT,
-      env: this.config(),
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     this.procs.set(part, child);
-    if (part === 'offline') {
+    if (part !== 'bridge') {
+      const url = part === 'offline' ? this.baseUrl : `http://127.0.0.1:${this.port + 4}`;
       await waitFor(
-        `serverless-offline on ${this.baseUrl} (log ${this.logDir}/offline.log)`,
+        `serverless-offline (${part}) on ${url} (log ${this.logDir}/${part}.log)`,
         async () => {
           if (child.exitCode !== null) throw new Error(`serverless-offline exited with ${child.exitCode}`);
-          const res = await fetch(`${this.baseUrl}/api/tasks/ready`).catch(() => undefined);
+          const res = await fetch(`${url}/api/tasks/ready`).catch(() => undefined);
           return res?.status === 404 ? true : undefined;
         },
         120_000,
@@ -118,7 +134,7 @@ export class Stack {
 
   /** Stops both processes and removes the database, MongoDB database, Redis keys and queues. */
   async stop(): Promise<void> {
-    for (const part of ['bridge', 'offline'] as const) {
+    for (const part of ['bridge', 'workers', 'offline'] as const) {
       const child = this.procs.get(part);
       if (!child || child.exitCode !== null || child.pid === undefined) continue;
       const exited = new Promise((r) => child.once('exit', r));
@@ -140,6 +156,7 @@ export class Stack {
     await mongo.db().dropDatabase();
     await mongo.close();
     await dropMysqlDatabase(this.env.MYSQL_URL as string);
+    rmSync(resolve(ROOT, `.esbuild-${this.id}`), { recursive: true, force: true });
     if (!process.env.KEEP_E2E_LOGS) rmSync(this.logDir, { recursive: true, force: true });
   }
 
