@@ -10,7 +10,7 @@
  *
  * Prints nodes/s for both, their ratio, and the peak RSS of every process involved.
  * Each round wipes the stores before each side; rounds alternate which side goes first.
- * Env: BENCH_ROUNDS (2), BENCH_NODES (100000), BENCH_PART_NODES (5000), BENCH_PORT (3300), IMPORT_CHUNK_SIZE (1000),
+ * Env: BENCH_ROUNDS (2), BENCH_NODES (100000), BENCH_PART_NODES (5000), BENCH_PORT (3400), IMPORT_CHUNK_SIZE (1000),
  * IMPORT_CHUNK_CONCURRENCY (2), plus the service URLs of the README.
  */
 import { execFileSync } from 'node:child_process';
@@ -29,7 +29,7 @@ const NODES = Number(process.env.BENCH_NODES ?? 100_000);
 const PART = Number(process.env.BENCH_PART_NODES ?? 5000);
 const CHUNK = Number(process.env.IMPORT_CHUNK_SIZE ?? 1000);
 const WORKERS = Number(process.env.IMPORT_CHUNK_CONCURRENCY ?? 2);
-const PORT = Number(process.env.BENCH_PORT ?? 3300);
+const PORT = Number(process.env.BENCH_PORT ?? 3400);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MB = 1024 * 1024;
 

@@ -7,7 +7,7 @@ import { dropMysqlDatabase, migrateMysql, setupMongo } from '@collect/common/set
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { waitFor } from './wait';
+import { GiveUp, waitFor } from './wait';
 
 const ROOT = resolve(__dirname, '../..');
 const BIN = resolve(ROOT, 'node_modules/.bin');
@@ -104,7 +104,10 @@ export class Stack {
       await waitFor(
         `serverless-offline (${part}) on ${url} (log ${this.logDir}/${part}.log)`,
         async () => {
-          if (child.exitCode !== null) throw new Error(`serverless-offline exited with ${child.exitCode}`);
+          if (child.exitCode !== null)
+            throw new GiveUp(
+              `serverless-offline (${part}) exited with ${child.exitCode}; see ${this.logDir}/${part}.log`,
+            );
           const res = await fetch(`${url}/api/tasks/ready`).catch(() => undefined);
           return res?.status === 404 ? true : undefined;
         },

@@ -1,3 +1,6 @@
+/** Thrown by a probe when waiting longer cannot help (the process it waits for has exited). */
+export class GiveUp extends Error {}
+
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
 export async function waitFor<T>(
   what: string,
@@ -12,6 +15,7 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined) return value;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       last = err;
     }
     if (Date.now() > deadline) {
