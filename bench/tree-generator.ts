@@ -1,3 +1,5 @@
+import { chunk } from '@collect/core';
+
 /**
  * A deterministic test-case tree of any size, generated lazily in parent-first batches so that
  * neither the benchmark nor the platform ever holds the whole tree: ~5 % directories in three
@@ -95,16 +97,12 @@ export function* cases(shape: TreeShape, seed = 42): Generator<GenNode> {
 }
 
 /** Every node, parent-first, in batches of `size`. */
-export function* batches(shape: TreeShape, size: number): Generator<GenNode[]> {
-  let batch: GenNode[] = [];
-  for (const source of [directories(shape), cases(shape)]) {
-    for (const node of source) {
-      batch.push(node);
-      if (batch.length === size) {
-        yield batch;
-        batch = [];
-      }
-    }
-  }
-  if (batch.length > 0) yield batch;
+export function batches(shape: TreeShape, size: number): Generator<GenNode[]> {
+  return chunk(
+    (function* () {
+      yield* directories(shape);
+      yield* cases(shape);
+    })(),
+    size,
+  );
 }

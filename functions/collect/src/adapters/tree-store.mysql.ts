@@ -174,74 +174,55 @@ export class TreeStore {
     version: number,
     nodes: FlatNode[],
   ): Promise<void> {
-    const dirs = nodes.filter((n) => n.type === 'DIRECTORY');
-    const cases = nodes.filter((n) => n.type === 'CASE');
+    const row = (n: FlatNode, extra: unknown[]) => [
+      tenantId,
+      source,
+      n.id,
+      n.parentId,
+      n.name,
+      n.path,
+      n.level,
+      n.position,
+      ...extra,
+      n.hash,
+      version,
+      version,
+      0,
+    ];
+    const dirs = nodes.filter((n) => n.type === 'DIRECTORY').map((n) => row(n, []));
+    const cases = nodes
+      .filter((n) => n.type === 'CASE')
+      .map((n) => row(n, [n.metadata?.status ?? 'ACTIVE', n.metadata?.priority ?? null]));
+    await this.upsertRows(conn, 'DIRECTORY', [], dirs);
+    await this.upsertRows(conn, 'CASE', ['status', 'priority'], cases);
+  }
+
+  private async upsertRows(
+    conn: PoolConnection,
+    type: NodeType,
+    extra: string[],
+    rows: unknown[][],
+  ): Promise<void> {
+    if (rows.length === 0) return;
+    const { name: table, parent } = TABLE[type];
+    const data = [parent, 'name', 'path', 'level', 'position', ...extra, 'content_hash', 'deleted'];
     // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing the ones before:
     // `version` and `update_time` are decided before any compared column changes, and
     // `seen_version` (the guard) is written last.
     const guard = 'VALUES(seen_version) >= seen_version';
-    const changed = (parent: string) =>
-      `${guard} AND (deleted = 1 OR content_hash <> VALUES(content_hash) OR NOT (${parent} <=> VALUES(${parent}))
+    const changed = `${guard} AND (deleted = 1 OR content_hash <> VALUES(content_hash) OR NOT (${parent} <=> VALUES(${parent}))
         OR path <> VALUES(path) OR position <> VALUES(position) OR level <> VALUES(level) OR name <> VALUES(name))`;
-    const set = (col: string) => `${col} = IF(${guard}, VALUES(${col}), ${col})`;
-    if (dirs.length > 0) {
-      await conn.query(
-        `INSERT INTO test_directory
-           (tenant_id, source, id, parent_id, name, path, level, position, content_hash, version, seen_version, deleted)
-         VALUES ?
-         ON DUPLICATE KEY UPDATE
-           version = IF(${changed('parent_id')}, VALUES(version), version),
-           update_time = IF(${changed('parent_id')}, CURRENT_TIMESTAMP(3), update_time),
-           ${['parent_id', 'name', 'path', 'level', 'position', 'content_hash', 'deleted'].map(set).join(', ')},
-           seen_version = GREATEST(seen_version, VALUES(seen_version))`,
-        [
-          dirs.map((n) => [
-            tenantId,
-            source,
-            n.id,
-            n.parentId,
-            n.name,
-            n.path,
-            n.level,
-            n.position,
-            n.hash,
-            version,
-            version,
-            0,
-          ]),
-        ],
-      );
-    }
-    if (cases.length > 0) {
-      await conn.query(
-        `INSERT INTO test_case
-           (tenant_id, source, id, directory_id, name, path, level, position, status, priority, content_hash, version, seen_version, deleted)
-         VALUES ?
-         ON DUPLICATE KEY UPDATE
-           version = IF(${changed('directory_id')}, VALUES(version), version),
-           update_time = IF(${changed('directory_id')}, CURRENT_TIMESTAMP(3), update_time),
-           ${['directory_id', 'name', 'path', 'level', 'position', 'status', 'priority', 'content_hash', 'deleted'].map(set).join(', ')},
-           seen_version = GREATEST(seen_version, VALUES(seen_version))`,
-        [
-          cases.map((n) => [
-            tenantId,
-            source,
-            n.id,
-            n.parentId,
-            n.name,
-            n.path,
-            n.level,
-            n.position,
-            n.metadata?.status ?? 'ACTIVE',
-            n.metadata?.priority ?? null,
-            n.hash,
-            version,
-            version,
-            0,
-          ]),
-        ],
-      );
-    }
+    await conn.query(
+      `INSERT INTO ${table}
+         (tenant_id, source, id, ${parent}, name, path, level, position, ${extra.map((c) => `${c}, `).join('')}content_hash, version, seen_version, deleted)
+       VALUES ?
+       ON DUPLICATE KEY UPDATE
+         version = IF(${changed}, VALUES(version), version),
+         update_time = IF(${changed}, CURRENT_TIMESTAMP(3), update_time),
+         ${data.map((col) => `${col} = IF(${guard}, VALUES(${col}), ${col})`).join(', ')},
+         seen_version = GREATEST(seen_version, VALUES(seen_version))`,
+      [rows],
+    );
   }
 
   /** Moves every live descendant of a moved directory from `oldPath` to `newPath`. */
