@@ -99,7 +99,23 @@ export class Stack {
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     this.procs.set(part, child);
-    if (part !== 'bridge') {
+    if (part === 'bridge') {
+      // Ready once it consumes: its start-up (reading the service definition) is not the tests'.
+      let out = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (out.length < 65_536) out += chunk.toString('utf8');
+      });
+      await waitFor(
+        `the bridge to consume (log ${this.logDir}/bridge.log)`,
+        async () => {
+          if (child.exitCode !== null)
+            throw new GiveUp(`the bridge exited with ${child.exitCode}; see ${this.logDir}/bridge.log`);
+          return out.includes('consuming:') ? true : undefined;
+        },
+        120_000,
+        100,
+      );
+    } else {
       const url = part === 'offline' ? this.baseUrl : `http://127.0.0.1:${this.port + 4}`;
       await waitFor(
         `serverless-offline (${part}) on ${url} (log ${this.logDir}/${part}.log)`,
