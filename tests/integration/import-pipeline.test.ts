@@ -1,6 +1,9 @@
+import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TreeCache } from '../../functions/collect/src/adapters/tree-cache.redis';
 import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
+import { readCase } from '../../functions/collect/src/app/read-case';
 import { readTree } from '../../functions/collect/src/app/read-tree';
 import { submitImport } from '../../functions/collect/src/app/submit-import';
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
@@ -229,5 +232,32 @@ describe('the tree cache', () => {
     await importAndApply({ source, mode: 'FULL', tree: renamed });
     const fresh = await readTree(deps, tenant, { source, depth: 5 });
     expect(fresh.tree[0]?.name).toBe('Renamed root');
+  });
+});
+
+describe('reads while Redis is unreachable', () => {
+  it('serves the tree and a case from the stores instead of failing', async () => {
+    const source = 'no-redis';
+    await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    // A real client aimed at a port nothing listens on: every cache call fails fast.
+    const down = new Redis({
+      port: 1,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+    });
+    down.on('error', () => undefined);
+    try {
+      const cache = new TreeCache(down, 60);
+      const deps = { db: env.db, trees: env.services.trees, cache, maxNodes: 1000 };
+      const tree = await readTree(deps, tenant, { source, depth: 5 });
+      expect(tree.tree[0]?.id).toBe('root');
+      const c = (await readCase({ ...deps, cases: env.services.cases }, tenant, source, 'a1')) as {
+        name: string;
+      };
+      expect(c.name).toBe('Alpha one');
+    } finally {
+      down.disconnect();
+    }
   });
 });

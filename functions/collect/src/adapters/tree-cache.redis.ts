@@ -1,3 +1,4 @@
+import { logger } from '@collect/common';
 import type { Redis } from 'ioredis';
 
 /**
@@ -16,20 +17,42 @@ export class TreeCache {
     return `gen:${tenantId}:${source}`;
   }
 
-  async generation(tenantId: string, source: string): Promise<string> {
-    return (await this.redis.get(this.genKey(tenantId, source))) ?? '0';
+  /**
+   * The source's current generation, or `undefined` when Redis cannot be reached: readers then
+   * go to the stores directly (slower, never wrong) instead of failing.
+   */
+  async generation(tenantId: string, source: string): Promise<string | undefined> {
+    try {
+      return (await this.redis.get(this.genKey(tenantId, source))) ?? '0';
+    } catch (err) {
+      logger().warn({ err }, 'tree cache unavailable; reading from the stores');
+      return undefined;
+    }
   }
 
-  /** Invalidates everything cached for the source. */
+  /**
+   * Invalidates everything cached for the source. Unlike reads, this must not be skipped: the
+   * error reaches the worker, which retries it with the rest of the shard.
+   */
   async invalidate(tenantId: string, source: string): Promise<void> {
     await this.redis.incr(this.genKey(tenantId, source));
   }
 
-  async get(tenantId: string, source: string, gen: string, key: string): Promise<string | null> {
-    return this.redis.get(`tree:${tenantId}:${source}:${gen}:${key}`);
+  async get(tenantId: string, source: string, gen: string | undefined, key: string): Promise<string | null> {
+    if (gen === undefined) return null;
+    return this.redis.get(`tree:${tenantId}:${source}:${gen}:${key}`).catch(() => null);
   }
 
-  async set(tenantId: string, source: string, gen: string, key: string, value: string): Promise<void> {
-    await this.redis.set(`tree:${tenantId}:${source}:${gen}:${key}`, value, 'EX', this.ttlSeconds);
+  async set(
+    tenantId: string,
+    source: string,
+    gen: string | undefined,
+    key: string,
+    value: string,
+  ): Promise<void> {
+    if (gen === undefined) return;
+    await this.redis
+      .set(`tree:${tenantId}:${source}:${gen}:${key}`, value, 'EX', this.ttlSeconds)
+      .catch(() => undefined);
   }
 }
