@@ -52,12 +52,17 @@ export const fullImportSchema = z.object({
   tree: z.unknown().refine((v) => typeof v === 'object' && v !== null, 'must be a node or an array of nodes'),
 });
 
-export const incrementalImportSchema = z.object({
-  source: sourceSchema,
-  mode: z.literal('INCREMENTAL'),
-  upserts: z.array(z.unknown()).default([]),
-  deletes: z.array(nodeIdSchema).default([]),
-});
+export const incrementalImportSchema = z
+  .object({
+    source: sourceSchema,
+    mode: z.literal('INCREMENTAL'),
+    upserts: z.array(z.unknown()).default([]),
+    deletes: z.array(nodeIdSchema).default([]),
+  })
+  .refine((r) => r.upserts.length + r.deletes.length > 0, {
+    message: 'an incremental import needs at least one upsert or delete',
+    path: ['upserts'],
+  });
 
 /** Checked on its own too, so a bad mode does not hide a bad source. */
 export const importEnvelopeSchema = z.object({ source: sourceSchema, mode: z.enum(['FULL', 'INCREMENTAL']) });

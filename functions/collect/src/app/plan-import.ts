@@ -29,17 +29,41 @@ export function fail(problems: ProblemList): never {
 
 /** FULL: the whole tree, one or several top-level nodes. Pure: no store is consulted. */
 export function planFull(tree: unknown, limits: TreeLimits): ImportPlan {
-  const roots = Array.isArray(tree) ? tree : [tree];
   const problems = new ProblemList();
-  const seen = new Set<string>();
-  const upserts: FlatNode[] = [];
-  roots.forEach((root, i) => {
-    const at = Array.isArray(tree) ? `tree[${i}]` : 'tree';
-    const anchor: Anchor = { parentId: null, parentPath: '', parentLevel: 0, position: i };
-    walkSubtree(root, at, anchor, limits, problems, seen, upserts, { allowParentFields: false });
-  });
+  const upserts = walkTopLevel(tree, 'tree', limits, problems, false);
   if (problems.total > 0) fail(problems);
   return { upserts, deletes: [] };
+}
+
+/** Walks a node or an array of nodes, each placed at the top level. */
+function walkTopLevel(
+  value: unknown,
+  field: string,
+  limits: TreeLimits,
+  problems: ProblemList,
+  allowParentFields: boolean,
+): FlatNode[] {
+  const roots = Array.isArray(value) ? value : [value];
+  const seen = new Set<string>();
+  const out: FlatNode[] = [];
+  roots.forEach((root, i) => {
+    const at = Array.isArray(value) ? `${field}[${i}]` : field;
+    const anchor: Anchor = { parentId: null, parentPath: '', parentLevel: 0, position: i };
+    walkSubtree(root, at, anchor, limits, problems, seen, out, { allowParentFields });
+  });
+  return out;
+}
+
+/**
+ * The problems of the nodes themselves (shape, duplicates, cases with children, depth, size),
+ * found without any store. Used when the request's envelope is invalid too, so one answer lists
+ * every problem, not only the envelope's.
+ */
+export function nodeProblems(body: unknown, limits: TreeLimits, problems: ProblemList): void {
+  if (typeof body !== 'object' || body === null) return;
+  const { tree, upserts } = body as { tree?: unknown; upserts?: unknown };
+  if (typeof tree === 'object' && tree !== null) walkTopLevel(tree, 'tree', limits, problems, false);
+  if (Array.isArray(upserts)) walkTopLevel(upserts, 'upserts', limits, problems, true);
 }
 
 export interface IncrementalOptions {

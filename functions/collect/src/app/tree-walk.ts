@@ -91,6 +91,9 @@ export function walkSubtree(
       const children =
         typeof raw === 'object' && raw !== null && Array.isArray(raw.children) ? raw.children : [];
       const id = typeof raw?.id === 'string' ? raw.id : '?';
+      if ((raw as { type?: unknown } | null)?.type === 'CASE' && children.length > 0) {
+        problems.add(`${f.at}.children`, 'a case cannot have children', 'case_with_children');
+      }
       if (typeof raw?.id === 'string') seen.add(raw.id);
       for (let i = children.length - 1; i >= 0; i -= 1) {
         stack.push({

@@ -1,5 +1,6 @@
 import { badRequest, httpHandler, loadConfig } from '@collect/common';
-import { submitImport } from '../app/submit-import';
+import { nodeProblems } from '../app/plan-import';
+import { importLimits, submitImport } from '../app/submit-import';
 import { ProblemList } from '../app/tree-walk';
 import { getServices } from '../composition';
 import { importEnvelopeSchema, importRequestSchema } from '../schemas';
@@ -15,6 +16,7 @@ export const handler = httpHandler(
       const envelope = importEnvelopeSchema.safeParse(req.body);
       if (!envelope.success) problems.addZod('', envelope.error);
       problems.addZod('', parsed.error);
+      nodeProblems(req.body, importLimits(loadConfig()), problems);
       throw badRequest(`the import has ${problems.total} problem(s)`, problems.items);
     }
     const { taskId } = await submitImport(await getServices(), req.tenantId, parsed.data).catch(

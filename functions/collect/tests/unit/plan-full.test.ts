@@ -1,8 +1,9 @@
 import { HttpError } from '@collect/common';
 import { describe, expect, it } from 'vitest';
 import { dir, kase } from '../../../../tests/support/tree-fixtures';
-import { planFull } from '../../src/app/plan-import';
+import { nodeProblems, planFull } from '../../src/app/plan-import';
 import { chunkNodes, encodeMessage } from '../../src/app/submit-import';
+import { ProblemList } from '../../src/app/tree-walk';
 
 const limits = { maxNodes: 1000, maxDepth: 5 };
 
@@ -162,5 +163,26 @@ describe('chunkNodes', () => {
     const chunks = [...chunkNodes(nodes, 100, 1)];
     expect(chunks).toHaveLength(26);
     expect(chunks.every((c) => c.nodes.length === 1)).toBe(true);
+  });
+});
+
+describe('nodeProblems', () => {
+  it("finds the nodes' problems without a valid envelope, for trees and upserts", () => {
+    const problems = new ProblemList();
+    nodeProblems({ source: 'bad source', tree: [kase('a', ''), kase('a', 'dup')] }, limits, problems);
+    nodeProblems({ upserts: [null, { ...kase('u', 'u'), type: 'X' }] }, limits, problems);
+    expect(problems.items.map((p) => p.path)).toEqual([
+      'tree[0].name',
+      'tree[1].id',
+      'upserts[0]',
+      'upserts[1].type',
+    ]);
+  });
+
+  it('ignores a body with no nodes', () => {
+    const problems = new ProblemList();
+    nodeProblems(42, limits, problems);
+    nodeProblems({ tree: 'x' }, limits, problems);
+    expect(problems.total).toBe(0);
   });
 });
