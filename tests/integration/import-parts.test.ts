@@ -140,4 +140,19 @@ describe('a FULL import sent in parts', () => {
     await submitImport(env.services, tenant, { source, mode: 'FULL', tree: kase('x', 'x') });
     await drain();
   });
+
+  it('lets a new import take over a source whose import made no progress for too long', async () => {
+    const source = 'parts-abandoned';
+    const { taskId } = await openImport(env.services, tenant, source);
+    // As if its last progress was long ago (no sleeping): older than IMPORT_STALE_SECONDS.
+    await env.db.query('UPDATE collect_task SET updated_at = NOW(3) - INTERVAL 1 DAY WHERE id = ?', [taskId]);
+    const next = await openImport(env.services, tenant, source);
+    const abandoned = await env.services.tasks.get(taskId);
+    expect(abandoned?.state).toBe('FAILED');
+    expect(abandoned?.lastError).toContain(next.taskId);
+    expect(await status(addPart(env.services, tenant, taskId, [{ ...kase('x', 'x'), parentId: null }]))).toBe(
+      409,
+    );
+    await commitImport(env.services, tenant, next.taskId);
+  });
 });

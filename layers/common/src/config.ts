@@ -30,6 +30,8 @@ export const configSchema = z.object({
    */
   IMPORT_MAX_QUEUED_SHARDS: intFromEnv(16),
   IMPORT_QUEUE_WAIT_MS: intFromEnv(20_000, 0),
+  /** An import of a source with no progress for this long no longer holds the source. */
+  IMPORT_STALE_SECONDS: intFromEnv(900),
   /** How long a worker waits out an unreachable store before failing the delivery. */
   WORKER_UNAVAILABLE_BUDGET_MS: intFromEnv(60_000, 0),
   TREE_CACHE_TTL_SECONDS: intFromEnv(3600),

@@ -68,20 +68,37 @@ export class TreeStore {
    * import at a time, so two trees never interleave) and hands out its next tree version.
    * Throws 409 naming the import that holds the source.
    */
-  async beginImport(conn: PoolConnection, tenantId: string, source: string, taskId: string): Promise<number> {
+  async beginImport(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    taskId: string,
+    staleAfterSeconds: number,
+  ): Promise<number> {
     await conn.query('INSERT IGNORE INTO tree_source (tenant_id, source) VALUES (?, ?)', [tenantId, source]);
     const [rows] = await conn.query<RowDataPacket[]>(
-      `SELECT s.last_version, s.active_task_id, t.state AS active_state
+      `SELECT s.last_version, s.active_task_id, t.state AS active_state,
+              t.updated_at < NOW(3) - INTERVAL ? SECOND AS stale
          FROM tree_source s LEFT JOIN collect_task t ON t.id = s.active_task_id
         WHERE s.tenant_id = ? AND s.source = ? FOR UPDATE`,
-      [tenantId, source],
+      [staleAfterSeconds, tenantId, source],
     );
     const row = rows[0];
     if (row?.active_task_id && ['CREATED', 'RUNNING', 'PAUSED'].includes(row.active_state)) {
-      throw conflict(`an import of source "${source}" is already in progress`, {
-        taskId: row.active_task_id,
-        state: row.active_state,
-      });
+      if (!row.stale) {
+        throw conflict(`an import of source "${source}" is already in progress`, {
+          taskId: row.active_task_id,
+          state: row.active_state,
+        });
+      }
+      // No progress for that long (say, a crash between recording it and queuing its shards):
+      // the source is not held hostage. Its late messages are refused, the task being FAILED.
+      await conn.query(
+        `UPDATE collect_task SET state = 'FAILED', finished_at = CURRENT_TIMESTAMP(3),
+                last_error = CONCAT('abandoned: no progress for ', ?, ' s; superseded by ', ?)
+          WHERE id = ?`,
+        [staleAfterSeconds, taskId, row.active_task_id],
+      );
     }
     const version = Number(row?.last_version ?? 0) + 1;
     await conn.query(

@@ -31,7 +31,7 @@ export async function openImport(
 ): Promise<{ taskId: string }> {
   const taskId = newId();
   const version = await inTransaction(deps.db, async (conn) => {
-    const v = await deps.trees.beginImport(conn, tenantId, source, taskId);
+    const v = await deps.trees.beginImport(conn, tenantId, source, taskId, deps.config.IMPORT_STALE_SECONDS);
     await deps.tasks.create(conn, {
       id: taskId,
       tenantId,

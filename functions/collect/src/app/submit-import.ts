@@ -152,7 +152,13 @@ export async function submitImport(
   // A FULL import of an empty tree still needs one shard: its completion deletes everything.
   if (draft.length === 0) draft.push({ ...base, version: 0, shardNo: 0, upserts: [], deletes: [] });
   const version = await inTransaction(deps.db, async (conn) => {
-    const v = await deps.trees.beginImport(conn, tenantId, req.source, taskId);
+    const v = await deps.trees.beginImport(
+      conn,
+      tenantId,
+      req.source,
+      taskId,
+      deps.config.IMPORT_STALE_SECONDS,
+    );
     await deps.tasks.create(conn, {
       id: taskId,
       tenantId,
