@@ -123,17 +123,18 @@ export class TreeStore {
     );
   }
 
-  /** Both tables' rows for `ids` (deleted ones included), keyed by id. */
+  /** Rows for `ids` (deleted ones included) from the tables of `types` (default both), by id. */
   async findByIds(
     conn: Queryable,
     tenantId: string,
     source: string,
     ids: string[],
+    types: readonly NodeType[] = ['DIRECTORY', 'CASE'],
   ): Promise<Map<string, NodeRow>> {
     const found = new Map<string, NodeRow>();
     for (let i = 0; i < ids.length; i += LOOKUP_BATCH) {
       const batch = ids.slice(i, i + LOOKUP_BATCH);
-      for (const type of ['DIRECTORY', 'CASE'] as const) {
+      for (const type of types) {
         const t = TABLE[type];
         const extra = type === 'CASE' ? ', status, priority' : '';
         const [rows] = await conn.query<RowDataPacket[]>(

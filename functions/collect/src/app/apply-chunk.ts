@@ -1,5 +1,5 @@
 import { inTransaction, logger } from '@collect/common';
-import type { NodeRow } from '../adapters/tree-store.mysql';
+import type { NodeRow, NodeType } from '../adapters/tree-store.mysql';
 import type { FlatNode, ImportChunkMessage } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
 import { finalizeIfSettled } from './finalize-import';
@@ -35,12 +35,16 @@ export async function applyChunk(deps: ChunkDeps, msg: ImportChunkMessage): Prom
     return;
   }
 
-  const before = await deps.trees.findByIds(
-    deps.db,
-    msg.tenantId,
-    msg.source,
-    msg.upserts.map((n) => n.id),
-  );
+  // Each node is compared with the row of its own type (an id that changed type has one of each).
+  const idsOf = (type: NodeType) => msg.upserts.filter((n) => n.type === type).map((n) => n.id);
+  const before = new Map<string, NodeRow>();
+  for (const type of ['DIRECTORY', 'CASE'] as const) {
+    const ids = idsOf(type);
+    if (ids.length === 0) continue;
+    for (const [id, row] of await deps.trees.findByIds(deps.db, msg.tenantId, msg.source, ids, [type])) {
+      before.set(id, row);
+    }
+  }
   const changed = msg.upserts.filter((n) => structureChanged(n, before.get(n.id)));
   // A case MySQL does not know with this content is written to MongoDB. One MySQL already has is
   // checked against MongoDB's own hash and rewritten only if its document is missing or differs,
