@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # OFFLINE_NODE_ARGS: extra node flags, e.g. --cpu-prof --cpu-prof-dir=.run/prof to profile handlers.
 # shellcheck disable=SC2086
-exec node --max-old-space-size="${OFFLINE_HEAP_MB:-320}" --max-semi-space-size="${OFFLINE_SEMI_SPACE_MB:-32}" ${OFFLINE_NODE_ARGS:-} node_modules/serverless/bin/serverless.js offline start \
+exec node --max-old-space-size="${OFFLINE_HEAP_MB:-320}" --max-semi-space-size="${OFFLINE_SEMI_SPACE_MB:-32}" \
+  --initial-old-space-size="${OFFLINE_INITIAL_HEAP_MB:-192}" ${OFFLINE_NODE_ARGS:-} node_modules/serverless/bin/serverless.js offline start \
   --httpPort "${HTTP_PORT:-3000}" --lambdaPort "${LAMBDA_PORT:-3002}"

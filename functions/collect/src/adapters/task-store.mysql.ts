@@ -226,11 +226,14 @@ export class TaskStore {
         "UPDATE collect_shard SET state = 'RUNNING', epoch = ?, attempts = attempts + 1 WHERE task_id = ? AND shard_no = ?",
         [epoch, taskId, shardNo],
       );
-      await conn.query(
-        `UPDATE collect_task SET state = IF(state = 'CREATED', 'RUNNING', state),
-                started_at = COALESCE(started_at, CURRENT_TIMESTAMP(3)) WHERE id = ?`,
-        [taskId],
-      );
+      // Only the first claim of a task writes its row (the row every settle also updates).
+      if (taskState === 'CREATED') {
+        await conn.query(
+          `UPDATE collect_task SET state = 'RUNNING', started_at = COALESCE(started_at, CURRENT_TIMESTAMP(3))
+            WHERE id = ? AND state = 'CREATED'`,
+          [taskId],
+        );
+      }
       await conn.commit();
       return epoch;
     } catch (err) {

@@ -48,30 +48,31 @@ export class MongoSnapshotWriter implements SnapshotWriter {
       );
       part = [];
     };
-    const stream = this.db.pool
-      .query(
-        `SELECT id, 'D' AS t, parent_id AS p, position, content_hash AS h FROM test_directory
-          WHERE tenant_id = ? AND source = ? AND deleted = 0
-         UNION ALL
-         SELECT id, 'C' AS t, directory_id AS p, position, content_hash AS h FROM test_case
-          WHERE tenant_id = ? AND source = ? AND deleted = 0
-         ORDER BY id, t`,
-        [tenantId, source, tenantId, source],
-      )
-      .stream();
-    for await (const r of stream as AsyncIterable<{
-      id: string;
-      t: 'D' | 'C';
-      p: string | null;
-      position: number;
-      h: string;
-    }>) {
-      const entry: SnapshotEntry = [r.id, r.t, r.p, r.position, r.h];
-      hash.update(`${entry.join('\u001f')}\n`);
-      if (r.t === 'D') counts.directories += 1;
-      else counts.cases += 1;
-      part.push(entry);
-      if (part.length >= PART_SIZE) await flush();
+    // Directories, then cases, each in primary-key order: read straight off the index, no sort.
+    for (const [table, type, parent] of [
+      ['test_directory', 'D', 'parent_id'],
+      ['test_case', 'C', 'directory_id'],
+    ] as const) {
+      const stream = this.db.pool
+        .query(
+          `SELECT id, ${parent} AS p, position, content_hash AS h FROM ${table}
+            WHERE tenant_id = ? AND source = ? AND deleted = 0 ORDER BY id`,
+          [tenantId, source],
+        )
+        .stream();
+      for await (const r of stream as AsyncIterable<{
+        id: string;
+        p: string | null;
+        position: number;
+        h: string;
+      }>) {
+        const entry: SnapshotEntry = [r.id, type, r.p, r.position, r.h];
+        hash.update(`${entry.join('\u001f')}\n`);
+        if (type === 'D') counts.directories += 1;
+        else counts.cases += 1;
+        part.push(entry);
+        if (part.length >= PART_SIZE) await flush();
+      }
     }
     await flush();
     const header = {
