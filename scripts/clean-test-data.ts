@@ -43,6 +43,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err);
+  console.error(
+    `clean:test-data: ${err instanceof Error ? err.message : String(err)} (are the services up? npm run services)`,
+  );
   process.exit(1);
 });
