@@ -24,7 +24,9 @@ export function isUnavailable(err: unknown): boolean {
     if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
     if (
       typeof (e as { message?: unknown }).message === 'string' &&
-      /Connection is closed|connect ECONNREFUSED/.test((e as { message: string }).message)
+      /Connection is closed|connect ECONNREFUSED|max retries per request/.test(
+        (e as { message: string }).message,
+      )
     )
       return true;
     e = cause;
