@@ -34,50 +34,78 @@ export async function applyChunk(deps: ChunkDeps, msg: ImportChunkMessage): Prom
     await finalizeIfSettled(deps, msg.taskId);
     return;
   }
+  const before = await storedRows(deps, msg);
+  await writeCaseDetails(deps, msg, before);
+  if (!(await writeTreeAndSettle(deps, msg, before, epoch))) {
+    // A newer claim owns this shard (this delivery was redelivered elsewhere); its writes win.
+    log.warn({ epoch }, 'stale epoch: shard owned by a newer delivery');
+    return;
+  }
+  await deps.cache.invalidate(msg.tenantId, msg.source);
+  await finalizeIfSettled(deps, msg.taskId);
+}
 
-  // Each node is compared with the row of its own type (an id that changed type has one of each).
-  const idsOf = (type: NodeType) => msg.upserts.filter((n) => n.type === type).map((n) => n.id);
+/** The MySQL rows of the shard's nodes, each from the table of its own type (an id that changed type has one of each). */
+async function storedRows(deps: ChunkDeps, msg: ImportChunkMessage): Promise<Map<string, NodeRow>> {
   const before = new Map<string, NodeRow>();
-  for (const type of ['DIRECTORY', 'CASE'] as const) {
-    const ids = idsOf(type);
+  for (const type of ['DIRECTORY', 'CASE'] as const satisfies readonly NodeType[]) {
+    const ids = msg.upserts.filter((n) => n.type === type).map((n) => n.id);
     if (ids.length === 0) continue;
     for (const [id, row] of await deps.trees.findByIds(deps.db, msg.tenantId, msg.source, ids, [type])) {
       before.set(id, row);
     }
   }
-  const changed = msg.upserts.filter((n) => structureChanged(n, before.get(n.id)));
-  // A case MySQL does not know with this content is written to MongoDB. One MySQL already has is
-  // checked against MongoDB's own hash and rewritten only if its document is missing or differs,
-  // so the stores converge even after MongoDB lost data, at the cost of one read per chunk.
-  const cases = msg.upserts.filter((n) => n.type === 'CASE');
-  const known = cases.filter((n) => {
-    const row = before.get(n.id);
-    return row !== undefined && !row.deleted && row.hash === n.hash;
-  });
-  const stored = await deps.cases.contentHashes(
-    msg.tenantId,
-    msg.source,
-    known.map((n) => n.id),
-  );
-  const knownIds = new Set(known.map((n) => n.id));
-  await deps.cases.upsert(
-    msg.tenantId,
-    msg.source,
-    msg.version,
-    cases.filter((n) => !knownIds.has(n.id) || stored.get(n.id) !== n.hash),
-  );
+  return before;
+}
 
-  const owned = await inTransaction(deps.db, async (conn) => {
-    await deps.trees.upsert(conn, msg.tenantId, msg.source, msg.version, msg.upserts);
+/**
+ * MongoDB: a case MySQL does not know with this content is written. One MySQL already has is
+ * checked against MongoDB's own hash and rewritten only if its document is missing or differs,
+ * so the stores converge even after MongoDB lost data, at the cost of one read per chunk.
+ */
+async function writeCaseDetails(
+  deps: ChunkDeps,
+  msg: ImportChunkMessage,
+  before: Map<string, NodeRow>,
+): Promise<void> {
+  const cases = msg.upserts.filter((n) => n.type === 'CASE');
+  const known = new Set(
+    cases
+      .filter((n) => {
+        const row = before.get(n.id);
+        return row !== undefined && !row.deleted && row.hash === n.hash;
+      })
+      .map((n) => n.id),
+  );
+  const stored = await deps.cases.contentHashes(msg.tenantId, msg.source, [...known]);
+  const stale = cases.filter((n) => !known.has(n.id) || stored.get(n.id) !== n.hash);
+  await deps.cases.upsert(msg.tenantId, msg.source, msg.version, stale);
+}
+
+/**
+ * MySQL, one transaction: the tree rows, moved subtrees (incremental), deletes, and the shard
+ * settled with the task's counters, fenced by `epoch`. Returns false when a newer claim owns the
+ * shard.
+ */
+async function writeTreeAndSettle(
+  deps: ChunkDeps,
+  msg: ImportChunkMessage,
+  before: Map<string, NodeRow>,
+  epoch: number,
+): Promise<boolean> {
+  const { tenantId, source, version } = msg;
+  const changed = msg.upserts.filter((n) => structureChanged(n, before.get(n.id)));
+  return inTransaction(deps.db, async (conn) => {
+    await deps.trees.upsert(conn, tenantId, source, version, msg.upserts);
     if (msg.mode === 'INCREMENTAL') {
       for (const n of changed) {
         const old = before.get(n.id);
         if (n.type === 'DIRECTORY' && old && !old.deleted && old.path !== n.path) {
           await deps.trees.rewriteSubtreePaths(
             conn,
-            msg.tenantId,
-            msg.source,
-            msg.version,
+            tenantId,
+            source,
+            version,
             old.path,
             n.path,
             n.level - old.level,
@@ -85,13 +113,7 @@ export async function applyChunk(deps: ChunkDeps, msg: ImportChunkMessage): Prom
         }
       }
     }
-    const deleted = await deps.trees.softDeleteSubtrees(
-      conn,
-      msg.tenantId,
-      msg.source,
-      msg.version,
-      msg.deletes,
-    );
+    const deleted = await deps.trees.softDeleteSubtrees(conn, tenantId, source, version, msg.deletes);
     const settled = await deps.tasks.settleShard(conn, msg.taskId, msg.shardNo, epoch, {
       state: 'COMPLETED',
       doneNodes: msg.upserts.length + msg.deletes.length,
@@ -101,13 +123,6 @@ export async function applyChunk(deps: ChunkDeps, msg: ImportChunkMessage): Prom
     if (settled && deleted > 0) await deps.tasks.addDeleted(conn, msg.taskId, deleted);
     return settled;
   });
-  if (!owned) {
-    // A newer claim owns this shard (this delivery was redelivered elsewhere); its writes win.
-    log.warn({ epoch }, 'stale epoch: shard owned by a newer delivery');
-    return;
-  }
-  await deps.cache.invalidate(msg.tenantId, msg.source);
-  await finalizeIfSettled(deps, msg.taskId);
 }
 
 /**
