@@ -1,5 +1,6 @@
 import { conflict, HttpError, inTransaction, newId, notFound, queueDepth, topology } from '@collect/common';
 import { TERMINAL_TASK_STATES } from '@collect/core';
+import type { PoolConnection } from 'mysql2/promise';
 import type { TaskRow } from '../adapters/task-store.mysql';
 import type { ImportChunkMessage } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
@@ -58,7 +59,7 @@ export async function openImport(
 /** The task of an import in parts that still takes parts, locked; 404 / 409 otherwise. */
 async function openTask(
   deps: PartsDeps,
-  conn: Parameters<Parameters<typeof inTransaction>[1]>[0],
+  conn: PoolConnection,
   tenantId: string,
   taskId: string,
 ): Promise<TaskRow> {
