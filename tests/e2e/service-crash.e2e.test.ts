@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { MongoClient } from 'mongodb';
-import mysql, { type RowDataPacket } from 'mysql2/promise';
+import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stack } from '../support/stack';
+import { liveTree } from '../support/stores';
 import { dir, flatten, kase } from '../support/tree-fixtures';
 import { waitFor } from '../support/wait';
 
@@ -66,12 +67,9 @@ describe('a store crashing in the middle of an import', () => {
     expect(task.state, JSON.stringify(task)).toBe('COMPLETED');
     expect(task.progress).toMatchObject({ totalNodes: total, doneNodes: total, failedNodes: 0 });
     const db = await mysql.createConnection({ uri: stack.env.MYSQL_URL });
-    const [rows] = await db.query<RowDataPacket[]>(
-      `SELECT id, parent_id AS p, 'DIRECTORY' AS t, name, position FROM test_directory WHERE source = 'store-crash' AND deleted = 0
-       UNION ALL SELECT id, directory_id, 'CASE', name, position FROM test_case WHERE source = 'store-crash' AND deleted = 0`,
-    );
+    const live = await liveTree(db, 'store-crash');
     await db.end();
-    expect(rows.map((r) => [r.id, r.p, r.t, r.name, r.position]).sort()).toEqual(flatten(tree).sort());
+    expect(live).toEqual(flatten(tree).sort());
     const mongo = await new MongoClient(stack.env.MONGO_URL as string).connect();
     expect(await mongo.db().collection('case_detail').countDocuments({ source: 'store-crash' })).toBe(1200);
     await mongo.close();

@@ -5,6 +5,7 @@ import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
 import { addPart, commitImport, openImport } from '../../functions/collect/src/app/import-parts';
 import { submitImport } from '../../functions/collect/src/app/submit-import';
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
+import { liveTree } from '../support/stores';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 import { dir, flatten, kase, sampleTree } from '../support/tree-fixtures';
 
@@ -28,15 +29,6 @@ async function drain(): Promise<ImportChunkMessage[]> {
     out.push(msg);
   }
   return out;
-}
-
-async function liveTree(source: string) {
-  const [r] = await env.db.query<RowDataPacket[]>(
-    `SELECT id, parent_id AS p, 'DIRECTORY' AS t, name, position FROM test_directory WHERE source = ? AND deleted = 0
-     UNION ALL SELECT id, directory_id, 'CASE', name, position FROM test_case WHERE source = ? AND deleted = 0`,
-    [source, source],
-  );
-  return r.map((x) => [x.id, x.p, x.t, x.name, x.position]).sort();
 }
 
 async function status(p: Promise<unknown>): Promise<number> {
@@ -80,7 +72,7 @@ describe('a FULL import sent in parts', () => {
       dir('a', 'Alpha', [kase('a1', 'Alpha one'), kase('a2', 'Alpha two')]),
       dir('b', 'Beta', [kase('b1', 'Beta one')]),
     ]);
-    expect(await liveTree(source)).toEqual(flatten(expected).sort());
+    expect(await liveTree(env.db, source)).toEqual(flatten(expected).sort());
     const [staged] = await env.db.query<RowDataPacket[]>(
       'SELECT COUNT(*) AS n FROM import_node WHERE task_id = ?',
       [taskId],

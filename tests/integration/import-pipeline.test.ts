@@ -7,6 +7,7 @@ import { readCase } from '../../functions/collect/src/app/read-case';
 import { readTree } from '../../functions/collect/src/app/read-tree';
 import { submitImport } from '../../functions/collect/src/app/submit-import';
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
+import { liveTree } from '../support/stores';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 import { dir, flatten, type InNode, kase, sampleTree } from '../support/tree-fixtures';
 
@@ -50,17 +51,6 @@ async function rows(table: 'test_directory' | 'test_case', source: string): Prom
   return r;
 }
 
-async function liveTree(source: string): Promise<[string, string | null, string, string, number][]> {
-  const [r] = await env.db.query<RowDataPacket[]>(
-    `SELECT id, parent_id AS p, 'DIRECTORY' AS t, name, position FROM test_directory WHERE tenant_id = ? AND source = ? AND deleted = 0
-     UNION ALL SELECT id, directory_id, 'CASE', name, position FROM test_case WHERE tenant_id = ? AND source = ? AND deleted = 0`,
-    [tenant, source, tenant, source],
-  );
-  return r
-    .map((x) => [x.id, x.p, x.t, x.name, x.position] as [string, string | null, string, string, number])
-    .sort();
-}
-
 const caseDocs = (source: string) =>
   env.mongo
     .collection('case_detail')
@@ -74,7 +64,7 @@ describe('a FULL import through the queue and the worker', () => {
   it('stores exactly the input tree in MySQL and every case in MongoDB, and completes the task', async () => {
     const { taskId, messages } = await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
     expect(messages.length).toBe(4); // 12 nodes in chunks of 3
-    expect(await liveTree(source)).toEqual(flatten(sampleTree()).sort());
+    expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());
     const docs = await caseDocs(source);
     expect(docs.map((d) => d.caseId)).toEqual(['a-sub-1', 'a1', 'a2', 'b-sub-1', 'b-sub-2', 'b1', 'top']);
     expect(docs.find((d) => d.caseId === 'a-sub-1')?.name).toBe('𝒜 deep case');
@@ -119,7 +109,7 @@ describe('a FULL import through the queue and the worker', () => {
       kase('top', 'Top-level case'),
     ]);
     const { taskId } = await importAndApply({ source, mode: 'FULL', tree: second });
-    expect(await liveTree(source)).toEqual(flatten(second).sort());
+    expect(await liveTree(env.db, source)).toEqual(flatten(second).sort());
 
     const task = await env.services.tasks.get(taskId);
     expect(task).toMatchObject({ state: 'COMPLETED', deletedNodes: 3 });
@@ -144,7 +134,7 @@ describe('a FULL import through the queue and the worker', () => {
 
   it('revives a deleted node when a later import brings it back', async () => {
     await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
-    expect(await liveTree(source)).toEqual(flatten(sampleTree()).sort());
+    expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());
   });
 });
 

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { type Db, MongoClient } from 'mongodb';
 import type { Pool } from 'mysql2/promise';
 import { buildServices, type Services } from '../../functions/collect/src/composition';
+import { withDatabase } from './stores';
 
 export interface TestEnv {
   id: string;
@@ -17,12 +18,6 @@ export interface TestEnv {
   channel: ConfirmChannel;
   services: Services;
   close(): Promise<void>;
-}
-
-function withDatabase(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
 }
 
 /**
