@@ -4,9 +4,11 @@ import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { assertTopology, deleteTopology } from '@collect/common';
 import { dropMysqlDatabase, migrateMysql, setupMongo } from '@collect/common/setup';
+import { isTaskFinished } from '@collect/core';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
+import { withDatabase } from './stores';
 import { GiveUp, waitFor } from './wait';
 
 const ROOT = resolve(__dirname, '../..');
@@ -14,12 +16,6 @@ const BIN = resolve(ROOT, 'node_modules/.bin');
 
 /** `offline` serves the HTTP API, `workers` runs the functions the bridge invokes. */
 export type StackPart = 'offline' | 'workers' | 'bridge';
-
-function withDatabase(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
 
 /**
  * The platform as a user runs it — serverless-offline and the RabbitMQ bridge as child
@@ -206,9 +202,7 @@ export class Stack {
       `task ${taskId} to settle`,
       async () => {
         const r = await this.request('GET', `/api/tasks/${taskId}`);
-        return ['COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'].includes(r.body?.state)
-          ? r.body
-          : undefined;
+        return isTaskFinished(r.body?.state) ? r.body : undefined;
       },
       timeoutMs,
       200,

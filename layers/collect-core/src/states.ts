@@ -48,6 +48,21 @@ export const TERMINAL_TASK_STATES: readonly TaskState[] = TASK_STATES.filter(
   (s) => TASK_TRANSITIONS[s].length === 0,
 );
 
+/**
+ * States a task ends in: no worker moves it on. Wider than TERMINAL_TASK_STATES, because a
+ * retry may reopen PARTIALLY_COMPLETED and FAILED; until then they are as final as the others.
+ */
+export const FINISHED_TASK_STATES: readonly TaskState[] = [
+  'COMPLETED',
+  'PARTIALLY_COMPLETED',
+  'FAILED',
+  'STOPPED',
+];
+
+export function isTaskFinished(state: TaskState): boolean {
+  return FINISHED_TASK_STATES.includes(state);
+}
+
 export function canTransitionTask(from: TaskState, to: TaskState): boolean {
   return TASK_TRANSITIONS[from].includes(to);
 }

@@ -3,6 +3,7 @@ import {
   canTransitionShard,
   canTransitionTask,
   isShardSettled,
+  isTaskFinished,
   SHARD_STATES,
   settledTaskState,
   TASK_STATES,
@@ -32,6 +33,15 @@ describe('task state machine', () => {
         expect(canTransitionTask(from, to), `${from} → ${to}`).toBe(legal.has(`${from}>${to}`));
       }
     }
+  });
+
+  it('calls every state a task can end in finished, and only those', () => {
+    expect(TASK_STATES.filter(isTaskFinished)).toEqual([
+      'COMPLETED',
+      'PARTIALLY_COMPLETED',
+      'FAILED',
+      'STOPPED',
+    ]);
   });
 
   it('treats COMPLETED and STOPPED as terminal', () => {

@@ -1,4 +1,4 @@
-import type { ShardState, TaskState } from '@collect/core';
+import { isTaskFinished, type ShardState, type TaskState } from '@collect/core';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
 export interface NewTask {
@@ -60,8 +60,6 @@ export interface ShardRow {
 }
 
 type Queryable = Pool | PoolConnection;
-
-const TERMINAL_OR_FAILED = ['COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'];
 
 function toTask(r: RowDataPacket): TaskRow {
   return {
@@ -186,7 +184,7 @@ export class TaskStore {
     lastError: string | null,
     conn: Queryable = this.db,
   ): Promise<void> {
-    const terminal = ['COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'].includes(state);
+    const terminal = isTaskFinished(state);
     await conn.query(
       `UPDATE collect_task SET state = ?, last_error = COALESCE(?, last_error),
               finished_at = IF(?, CURRENT_TIMESTAMP(3), finished_at) WHERE id = ?`,
@@ -216,7 +214,7 @@ export class TaskStore {
       if (
         !row ||
         !['PENDING', 'RUNNING', 'RETRYING'].includes(row.state) ||
-        TERMINAL_OR_FAILED.includes(taskState)
+        (taskState !== undefined && isTaskFinished(taskState))
       ) {
         await conn.rollback();
         return undefined;

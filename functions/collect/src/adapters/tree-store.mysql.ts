@@ -1,4 +1,5 @@
 import { conflict } from '@collect/common';
+import { isTaskFinished } from '@collect/core';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { FlatNode } from '../schemas';
 
@@ -84,7 +85,7 @@ export class TreeStore {
       [staleAfterSeconds, tenantId, source],
     );
     const row = rows[0];
-    if (row?.active_task_id && ['CREATED', 'RUNNING', 'PAUSED'].includes(row.active_state)) {
+    if (row?.active_task_id && row.active_state && !isTaskFinished(row.active_state)) {
       if (!row.stale) {
         throw conflict(`an import of source "${source}" is already in progress`, {
           taskId: row.active_task_id,

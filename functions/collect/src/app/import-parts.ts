@@ -1,5 +1,5 @@
 import { conflict, HttpError, inTransaction, newId, notFound, queueDepth, topology } from '@collect/common';
-import { TERMINAL_TASK_STATES } from '@collect/core';
+import { isTaskFinished } from '@collect/core';
 import type { PoolConnection } from 'mysql2/promise';
 import type { TaskRow } from '../adapters/task-store.mysql';
 import type { ImportChunkMessage } from '../schemas';
@@ -66,7 +66,7 @@ async function openTask(
   const task = await deps.tasks.get(taskId, conn, true);
   if (!task || task.tenantId !== tenantId || task.kind !== IMPORT_TASK_KIND)
     throw notFound(`import "${taskId}"`);
-  if (task.sealed || TERMINAL_TASK_STATES.includes(task.state) || task.state === 'FAILED') {
+  if (task.sealed || isTaskFinished(task.state)) {
     throw conflict(`import "${taskId}" takes no more parts`, { state: task.state, committed: task.sealed });
   }
   return task;
