@@ -151,7 +151,7 @@ describe('importing a test-case tree over HTTP', () => {
 describe('a tree sent in parts', () => {
   it('is imported over HTTP part by part and read back exactly after the commit', async () => {
     const open = await stack.request('POST', '/api/testcase/imports', { source: 'parted', mode: 'FULL' });
-    expect(open.status).toBe(201);
+    expect(open.status, JSON.stringify(open.body)).toBe(201);
     const { taskId, partsUrl, commitUrl } = open.body;
     const tree = sampleTree();
     const [a, b, top] = tree.children ?? [];
@@ -172,14 +172,16 @@ describe('a tree sent in parts', () => {
       mode: 'FULL',
       tree: kase('x', 'x'),
     });
-    expect(other.status).toBe(409);
+    expect(other.status, JSON.stringify(other.body)).toBe(409);
     expect(other.body.error.details).toMatchObject({ taskId });
     const bad = await stack.request('POST', partsUrl, { nodes: [{ ...kase('a1', 'again'), parentId: 'a' }] });
-    expect(bad.status).toBe(400);
+    expect(bad.status, JSON.stringify(bad.body)).toBe(400);
     expect(bad.body.error.details[0]).toMatchObject({ path: 'nodes[0]', code: 'duplicate_id' });
 
-    expect((await stack.request('POST', commitUrl)).status).toBe(202);
-    expect((await stack.settledTask(taskId)).state).toBe('COMPLETED');
+    const commit = await stack.request('POST', commitUrl);
+    expect(commit.status, JSON.stringify(commit.body)).toBe(202);
+    const settled = await stack.settledTask(taskId);
+    expect(settled.state, JSON.stringify(settled)).toBe('COMPLETED');
     expect(await treeFromApi('parted')).toEqual(flatten(tree));
     expect(
       (await stack.request('POST', partsUrl, { nodes: [{ ...kase('late', 'late'), parentId: null }] }))

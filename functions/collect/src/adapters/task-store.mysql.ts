@@ -1,3 +1,4 @@
+import { inTransaction } from '@collect/common';
 import { isTaskFinished, type ShardState, type TaskState } from '@collect/core';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
@@ -197,9 +198,7 @@ export class TaskStore {
    * Returns the epoch, or `undefined` when the shard is already settled (a replay).
    */
   async claimShard(taskId: string, shardNo: number): Promise<number | undefined> {
-    const conn = await this.db.getConnection();
-    try {
-      await conn.beginTransaction();
+    return inTransaction(this.db, async (conn) => {
       const [rows] = await conn.query<RowDataPacket[]>(
         'SELECT state, epoch FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE',
         [taskId, shardNo],
@@ -216,7 +215,6 @@ export class TaskStore {
         !['PENDING', 'RUNNING', 'RETRYING'].includes(row.state) ||
         (taskState !== undefined && isTaskFinished(taskState))
       ) {
-        await conn.rollback();
         return undefined;
       }
       const epoch = Number(row.epoch) + 1;
@@ -232,14 +230,8 @@ export class TaskStore {
           [taskId],
         );
       }
-      await conn.commit();
       return epoch;
-    } catch (err) {
-      await conn.rollback().catch(() => undefined);
-      throw err;
-    } finally {
-      conn.release();
-    }
+    });
   }
 
   /**

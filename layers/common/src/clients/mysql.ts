@@ -26,8 +26,30 @@ export function mysqlPool(): Pool {
   return pool;
 }
 
-/** Runs `fn` in one transaction; commits on success, rolls back and rethrows on failure. */
+/** How many times a transaction the server chose as a deadlock victim is run again. */
+const DEADLOCK_ATTEMPTS = 4;
+
+const isDeadlock = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'ER_LOCK_DEADLOCK';
+
+/**
+ * Runs `fn` in one transaction; commits on success, rolls back and rethrows on failure. When the
+ * server picks the transaction as a deadlock victim (it rolled it back whole), `fn` runs again,
+ * as the server advises, after a short random pause: concurrent shards of one task touch the
+ * same task and shard rows, so an occasional deadlock is expected, not an error. `fn` must only
+ * do work inside the transaction.
+ */
 export async function inTransaction<T>(db: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await runOnce(db, fn);
+    } catch (err) {
+      if (!isDeadlock(err) || attempt >= DEADLOCK_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+    }
+  }
+}
+
+async function runOnce<T>(db: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
   const conn = await db.getConnection();
   try {
     await conn.beginTransaction();
