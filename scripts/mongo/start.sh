@@ -7,7 +7,8 @@
 # Running it again while the server is up is a no-op. Non-interactive; safe with CI=true.
 #
 # Env: MONGO_URL, MONGO_PORT (27018), MONGO_HOME (.mongo), MONGO_DATA_DIR ($MONGO_HOME/data),
-#      MONGO_START_TIMEOUT (60 s), MONGO_TTL_INTERVAL (60 s; 0 = no TTL sweeper, see server.mjs).
+#      MONGO_START_TIMEOUT (60 s), MONGO_TTL_INTERVAL (60 s; 0 = no TTL sweeper, see server.mjs),
+#      MONGO_CACHE_MB (128; the engine's WiredTiger cache, 0 = its default of 256, see server.mjs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 exec </dev/null

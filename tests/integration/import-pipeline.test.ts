@@ -152,6 +152,37 @@ describe('stores that drifted apart', () => {
     // The others were left alone.
     expect(docs.find((d) => d.caseId === 'a1')).toEqual(docsBefore.find((d) => d.caseId === 'a1'));
   });
+
+  it('overwrites a document MySQL never recorded (a crash between the two writes)', async () => {
+    const source = 'orphan';
+    // What a worker killed after its MongoDB write and before its MySQL commit leaves behind,
+    // here with content that differs from what the import brings.
+    await env.mongo.collection<{ _id: string } & Record<string, unknown>>('case_detail').insertOne({
+      _id: `${tenant}\u001f${source}\u001fa2`,
+      tenantId: tenant,
+      source,
+      caseId: 'a2',
+      name: 'left over',
+      content: { steps: ['old'] },
+      contentHash: 'stale',
+      version: 0,
+    });
+    const { taskId } = await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    const docs = await caseDocs(source);
+    expect(docs.map((d) => d.caseId)).toEqual(['a-sub-1', 'a1', 'a2', 'b-sub-1', 'b-sub-2', 'b1', 'top']);
+    const input = kase('a2', 'Alpha two');
+    const a2 = docs.find((d) => d.caseId === 'a2');
+    expect(a2).toMatchObject({
+      name: input.name,
+      content: input.content,
+      metadata: input.metadata,
+      version: (await env.services.tasks.get(taskId))?.treeVersion,
+    });
+    // The document now agrees with MySQL, so the next import leaves it alone.
+    const mysqlHash = (await rows('test_case', source)).find((r) => r.id === 'a2')?.content_hash;
+    expect(a2?.contentHash).toBe(mysqlHash);
+    expect(mysqlHash).not.toBe('stale');
+  });
 });
 
 describe('an INCREMENTAL import', () => {

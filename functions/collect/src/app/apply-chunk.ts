@@ -59,9 +59,10 @@ async function storedRows(deps: ChunkDeps, msg: ImportChunkMessage): Promise<Map
 }
 
 /**
- * MongoDB: a case MySQL does not know with this content is written. One MySQL already has is
- * checked against MongoDB's own hash and rewritten only if its document is missing or differs,
- * so the stores converge even after MongoDB lost data, at the cost of one read per chunk.
+ * MongoDB: a case MySQL does not know with this content is written (inserted when MySQL has no
+ * row for it at all). One MySQL already has is checked against MongoDB's own hash and rewritten
+ * only if its document is missing or differs, so the stores converge even after MongoDB lost
+ * data, at the cost of one read per chunk.
  */
 async function writeCaseDetails(
   deps: ChunkDeps,
@@ -79,7 +80,8 @@ async function writeCaseDetails(
   );
   const stored = await deps.cases.contentHashes(msg.tenantId, msg.source, [...known]);
   const stale = cases.filter((n) => !known.has(n.id) || stored.get(n.id) !== n.hash);
-  await deps.cases.upsert(msg.tenantId, msg.source, msg.version, stale);
+  const unseen = new Set(cases.filter((n) => !before.has(n.id)).map((n) => n.id));
+  await deps.cases.write(msg.tenantId, msg.source, msg.version, stale, unseen);
 }
 
 /**
