@@ -4,11 +4,13 @@
  *   raw:      the same records written straight to MySQL (multi-row upserts) and MongoDB
  *             (unordered bulkWrite), batches of IMPORT_CHUNK_SIZE, as many writers as the
  *             platform has workers (IMPORT_CHUNK_CONCURRENCY) — no platform in between;
+ *   inserts:  a reference beside raw: the same records as plain multi-row INSERTs and insertMany,
+ *             which only works because the stores were just emptied (an upsert is not needed);
  *   platform: HTTP → validation → RabbitMQ → bridge → chunk worker → MySQL + MongoDB + Redis,
  *             as a FULL import in parts (open, parts of BENCH_PART_NODES, commit), until the task
  *             is COMPLETED.
  *
- * Prints nodes/s for both, their ratio, and the peak RSS of every process involved.
+ * Prints nodes/s for each, the platform's ratios, and the peak RSS of every process involved.
  * Each round wipes the stores before each side; rounds alternate which side goes first.
  * Env: BENCH_ROUNDS (2), BENCH_NODES (100000), BENCH_PART_NODES (5000), BENCH_PORT (3400), IMPORT_CHUNK_SIZE (1000),
  * IMPORT_CHUNK_CONCURRENCY (2), plus the service URLs of the README.
@@ -33,15 +35,19 @@ const PORT = Number(process.env.BENCH_PORT ?? 3400);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MB = 1024 * 1024;
 
-/** Raw: every batch to MySQL (one multi-row upsert per table) then MongoDB (one bulkWrite). */
-async function rawWrite(stack: Stack): Promise<number> {
+/**
+ * Raw: every batch to MySQL (one multi-row upsert per table) then MongoDB (one bulkWrite of
+ * upserts), as the issue defines the raw limit. `inserts` is a second reference: plain multi-row
+ * INSERTs and insertMany, which only work because the stores were just emptied.
+ */
+async function rawWrite(stack: Stack, how: 'upserts' | 'inserts'): Promise<number> {
   const db = mysql.createPool({
     uri: stack.env.MYSQL_URL,
     connectionLimit: WORKERS,
     charset: 'utf8mb4_unicode_ci',
   });
   const mongo = await new MongoClient(stack.env.MONGO_URL as string, { maxPoolSize: WORKERS }).connect();
-  const coll = mongo.db().collection('case_detail');
+  const coll = mongo.db().collection<{ _id: string }>('case_detail');
   const source = 'bench-raw';
   const pathOf = new Map<string, string>();
   const write = async (batch: GenNode[]) => {
@@ -69,38 +75,37 @@ async function rawWrite(stack: Stack): Promise<number> {
       'tenant_id, source, id, PARENT, name, path, level, position, content_hash, version, seen_version, deleted';
     const update =
       'name = VALUES(name), path = VALUES(path), content_hash = VALUES(content_hash), seen_version = VALUES(seen_version)';
+    const onDuplicate = how === 'upserts' ? ` ON DUPLICATE KEY UPDATE ${update}` : '';
     if (dirs.length)
       await db.query(
-        `INSERT INTO test_directory (${cols.replace('PARENT', 'parent_id')}) VALUES ? ON DUPLICATE KEY UPDATE ${update}`,
+        `INSERT INTO test_directory (${cols.replace('PARENT', 'parent_id')}) VALUES ?${onDuplicate}`,
         [dirs],
       );
     if (cs.length) {
       await db.query(
-        `INSERT INTO test_case (${cols.replace('PARENT', 'directory_id')}) VALUES ? ON DUPLICATE KEY UPDATE ${update}`,
+        `INSERT INTO test_case (${cols.replace('PARENT', 'directory_id')}) VALUES ?${onDuplicate}`,
         [cs.map(row)],
       );
-      await coll.bulkWrite(
-        cs.map((c) => ({
-          updateOne: {
-            filter: { _id: `default\u001f${source}\u001f${c.id}` as never },
-            update: {
-              $set: {
-                tenantId: 'default',
-                source,
-                caseId: c.id,
-                name: c.name,
-                content: c.content,
-                metadata: c.metadata,
-                contentHash: contentHash(c),
-                version: 1,
-                updatedAt: new Date(),
-              },
-            },
-            upsert: true,
-          },
-        })),
-        { ordered: false },
-      );
+      const docs = cs.map((c) => ({
+        _id: `default\u001f${source}\u001f${c.id}`,
+        tenantId: 'default',
+        source,
+        caseId: c.id,
+        name: c.name,
+        content: c.content,
+        metadata: c.metadata,
+        contentHash: contentHash(c),
+        version: 1,
+        updatedAt: new Date(),
+      }));
+      if (how === 'inserts') await coll.insertMany(docs, { ordered: false });
+      else
+        await coll.bulkWrite(
+          docs.map(({ _id, ...fields }) => ({
+            updateOne: { filter: { _id }, update: { $set: fields }, upsert: true },
+          })),
+          { ordered: false },
+        );
     }
   };
   const started = performance.now();
@@ -217,40 +222,44 @@ async function main(): Promise<void> {
   });
   try {
     memory.start();
-    let rawTotal = 0;
-    let platformTotal = 0;
+    const total = { raw: 0, inserts: 0, platform: 0 };
     for (let round = 1; round <= ROUNDS; round += 1) {
       // Alternate the order so neither side always runs on a warmer (or fuller) machine.
-      const order = round % 2 === 1 ? (['raw', 'platform'] as const) : (['platform', 'raw'] as const);
-      for (const side of order) {
+      const sides = ['raw', 'inserts', 'platform'] as const;
+      for (const side of round % 2 === 1 ? sides : [...sides].reverse()) {
         await wipe(stack);
         const cpuBefore = memory.cpu();
-        if (side === 'raw') {
-          const seconds = await rawWrite(stack);
-          rawTotal += seconds;
-          console.log(
-            `round ${round} raw      ${(NODES / seconds).toFixed(0).padStart(7)} nodes/s  (${seconds.toFixed(1)} s)`,
-          );
-        } else {
+        if (side === 'platform') {
           const { seconds, uploaded } = await platformImport(stack);
-          platformTotal += seconds;
+          total.platform += seconds;
           console.log(
             `round ${round} platform ${(NODES / seconds).toFixed(0).padStart(7)} nodes/s  (${seconds.toFixed(1)} s; last part accepted at ${uploaded.toFixed(1)} s)`,
+          );
+        } else {
+          const seconds = await rawWrite(stack, side === 'raw' ? 'upserts' : 'inserts');
+          total[side] += seconds;
+          console.log(
+            `round ${round} ${side.padEnd(8)} ${(NODES / seconds).toFixed(0).padStart(7)} nodes/s  (${seconds.toFixed(1)} s)`,
           );
         }
         console.log(`          CPU seconds: ${cpuUse(cpuBefore, memory.cpu())}`);
       }
     }
-    const raw = (NODES * ROUNDS) / rawTotal;
-    const platform = (NODES * ROUNDS) / platformTotal;
-    console.log(`raw      ${raw.toFixed(0).padStart(7)} nodes/s over ${ROUNDS} round(s)`);
+    const rate = (seconds: number) => (NODES * ROUNDS) / seconds;
+    const [raw, inserts, platform] = [rate(total.raw), rate(total.inserts), rate(total.platform)];
+    console.log(`raw      ${raw.toFixed(0).padStart(7)} nodes/s over ${ROUNDS} round(s)  (upserts)`);
+    console.log(
+      `inserts  ${inserts.toFixed(0).padStart(7)} nodes/s over ${ROUNDS} round(s)  (reference: plain inserts into the emptied stores)`,
+    );
     console.log(`platform ${platform.toFixed(0).padStart(7)} nodes/s over ${ROUNDS} round(s)`);
     console.log(`ratio    ${(platform / raw).toFixed(2)}  (platform ÷ raw)`);
+    console.log(`         ${(platform / inserts).toFixed(2)}  (platform ÷ inserts)`);
     const peaks = memory.stop();
-    console.log('peak RSS per process:');
+    console.log('peak RSS per process (and when the bench started):');
     for (const [label, bytes] of peaks) {
+      const start = `(${((memory.atStart.get(label) ?? 0) / MB).toFixed(0)} MB)`;
       console.log(
-        `  ${label.padEnd(32)} ${(bytes / MB).toFixed(0).padStart(5)} MB${bytes > 512 * MB ? '  (over 512 MB)' : ''}`,
+        `  ${label.padEnd(32)} ${(bytes / MB).toFixed(0).padStart(5)} MB ${start.padStart(9)}${bytes > 512 * MB ? '  over 512 MB' : ''}`,
       );
     }
   } finally {

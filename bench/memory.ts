@@ -59,6 +59,8 @@ export function pidsOf(name: string): number[] {
  */
 export class ProcessMonitor {
   private readonly peaks = new Map<string, { peak: number; pids: number }>();
+  /** RSS at the first sample: the shared services were already running, some for a long time. */
+  readonly atStart = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly sources: () => Map<string, { pids?: number[]; pgid?: number }>) {}
@@ -68,6 +70,7 @@ export class ProcessMonitor {
       const pids = src.pgid !== undefined ? groupMembers(src.pgid) : (src.pids ?? []);
       // A process group is counted per process: each must stay under the budget on its own.
       const worst = Math.max(0, ...pids.map(rss));
+      if (!this.atStart.has(label)) this.atStart.set(label, worst);
       const prev = this.peaks.get(label);
       if (!prev || worst > prev.peak) this.peaks.set(label, { peak: worst, pids: pids.length });
     }
