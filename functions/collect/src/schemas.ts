@@ -34,7 +34,8 @@ export const nodeSchema = z.object({
   name: z
     .string()
     .refine((s) => s.trim().length > 0, 'must not be empty')
-    .refine((s) => [...s].length <= 255, 'must be at most 255 characters'),
+    // Code points, not UTF-16 units; a string of at most 255 units has at most 255 of them.
+    .refine((s) => s.length <= 255 || [...s].length <= 255, 'must be at most 255 characters'),
   children: z.array(z.unknown()).optional(),
   content: caseContentSchema.optional(),
   metadata: caseMetadataSchema.optional(),

@@ -17,6 +17,8 @@ export interface TreeLookup {
 
 export interface ImportPlan {
   upserts: FlatNode[];
+  /** The JSON text of each upsert, same index (serialised once, while hashing). */
+  texts?: string[];
   deletes: string[];
   /** Where in the request each upserted node came from (its top-level entry), for problems. */
   origin?: Map<string, string>;
@@ -30,9 +32,10 @@ export function fail(problems: ProblemList): never {
 /** FULL: the whole tree, one or several top-level nodes. Pure: no store is consulted. */
 export function planFull(tree: unknown, limits: TreeLimits): ImportPlan {
   const problems = new ProblemList();
-  const upserts = walkTopLevel(tree, 'tree', limits, problems, false);
+  const texts: string[] = [];
+  const upserts = walkTopLevel(tree, 'tree', limits, problems, false, texts);
   if (problems.total > 0) fail(problems);
-  return { upserts, deletes: [] };
+  return { upserts, texts, deletes: [] };
 }
 
 /** Walks a node or an array of nodes, each placed at the top level. */
@@ -42,6 +45,7 @@ function walkTopLevel(
   limits: TreeLimits,
   problems: ProblemList,
   allowParentFields: boolean,
+  texts?: string[],
 ): FlatNode[] {
   const roots = Array.isArray(value) ? value : [value];
   const seen = new Set<string>();
@@ -49,7 +53,7 @@ function walkTopLevel(
   roots.forEach((root, i) => {
     const at = Array.isArray(value) ? `${field}[${i}]` : field;
     const anchor: Anchor = { parentId: null, parentPath: '', parentLevel: 0, position: i };
-    walkSubtree(root, at, anchor, limits, problems, seen, out, { allowParentFields });
+    walkSubtree(root, at, anchor, limits, problems, seen, out, { allowParentFields, texts });
   });
   return out;
 }
@@ -134,6 +138,7 @@ export async function planIncremental(
 
   const rootIds = new Set(roots.map((r) => r.id));
   const upserts: FlatNode[] = [];
+  const texts: string[] = [];
   const seen = new Set<string>();
   const placed = new Map<string, FlatNode>();
   const rootOf = new Map<string, string>();
@@ -179,7 +184,7 @@ export async function planIncremental(
       }
       const anchor: Anchor = { parentId: r.parentId, parentPath, parentLevel: parent?.level ?? 0, position };
       const start = upserts.length;
-      walkSubtree(r.raw, r.at, anchor, limits, problems, seen, upserts, { allowParentFields: true });
+      walkSubtree(r.raw, r.at, anchor, limits, problems, seen, upserts, { allowParentFields: true, texts });
       for (const n of upserts.slice(start)) {
         placed.set(n.id, n);
         rootOf.set(n.id, r.at);
@@ -218,5 +223,5 @@ export async function planIncremental(
     }
   }
   if (problems.total > 0) fail(problems);
-  return { upserts, deletes: [...deleteSet], origin: rootOf };
+  return { upserts, texts, deletes: [...deleteSet], origin: rootOf };
 }

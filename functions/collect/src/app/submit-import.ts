@@ -34,18 +34,21 @@ export type PlannedMessage = ImportChunkMessage & { readonly upsertsJson?: strin
 
 /**
  * Cuts nodes into chunks of at most `size` nodes and about `maxBytes` of JSON each. Each node is
- * serialised once: the same text measures the chunk and becomes the message body.
+ * serialised once: the same text (from `texts`, made while planning, when given) measures the
+ * chunk and becomes the message body.
  */
 export function* chunkNodes(
   nodes: FlatNode[],
   size: number,
   maxBytes = MAX_CHUNK_BYTES,
+  nodeTexts?: readonly string[],
 ): Generator<{ nodes: FlatNode[]; json: string }> {
   let current: FlatNode[] = [];
   let texts: string[] = [];
   let bytes = 0;
-  for (const n of nodes) {
-    const text = JSON.stringify(n);
+  for (let i = 0; i < nodes.length; i += 1) {
+    const n = nodes[i] as FlatNode;
+    const text = nodeTexts?.[i] ?? JSON.stringify(n);
     if (current.length > 0 && (current.length >= size || bytes + text.length > maxBytes)) {
       yield { nodes: current, json: `[${texts.join(',')}]` };
       current = [];
@@ -69,7 +72,7 @@ export function shardMessages(
 ): PlannedMessage[] {
   const messages: PlannedMessage[] = [];
   const next = () => firstShardNo + messages.length;
-  for (const { nodes, json } of chunkNodes(plan.upserts, chunkSize)) {
+  for (const { nodes, json } of chunkNodes(plan.upserts, chunkSize, MAX_CHUNK_BYTES, plan.texts)) {
     messages.push({ ...base, shardNo: next(), upserts: nodes, deletes: [], upsertsJson: json });
   }
   for (const ids of chunk(plan.deletes, chunkSize)) {

@@ -42,6 +42,25 @@ export function contentHash(n: Pick<InputNode, 'type' | 'name' | 'content' | 'me
   return digest(JSON.stringify([n.type, n.name, n.content ?? null, n.metadata ?? null]));
 }
 
+/**
+ * A flattened node with its content hash, and its JSON text for a shard message, from one
+ * serialisation of its content: the hash input is built from the same fragments, and is the very
+ * text `contentHash` digests (JSON.stringify joins array items with bare commas). This saves a
+ * second stringification of every case's content, the API's largest single cost per node.
+ */
+export function hashAndSerialize(n: Omit<FlatNode, 'hash'>): { node: FlatNode; json: string } {
+  const type = JSON.stringify(n.type);
+  const name = JSON.stringify(n.name);
+  const content = n.content === undefined ? undefined : JSON.stringify(n.content);
+  const metadata = n.metadata === undefined ? undefined : JSON.stringify(n.metadata);
+  const hash = digest(`[${type},${name},${content ?? 'null'},${metadata ?? 'null'}]`);
+  const json =
+    `{"id":${JSON.stringify(n.id)},"type":${type},"parentId":${JSON.stringify(n.parentId)},"name":${name},` +
+    `"path":${JSON.stringify(n.path)},"level":${n.level},"position":${n.position},"hash":"${hash}"` +
+    `${content === undefined ? '' : `,"content":${content}`}${metadata === undefined ? '' : `,"metadata":${metadata}`}}`;
+  return { node: { ...n, hash }, json };
+}
+
 interface Frame {
   raw: unknown;
   at: string;
@@ -54,8 +73,9 @@ interface Frame {
 /**
  * Walks client subtrees iteratively (depth-first, pre-order, so parents come before children),
  * validating each node and collecting every problem instead of stopping at the first.
- * Emits flattened nodes with paths, levels and positions. `seen` spans calls so duplicate ids
- * across several subtrees of one request are caught.
+ * Emits flattened nodes with paths, levels and positions (and, into `opts.texts`, the JSON text
+ * of each, at the same index). `seen` spans calls so duplicate ids across several subtrees of
+ * one request are caught.
  */
 export function walkSubtree(
   root: unknown,
@@ -65,7 +85,7 @@ export function walkSubtree(
   problems: ProblemList,
   seen: Set<string>,
   out: FlatNode[],
-  opts: { allowParentFields: boolean },
+  opts: { allowParentFields: boolean; texts?: string[] },
 ): void {
   const stack: Frame[] = [
     {
@@ -137,7 +157,7 @@ export function walkSubtree(
       ok = false;
     }
     if (!ok) continue;
-    out.push({
+    const { node: flat, json } = hashAndSerialize({
       id: node.id,
       type: node.type,
       parentId: f.parentId,
@@ -145,10 +165,11 @@ export function walkSubtree(
       path,
       level: f.depth,
       position: f.position,
-      hash: contentHash(node),
       ...(node.content ? { content: node.content } : {}),
       ...(node.metadata ? { metadata: node.metadata } : {}),
     });
+    out.push(flat);
+    opts.texts?.push(json);
     const children = node.children ?? [];
     for (let i = children.length - 1; i >= 0; i -= 1) {
       stack.push({

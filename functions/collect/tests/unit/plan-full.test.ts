@@ -2,8 +2,8 @@ import { HttpError } from '@collect/common';
 import { describe, expect, it } from 'vitest';
 import { dir, kase } from '../../../../tests/support/tree-fixtures';
 import { nodeProblems, planFull } from '../../src/app/plan-import';
-import { chunkNodes, encodeMessage } from '../../src/app/submit-import';
-import { ProblemList } from '../../src/app/tree-walk';
+import { chunkNodes, encodeMessage, type PlannedMessage, shardMessages } from '../../src/app/submit-import';
+import { contentHash, hashAndSerialize, ProblemList } from '../../src/app/tree-walk';
 
 const limits = { maxNodes: 1000, maxDepth: 5 };
 
@@ -141,6 +141,52 @@ describe('encodeMessage', () => {
     const planned = { ...m, upserts, upsertsJson: first?.json };
     expect(JSON.parse(encodeMessage(planned).toString('utf8'))).toEqual({ ...m, upserts });
     expect(JSON.parse(encodeMessage({ ...m, upserts }).toString('utf8'))).toEqual({ ...m, upserts });
+  });
+
+  it('carries the texts made while planning, equal to the nodes they stand for', () => {
+    const plan = planFull(dir('r', 'r 😀', [kase('c', 'c'), kase('q', 'say "hi" \\ \u2028')]), limits);
+    const [m] = shardMessages(
+      { taskId: 't', tenantId: 'd', source: 's', mode: 'FULL', version: 1 },
+      0,
+      plan,
+      10,
+    );
+    const decoded = JSON.parse(encodeMessage(m as PlannedMessage).toString('utf8'));
+    expect(decoded.upserts).toEqual(plan.upserts);
+    expect(plan.texts).toHaveLength(plan.upserts.length);
+  });
+});
+
+describe('hashAndSerialize', () => {
+  const cases = [
+    { id: 'a', type: 'DIRECTORY', parentId: null, name: 'Dir 𝒜', path: '/a', level: 1, position: 0 },
+    {
+      id: 'b"\\',
+      type: 'CASE',
+      parentId: 'a',
+      name: 'line\nbreak \u2028 "q"',
+      path: '/a/b',
+      level: 2,
+      position: 3,
+      content: { description: 'ü', steps: [{ action: 'x' }] },
+    },
+    {
+      id: 'c',
+      type: 'CASE',
+      parentId: 'a',
+      name: 'c',
+      path: '/a/c',
+      level: 2,
+      position: 4,
+      metadata: { tags: ['t'], priority: 'P1' },
+    },
+  ] as const;
+
+  it.each(cases)('hashes like contentHash and writes the node as JSON ($id)', (n) => {
+    const { node, json } = hashAndSerialize(n);
+    expect(node.hash).toBe(contentHash(n));
+    expect(JSON.parse(json)).toEqual(node);
+    expect(node).toEqual({ ...n, hash: node.hash });
   });
 });
 
