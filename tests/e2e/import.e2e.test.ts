@@ -9,6 +9,8 @@ const stack = new Stack(3100, {
   IMPORT_MAX_NODES: '300',
   IMPORT_MAX_DEPTH: '8',
   IMPORT_MAX_BODY_BYTES: '200000',
+  // Every shard message gzipped, so this path runs through the bridge and the worker too.
+  AMQP_GZIP_MIN_BYTES: '1',
 });
 let db: mysql.Connection;
 

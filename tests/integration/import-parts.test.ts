@@ -1,4 +1,4 @@
-import { HttpError } from '@collect/common';
+import { decodeBody, GZIP, HttpError } from '@collect/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
@@ -13,7 +13,8 @@ let env: TestEnv;
 const tenant = 'default';
 
 beforeAll(async () => {
-  env = await createTestEnv({ IMPORT_CHUNK_SIZE: '2' });
+  // Every shard message gzipped, however small, so the decoding path is taken here too.
+  env = await createTestEnv({ IMPORT_CHUNK_SIZE: '2', AMQP_GZIP_MIN_BYTES: '1' });
 });
 afterAll(async () => {
   await env?.close();
@@ -24,7 +25,9 @@ async function drain(): Promise<ImportChunkMessage[]> {
   for (;;) {
     const m = await env.channel.get(`${env.config.AMQP_PREFIX}.import-chunk`, { noAck: true });
     if (m === false) break;
-    const msg = importChunkMessageSchema.parse(JSON.parse(m.content.toString('utf8')));
+    expect(m.properties.contentEncoding).toBe(GZIP);
+    const text = decodeBody(m.content, m.properties.contentEncoding, 'shard');
+    const msg = importChunkMessageSchema.parse(JSON.parse(text));
     await applyChunk(env.services, msg);
     out.push(msg);
   }

@@ -1,3 +1,4 @@
+import { decodeBody } from '@collect/common';
 import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +29,8 @@ async function takeMessages(): Promise<ImportChunkMessage[]> {
   for (;;) {
     const m = await env.channel.get(queue, { noAck: true });
     if (m === false) return out;
-    out.push(importChunkMessageSchema.parse(JSON.parse(m.content.toString('utf8'))));
+    const text = decodeBody(m.content, m.properties.contentEncoding, 'shard');
+    out.push(importChunkMessageSchema.parse(JSON.parse(text)));
   }
 }
 

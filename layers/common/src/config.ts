@@ -18,6 +18,8 @@ export const configSchema = z.object({
   AMQP_PREFIX: z.string().default('collect'),
   /** Deliveries of one message before RabbitMQ dead-letters it. */
   AMQP_DELIVERY_LIMIT: intFromEnv(5),
+  /** Message bodies of at least this many bytes are published gzipped (0 = never). */
+  AMQP_GZIP_MIN_BYTES: intFromEnv(16 * 1024, 0),
   MYSQL_POOL_SIZE: intFromEnv(4),
   IMPORT_CHUNK_SIZE: intFromEnv(1000),
   IMPORT_MAX_NODES: intFromEnv(200_000),

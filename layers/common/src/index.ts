@@ -8,6 +8,7 @@ export * from './http/http-handler';
 export * from './ids';
 export * from './logger';
 export { MONGO } from './migrations/mongo-setup';
+export * from './queue/body-encoding';
 export * from './queue/consumer-handler';
 export * from './queue/rmq-event';
 export * from './queue/topology';

@@ -1,5 +1,6 @@
 import {
   type Config,
+  encodeBody,
   inTransaction,
   newId,
   type OutgoingMessage,
@@ -105,14 +106,16 @@ export async function publishShards(
   messages: PlannedMessage[],
 ): Promise<void> {
   const t = topology(deps.config.AMQP_PREFIX);
-  const outgoing = messages.map(
-    (m): OutgoingMessage => ({
-      routingKey: 'import-chunk',
-      messageId: `${m.taskId}#${m.shardNo}`,
-      body: encodeMessage(m),
-    }),
-  );
   try {
+    const outgoing = await Promise.all(
+      messages.map(
+        async (m): Promise<OutgoingMessage> => ({
+          routingKey: 'import-chunk',
+          messageId: `${m.taskId}#${m.shardNo}`,
+          ...(await encodeBody(encodeMessage(m), deps.config.AMQP_GZIP_MIN_BYTES)),
+        }),
+      ),
+    );
     await publishConfirmed(await deps.channel(), t.exchange, outgoing);
   } catch (err) {
     const first = messages[0];

@@ -40,6 +40,8 @@ export interface OutgoingMessage {
   body: Buffer;
   messageId: string;
   headers?: Record<string, unknown>;
+  /** Set when `body` is compressed (see encodeBody). */
+  contentEncoding?: string;
 }
 
 /**
@@ -98,6 +100,7 @@ function publishOne(
         persistent: true,
         mandatory: true,
         contentType: 'application/json',
+        ...(m.contentEncoding ? { contentEncoding: m.contentEncoding } : {}),
         messageId: m.messageId,
         timestamp: Math.floor(Date.now() / 1000),
         headers: m.headers,

@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { NonRetryableError } from '../errors';
 import { logger } from '../logger';
+import { decodeBody } from './body-encoding';
 import type { RabbitMqEvent } from './rmq-event';
 
 export interface DeliveryMeta {
@@ -33,9 +34,11 @@ export function consumerHandler<S extends z.ZodType>(
           redelivered: Boolean(m.redelivered),
           deliveryCount: Number(m.basicProperties?.headers?.['x-delivery-count'] ?? 0) || 0,
         };
+        const what = `message ${meta.messageId} on ${queue}`;
+        const text = decodeBody(Buffer.from(m.data, 'base64'), m.basicProperties?.contentEncoding, what);
         let decoded: unknown;
         try {
-          decoded = JSON.parse(Buffer.from(m.data, 'base64').toString('utf8'));
+          decoded = JSON.parse(text);
         } catch {
           throw new NonRetryableError('INVALID_MESSAGE', `message ${meta.messageId} on ${queue} is not JSON`);
         }
