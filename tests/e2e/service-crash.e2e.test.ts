@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
@@ -28,8 +28,15 @@ afterAll(async () => {
   await stack.stop();
 });
 
-function killServer(name: string): void {
+/**
+ * kill -9, then wait until the process is gone: pkill only sends the signal, and a server that
+ * still holds its port for a moment would look "up" to services.sh, which would not restart it.
+ */
+async function killServer(name: string): Promise<void> {
   execFileSync('pkill', ['-9', '-x', name]);
+  await waitFor(`${name} to exit`, async () =>
+    spawnSync('pgrep', ['-x', name]).status === 1 ? true : undefined,
+  );
 }
 
 describe('a store crashing in the middle of an import', () => {
@@ -56,8 +63,7 @@ describe('a store crashing in the middle of an import', () => {
       const t = (await stack.request('GET', `/api/tasks/${res.body.taskId}`)).body;
       return t.progress?.doneShards >= 2 ? t.progress : undefined;
     });
-    killServer('mariadbd');
-    killServer('redis-server');
+    await Promise.all([killServer('mariadbd'), killServer('redis-server')]);
     expect(atKill.doneShards, 'the crash must come before the end of the import').toBeLessThan(
       atKill.totalShards,
     );
