@@ -5,18 +5,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TreeCache } from '../../functions/collect/src/adapters/tree-cache.redis';
 import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
 import { readCase } from '../../functions/collect/src/app/read-case';
+import { readTask } from '../../functions/collect/src/app/read-task';
 import { readTree } from '../../functions/collect/src/app/read-tree';
 import { submitImport } from '../../functions/collect/src/app/submit-import';
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
 import { liveTree } from '../support/stores';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 import { dir, flatten, type InNode, kase, sampleTree } from '../support/tree-fixtures';
+import { waitFor } from '../support/wait';
 
 let env: TestEnv;
 const tenant = 'default';
 
 beforeAll(async () => {
-  env = await createTestEnv({ IMPORT_CHUNK_SIZE: '3' });
+  env = await createTestEnv({ IMPORT_CHUNK_SIZE: '3', IMPORT_ENQUEUE_TIMEOUT_SECONDS: '1' });
 });
 afterAll(async () => {
   await env?.close();
@@ -282,5 +284,60 @@ describe('reads while Redis is unreachable', () => {
     } finally {
       down.disconnect();
     }
+  });
+});
+
+describe('an API process that dies between recording an import and queuing its shards', () => {
+  /**
+   * Everything up to publishing runs for real; then the channel never answers, as if the process
+   * had died right there: the task and its shards are committed, no message was ever sent.
+   */
+  async function recordWithoutQueuing(source: string): Promise<string> {
+    const dying = { ...env.services, channel: () => new Promise<never>(() => undefined) };
+    void submitImport(dying, tenant, { source, mode: 'FULL', tree: sampleTree() });
+    return waitFor('the import to be recorded', async () => {
+      const [r] = await env.db.query<RowDataPacket[]>(
+        'SELECT id FROM collect_task WHERE source = ? AND total_shards > 0',
+        [source],
+      );
+      return r[0]?.id as string | undefined;
+    });
+  }
+
+  it('fails the lost shards when the task is read, and frees the source', async () => {
+    const source = 'lost-read';
+    const lostId = await recordWithoutQueuing(source);
+    const task = await waitFor('the lost task to settle when read', async () => {
+      const t = (await readTask(env.services, tenant, lostId)) as { state: string };
+      return t.state === 'FAILED' ? t : undefined;
+    });
+    expect(task).toMatchObject({
+      progress: { totalNodes: 12, doneNodes: 0, failedNodes: 12, failedShards: 4 },
+      shardsByState: { FAILED: 4 },
+      lastError: expect.stringMatching(/never queued/),
+    });
+    // Nothing was written for it, and the next import of the source is accepted and applied.
+    expect(await liveTree(env.db, source)).toEqual([]);
+    const { taskId } = await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    expect((await env.services.tasks.get(taskId))?.state).toBe('COMPLETED');
+    expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());
+  });
+
+  it('lets the next import of the source take over once the shards count as lost', async () => {
+    const source = 'lost-takeover';
+    const lostId = await recordWithoutQueuing(source);
+    const next = await waitFor('the source to be taken over', async () =>
+      submitImport(env.services, tenant, { source, mode: 'FULL', tree: sampleTree() }).catch((err) => {
+        if (err.status === 409) return undefined;
+        throw err;
+      }),
+    );
+    expect(await env.services.tasks.get(lostId)).toMatchObject({
+      state: 'FAILED',
+      lastError: expect.stringMatching(/never queued.*superseded by/),
+    });
+    for (const m of await takeMessages()) await applyChunk(env.services, m);
+    expect((await env.services.tasks.get(next.taskId))?.state).toBe('COMPLETED');
+    expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());
   });
 });

@@ -34,6 +34,12 @@ export const configSchema = z.object({
   IMPORT_QUEUE_WAIT_MS: intFromEnv(20_000, 0),
   /** An import of a source with no progress for this long no longer holds the source. */
   IMPORT_STALE_SECONDS: intFromEnv(900),
+  /**
+   * A shard whose message RabbitMQ has not confirmed this long after it was recorded is lost
+   * (the API died in between): it is failed and its import no longer holds the source. Longer
+   * than any API invocation (29 s).
+   */
+  IMPORT_ENQUEUE_TIMEOUT_SECONDS: intFromEnv(60),
   /** How long a worker waits out an unreachable store before failing the delivery. */
   WORKER_UNAVAILABLE_BUDGET_MS: intFromEnv(60_000, 0),
   TREE_CACHE_TTL_SECONDS: intFromEnv(3600),

@@ -57,6 +57,8 @@ export interface ShardRow {
   failedNodes: number;
   changedNodes: number;
   lastError: string | null;
+  /** When RabbitMQ confirmed its message (null: not confirmed yet). */
+  queuedAt: Date | null;
   updatedAt: Date;
 }
 
@@ -159,10 +161,50 @@ export class TaskStore {
     return r ? toTask(r) : undefined;
   }
 
-  async shards(taskId: string): Promise<ShardRow[]> {
+  /** RabbitMQ confirmed these shards' messages. */
+  async markQueued(taskId: string, shardNos: number[]): Promise<void> {
+    if (shardNos.length === 0) return;
+    await this.db.query(
+      'UPDATE collect_shard SET queued_at = CURRENT_TIMESTAMP(3) WHERE task_id = ? AND shard_no IN (?) AND queued_at IS NULL',
+      [taskId, shardNos],
+    );
+  }
+
+  /**
+   * Fails the shards of `taskId` that were recorded over `afterSeconds` ago and never queued:
+   * their messages died with the API process that recorded them. Returns how many it failed.
+   */
+  async failLost(conn: PoolConnection, taskId: string, afterSeconds: number): Promise<number> {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      `SELECT shard_no, node_count FROM collect_shard
+        WHERE task_id = ? AND state = 'PENDING' AND queued_at IS NULL
+          AND created_at < NOW(3) - INTERVAL ? SECOND FOR UPDATE`,
+      [taskId, afterSeconds],
+    );
+    if (rows.length === 0) return 0;
+    const error = `never queued: the API stopped before RabbitMQ confirmed this shard (within ${afterSeconds} s); import again`;
+    await conn.query(
+      "UPDATE collect_shard SET state = 'FAILED', failed_nodes = node_count, last_error = ? WHERE task_id = ? AND shard_no IN (?)",
+      [error, taskId, rows.map((r) => r.shard_no)],
+    );
+    await conn.query(
+      `UPDATE collect_task SET failed_shards = failed_shards + ?, failed_nodes = failed_nodes + ?,
+              last_error = ? WHERE id = ?`,
+      [rows.length, rows.reduce((n, r) => n + Number(r.node_count), 0), error, taskId],
+    );
+    return rows.length;
+  }
+
+  /**
+   * Every shard of a task, each with `lost`: recorded over `lostAfterSeconds` ago (by the
+   * database's clock) and never queued (see failLost).
+   */
+  async shards(taskId: string, lostAfterSeconds = 0): Promise<(ShardRow & { lost: boolean })[]> {
     const [rows] = await this.db.query<RowDataPacket[]>(
-      'SELECT * FROM collect_shard WHERE task_id = ? ORDER BY shard_no',
-      [taskId],
+      `SELECT *, (state = 'PENDING' AND queued_at IS NULL AND ? > 0
+                  AND created_at < NOW(3) - INTERVAL ? SECOND) AS lost
+         FROM collect_shard WHERE task_id = ? ORDER BY shard_no`,
+      [lostAfterSeconds, lostAfterSeconds, taskId],
     );
     return rows.map((r) => ({
       shardNo: r.shard_no,
@@ -175,7 +217,9 @@ export class TaskStore {
       failedNodes: r.failed_nodes,
       changedNodes: r.changed_nodes,
       lastError: r.last_error,
+      queuedAt: r.queued_at,
       updatedAt: r.updated_at,
+      lost: Boolean(r.lost),
     }));
   }
 
@@ -218,8 +262,11 @@ export class TaskStore {
         return undefined;
       }
       const epoch = Number(row.epoch) + 1;
+      // A delivered message was queued, whether or not its publisher lived to record the confirm.
       await conn.query(
-        "UPDATE collect_shard SET state = 'RUNNING', epoch = ?, attempts = attempts + 1 WHERE task_id = ? AND shard_no = ?",
+        `UPDATE collect_shard SET state = 'RUNNING', epoch = ?, attempts = attempts + 1,
+                queued_at = COALESCE(queued_at, CURRENT_TIMESTAMP(3))
+          WHERE task_id = ? AND shard_no = ?`,
         [epoch, taskId, shardNo],
       );
       // Only the first claim of a task writes its row (the row every settle also updates).

@@ -74,31 +74,38 @@ export class TreeStore {
     tenantId: string,
     source: string,
     taskId: string,
-    staleAfterSeconds: number,
+    after: { staleSeconds: number; lostSeconds: number },
   ): Promise<number> {
     await conn.query('INSERT IGNORE INTO tree_source (tenant_id, source) VALUES (?, ?)', [tenantId, source]);
     const [rows] = await conn.query<RowDataPacket[]>(
       `SELECT s.last_version, s.active_task_id, t.state AS active_state,
-              t.updated_at < NOW(3) - INTERVAL ? SECOND AS stale
+              t.updated_at < NOW(3) - INTERVAL ? SECOND AS stale,
+              EXISTS (SELECT 1 FROM collect_shard h
+                       WHERE h.task_id = t.id AND h.state = 'PENDING' AND h.queued_at IS NULL
+                         AND h.created_at < NOW(3) - INTERVAL ? SECOND) AS lost
          FROM tree_source s LEFT JOIN collect_task t ON t.id = s.active_task_id
         WHERE s.tenant_id = ? AND s.source = ? FOR UPDATE`,
-      [staleAfterSeconds, tenantId, source],
+      [after.staleSeconds, after.lostSeconds, tenantId, source],
     );
     const row = rows[0];
     if (row?.active_task_id && row.active_state && !isTaskFinished(row.active_state)) {
-      if (!row.stale) {
+      if (!row.stale && !row.lost) {
         throw conflict(`an import of source "${source}" is already in progress`, {
           taskId: row.active_task_id,
           state: row.active_state,
         });
       }
-      // No progress for that long (say, a crash between recording it and queuing its shards):
-      // the source is not held hostage. Its late messages are refused, the task being FAILED.
+      // No progress for that long, or shards that will never be delivered (the API died between
+      // recording them and RabbitMQ's confirm): the source is not held hostage. The old task is
+      // FAILED, so its late messages are refused.
+      const why = row.lost
+        ? `shard(s) never queued (the API stopped before RabbitMQ confirmed them)`
+        : `no progress for ${after.staleSeconds} s`;
       await conn.query(
         `UPDATE collect_task SET state = 'FAILED', finished_at = CURRENT_TIMESTAMP(3),
-                last_error = CONCAT('abandoned: no progress for ', ?, ' s; superseded by ', ?)
+                last_error = CONCAT('abandoned: ', ?, '; superseded by ', ?)
           WHERE id = ?`,
-        [staleAfterSeconds, taskId, row.active_task_id],
+        [why, taskId, row.active_task_id],
       );
     }
     const version = Number(row?.last_version ?? 0) + 1;

@@ -1,5 +1,5 @@
 import { inTransaction } from '@collect/common';
-import { settledTaskState, TERMINAL_TASK_STATES } from '@collect/core';
+import { isTaskFinished, settledTaskState } from '@collect/core';
 import type { ChunkDeps } from './chunk-deps';
 
 /**
@@ -12,7 +12,7 @@ import type { ChunkDeps } from './chunk-deps';
  */
 export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promise<void> {
   const task = await deps.tasks.get(taskId);
-  if (!task?.sealed || TERMINAL_TASK_STATES.includes(task.state) || task.treeVersion === null) return;
+  if (!task?.sealed || isTaskFinished(task.state) || task.treeVersion === null) return;
   const final = settledTaskState({
     total: task.totalShards,
     completed: task.doneShards,
@@ -25,7 +25,7 @@ export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promis
   if (final === 'COMPLETED') {
     await inTransaction(deps.db, async (conn) => {
       const locked = await deps.tasks.get(taskId, conn, true);
-      if (!locked || TERMINAL_TASK_STATES.includes(locked.state)) return;
+      if (!locked || isTaskFinished(locked.state)) return;
       if (task.mode === 'FULL') {
         const deleted = await deps.trees.softDeleteUnseen(conn, task.tenantId, task.source, version);
         if (deleted > 0) await deps.tasks.addDeleted(conn, taskId, deleted);
@@ -36,7 +36,8 @@ export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promis
   }
   await inTransaction(deps.db, async (conn) => {
     const locked = await deps.tasks.get(taskId, conn, true);
-    if (!locked || TERMINAL_TASK_STATES.includes(locked.state)) return;
+    // A task already ended (say FAILED when superseded) keeps its state until a retry reopens it.
+    if (!locked || isTaskFinished(locked.state)) return;
     await deps.tasks.setState(taskId, final, null, conn);
     await deps.trees.endImport(conn, task.tenantId, task.source, taskId);
   });

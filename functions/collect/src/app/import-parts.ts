@@ -13,6 +13,7 @@ import {
   publishShards,
   shardMessages,
   shardsOf,
+  takeoverAfter,
 } from './submit-import';
 import { ProblemList } from './tree-walk';
 
@@ -32,7 +33,7 @@ export async function openImport(
 ): Promise<{ taskId: string }> {
   const taskId = newId();
   const version = await inTransaction(deps.db, async (conn) => {
-    const v = await deps.trees.beginImport(conn, tenantId, source, taskId, deps.config.IMPORT_STALE_SECONDS);
+    const v = await deps.trees.beginImport(conn, tenantId, source, taskId, takeoverAfter(deps.config));
     await deps.tasks.create(conn, {
       id: taskId,
       tenantId,

@@ -1,11 +1,25 @@
-import { notFound } from '@collect/common';
-import type { TaskStore } from '../adapters/task-store.mysql';
+import { type Config, notFound } from '@collect/common';
+import { isTaskFinished } from '@collect/core';
+import type { ChunkDeps } from './chunk-deps';
+import { failLostShards } from './lost-shards';
 
-/** A task with its progress and the state of every shard. Tasks belong to their tenant. */
-export async function readTask(tasks: TaskStore, tenantId: string, id: string): Promise<unknown> {
-  const task = await tasks.get(id);
+/**
+ * A task with its progress and the state of every shard. Tasks belong to their tenant. Shards
+ * found lost on the way (see failLostShards) are failed first, so the answer is never a task
+ * waiting forever for messages that will not come.
+ */
+export async function readTask(
+  deps: ChunkDeps & { config: Config },
+  tenantId: string,
+  id: string,
+): Promise<unknown> {
+  let task = await deps.tasks.get(id);
   if (!task || task.tenantId !== tenantId) throw notFound(`task "${id}"`);
-  const shards = await tasks.shards(id);
+  let shards = await deps.tasks.shards(id, deps.config.IMPORT_ENQUEUE_TIMEOUT_SECONDS);
+  if (!isTaskFinished(task.state) && shards.some((s) => s.lost) && (await failLostShards(deps, id)) > 0) {
+    task = (await deps.tasks.get(id)) ?? task;
+    shards = await deps.tasks.shards(id);
+  }
   const byState: Record<string, number> = {};
   for (const s of shards) byState[s.state] = (byState[s.state] ?? 0) + 1;
   return {
@@ -30,7 +44,7 @@ export async function readTask(tasks: TaskStore, tenantId: string, id: string): 
           : Math.floor(((task.doneShards + task.failedShards) * 100) / task.totalShards),
     },
     shardsByState: byState,
-    shards,
+    shards: shards.map(({ lost: _, ...s }) => s),
     lastError: task.lastError,
     createdAt: task.createdAt,
     startedAt: task.startedAt,

@@ -97,8 +97,9 @@ export const shardsOf = (messages: ImportChunkMessage[]): NewShard[] =>
   }));
 
 /**
- * Publishes shard messages and resolves once RabbitMQ confirmed them all. If that fails the
- * task is marked FAILED (its shards were never queued) and the error rethrown.
+ * Publishes shard messages and resolves once RabbitMQ confirmed them all, then records that
+ * they are queued. If publishing fails the task is marked FAILED (its shards were never queued)
+ * and the error rethrown.
  */
 export async function publishShards(
   deps: ImportDeps,
@@ -130,6 +131,12 @@ export async function publishShards(
     });
     throw err;
   }
+  // Until this is recorded, a shard that no worker has claimed yet counts as lost once
+  // IMPORT_ENQUEUE_TIMEOUT_SECONDS have passed (see TaskStore.failLost).
+  await deps.tasks.markQueued(
+    taskId,
+    messages.map((m) => m.shardNo),
+  );
 }
 
 /**
@@ -158,13 +165,7 @@ export async function submitImport(
   // A FULL import of an empty tree still needs one shard: its completion deletes everything.
   if (draft.length === 0) draft.push({ ...base, version: 0, shardNo: 0, upserts: [], deletes: [] });
   const version = await inTransaction(deps.db, async (conn) => {
-    const v = await deps.trees.beginImport(
-      conn,
-      tenantId,
-      req.source,
-      taskId,
-      deps.config.IMPORT_STALE_SECONDS,
-    );
+    const v = await deps.trees.beginImport(conn, tenantId, req.source, taskId, takeoverAfter(deps.config));
     await deps.tasks.create(conn, {
       id: taskId,
       tenantId,
@@ -190,6 +191,12 @@ export async function submitImport(
 }
 
 export const IMPORT_TASK_KIND = 'testcase-import';
+
+/** When an unfinished import stops holding its source (see TreeStore.beginImport). */
+export const takeoverAfter = (config: Config) => ({
+  staleSeconds: config.IMPORT_STALE_SECONDS,
+  lostSeconds: config.IMPORT_ENQUEUE_TIMEOUT_SECONDS,
+});
 
 export const importLimits = (config: Config) => ({
   maxNodes: config.IMPORT_MAX_NODES,

@@ -5,5 +5,5 @@ import { getServices } from '../composition';
 /** GET /api/tasks/{id} */
 export const handler = httpHandler(async (req) => {
   const s = await getServices();
-  return { status: 200, body: await readTask(s.tasks, req.tenantId, req.params.id ?? '') };
+  return { status: 200, body: await readTask(s, req.tenantId, req.params.id ?? '') };
 });
