@@ -162,9 +162,9 @@ export class TaskStore {
   }
 
   /** RabbitMQ confirmed these shards' messages. */
-  async markQueued(taskId: string, shardNos: number[]): Promise<void> {
+  async markQueued(conn: PoolConnection, taskId: string, shardNos: number[]): Promise<void> {
     if (shardNos.length === 0) return;
-    await this.db.query(
+    await conn.query(
       'UPDATE collect_shard SET queued_at = CURRENT_TIMESTAMP(3) WHERE task_id = ? AND shard_no IN (?) AND queued_at IS NULL',
       [taskId, shardNos],
     );

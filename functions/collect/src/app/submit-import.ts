@@ -133,9 +133,13 @@ export async function publishShards(
   }
   // Until this is recorded, a shard that no worker has claimed yet counts as lost once
   // IMPORT_ENQUEUE_TIMEOUT_SECONDS have passed (see TaskStore.failLost).
-  await deps.tasks.markQueued(
-    taskId,
-    messages.map((m) => m.shardNo),
+  // In a transaction for its deadlock retry: workers lock these rows as they claim them.
+  await inTransaction(deps.db, (conn) =>
+    deps.tasks.markQueued(
+      conn,
+      taskId,
+      messages.map((m) => m.shardNo),
+    ),
   );
 }
 
