@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TreeCache } from '../../functions/collect/src/adapters/tree-cache.redis';
 import { planFull } from '../../functions/collect/src/app/plan-import';
 import { chunkNodes } from '../../functions/collect/src/app/submit-import';
 import type { ImportChunkMessage } from '../../functions/collect/src/schemas';
@@ -83,7 +84,7 @@ describe('at-least-once delivery', () => {
     const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0', {
       keyPrefix: stack.env.REDIS_PREFIX,
     });
-    const gen = Number(await redis.get(`gen:default:${source}`));
+    const gen = Number(await redis.get(TreeCache.generationKey('default', source)));
     const conn = await amqp.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
     const ch = await conn.createConfirmChannel();
     for (const m of messages)
@@ -97,7 +98,9 @@ describe('at-least-once delivery', () => {
     await conn.close();
     // Every replayed shard invalidates the cache once: that is how we know each was processed.
     await waitFor('the duplicates to be consumed', async () =>
-      Number(await redis.get(`gen:default:${source}`)) >= gen + messages.length ? true : undefined,
+      Number(await redis.get(TreeCache.generationKey('default', source))) >= gen + messages.length
+        ? true
+        : undefined,
     );
     await redis.quit();
 

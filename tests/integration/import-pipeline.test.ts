@@ -341,3 +341,25 @@ describe('an API process that dies between recording an import and queuing its s
     expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());
   });
 });
+
+describe('tenants', () => {
+  it('keeps tenants whose ids differ only in case apart', async () => {
+    const source = 'tenant-case';
+    const apply = async (tenantId: string, tree: InNode) => {
+      await submitImport(env.services, tenantId, { source, mode: 'FULL', tree });
+      for (const m of await takeMessages()) await applyChunk(env.services, m);
+    };
+    await apply('Acme', sampleTree());
+    await apply('ACME', dir('other', 'Other', [kase('o1', 'Other one')]));
+    const deps = { db: env.db, trees: env.services.trees, cache: env.services.cache, maxNodes: 1000 };
+    const lower = await readTree(deps, 'Acme', { source, depth: 5 });
+    const upper = await readTree(deps, 'ACME', { source, depth: 5 });
+    expect(lower.tree.map((n) => n.id)).toEqual(['root']);
+    expect(upper.tree.map((n) => n.id)).toEqual(['other']);
+    await expect(
+      readCase({ ...deps, cases: env.services.cases }, 'ACME', source, 'a1'),
+    ).rejects.toMatchObject({
+      status: 404,
+    });
+  });
+});

@@ -3,22 +3,36 @@ import { z } from 'zod';
 /** Source ids: printable ASCII without '/', which separates ids in materialised paths. */
 export const nodeIdSchema = z
   .string()
-  .regex(/^[!-.0-~]{1,128}$/, 'must be 1–128 printable ASCII characters without "/"');
+  .regex(/^[!-.0-~]{1,128}$/, 'must be 1–128 printable ASCII characters without "/"')
+  // They would name the directory itself or its parent in a URL path (GET /api/testcase/..).
+  .refine((id) => id !== '.' && id !== '..', 'must not be "." or ".."');
+/** Task (and import) ids are lower-case UUIDs; anything else names no task (and is never sent to MySQL). */
+export const isTaskId = (id: string): boolean =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+
 export const sourceSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must match [A-Za-z0-9_.:-]{1,128}');
 
-const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
+/**
+ * Text stored as given: no unpaired surrogate (a JSON "\ud800" escape), which MySQL and MongoDB
+ * would each silently replace, so it could never come back byte-identical.
+ */
+const wellFormed = (s: z.ZodString) =>
+  s.refine((v) => v.isWellFormed(), 'must be valid Unicode (no unpaired surrogate)');
 
-export const caseContentSchema = z.object({
+const text = (max: number) => wellFormed(z.string().max(max, `must be at most ${max} characters`));
+
+// Objects are strict: an unknown key (a typo such as "childern") is a 400, not data dropped.
+export const caseContentSchema = z.strictObject({
   description: text(65_535).optional(),
   preconditions: text(65_535).optional(),
   steps: z
-    .array(z.object({ action: text(65_535), expected: text(65_535).optional() }))
+    .array(z.strictObject({ action: text(65_535), expected: text(65_535).optional() }))
     .max(1000)
     .optional(),
   expectedResults: text(65_535).optional(),
 });
 
-export const caseMetadataSchema = z.object({
+export const caseMetadataSchema = z.strictObject({
   tags: z.array(text(128)).max(100).optional(),
   priority: text(32).optional(),
   status: text(32).optional(),
@@ -28,11 +42,10 @@ export const caseMetadataSchema = z.object({
  * One tree node as sent by a client. `children` is checked node by node by the tree walker
  * (iteratively, so a hostile nesting depth cannot overflow the stack), not by zod recursion.
  */
-export const nodeSchema = z.object({
+export const nodeSchema = z.strictObject({
   id: nodeIdSchema,
   type: z.enum(['DIRECTORY', 'CASE']),
-  name: z
-    .string()
+  name: wellFormed(z.string())
     .refine((s) => s.trim().length > 0, 'must not be empty')
     // Code points, not UTF-16 units; a string of at most 255 units has at most 255 of them.
     .refine((s) => s.length <= 255 || [...s].length <= 255, 'must be at most 255 characters'),
@@ -46,7 +59,7 @@ export const nodeSchema = z.object({
 });
 export type InputNode = z.infer<typeof nodeSchema>;
 
-export const fullImportSchema = z.object({
+export const fullImportSchema = z.strictObject({
   source: sourceSchema,
   mode: z.literal('FULL'),
   /** One node or an array of top-level nodes; checked node by node by the tree walker. */
@@ -54,7 +67,7 @@ export const fullImportSchema = z.object({
 });
 
 export const incrementalImportSchema = z
-  .object({
+  .strictObject({
     source: sourceSchema,
     mode: z.literal('INCREMENTAL'),
     upserts: z.array(z.unknown()).default([]),
@@ -124,9 +137,9 @@ export const treeQuerySchema = z.object({
 
 export const caseQuerySchema = z.object({ source: sourceSchema });
 
-export const openImportSchema = z.object({ source: sourceSchema, mode: z.literal('FULL') });
+export const openImportSchema = z.strictObject({ source: sourceSchema, mode: z.literal('FULL') });
 
-export const importPartSchema = z.object({
+export const importPartSchema = z.strictObject({
   /** Subtrees, each with `parentId`: null, or a directory of this part or an earlier one. */
   nodes: z.array(z.unknown()).min(1, 'a part has at least one node'),
 });

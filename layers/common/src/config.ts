@@ -22,7 +22,8 @@ export const configSchema = z.object({
   AMQP_GZIP_MIN_BYTES: intFromEnv(16 * 1024, 0),
   MYSQL_POOL_SIZE: intFromEnv(4),
   IMPORT_CHUNK_SIZE: intFromEnv(1000),
-  IMPORT_MAX_NODES: intFromEnv(200_000),
+  /** Most nodes (upserts plus deletes) in one request or part; larger trees come in parts. */
+  IMPORT_MAX_NODES: intFromEnv(50_000),
   IMPORT_MAX_DEPTH: intFromEnv(32),
   /** Same as API Gateway's limit (serverless-offline answers 413 past 10 MB itself). */
   IMPORT_MAX_BODY_BYTES: intFromEnv(10 * 1024 * 1024),

@@ -13,8 +13,19 @@ export class TreeCache {
     private readonly ttlSeconds: number,
   ) {}
 
+  /** The Redis key (before the client's prefix) holding a source's generation. */
+  static generationKey(tenantId: string, source: string): string {
+    return `gen/${tenantId}/${source}`;
+  }
+
   private genKey(tenantId: string, source: string): string {
-    return `gen:${tenantId}:${source}`;
+    return TreeCache.generationKey(tenantId, source);
+  }
+
+  // '/' separates the parts: tenants, sources and node ids cannot contain it, so two different
+  // (tenant, source, generation, key) never make one Redis key (':' may be in a source).
+  private entryKey(tenantId: string, source: string, gen: string, key: string): string {
+    return `tree/${tenantId}/${source}/${gen}/${key}`;
   }
 
   /**
@@ -40,7 +51,7 @@ export class TreeCache {
 
   async get(tenantId: string, source: string, gen: string | undefined, key: string): Promise<string | null> {
     if (gen === undefined) return null;
-    return this.redis.get(`tree:${tenantId}:${source}:${gen}:${key}`).catch(() => null);
+    return this.redis.get(this.entryKey(tenantId, source, gen, key)).catch(() => null);
   }
 
   async set(
@@ -52,7 +63,7 @@ export class TreeCache {
   ): Promise<void> {
     if (gen === undefined) return;
     await this.redis
-      .set(`tree:${tenantId}:${source}:${gen}:${key}`, value, 'EX', this.ttlSeconds)
+      .set(this.entryKey(tenantId, source, gen, key), value, 'EX', this.ttlSeconds)
       .catch(() => undefined);
   }
 }

@@ -156,6 +156,33 @@ export class TreeStore {
     return found;
   }
 
+  /**
+   * For each directory path, the deepest level and the longest path among its live descendants
+   * (absent: no descendants), so a move can be checked against the depth and path limits.
+   */
+  async subtreeExtents(
+    tenantId: string,
+    source: string,
+    paths: string[],
+  ): Promise<Map<string, { maxLevel: number; maxPathLength: number }>> {
+    const out = new Map<string, { maxLevel: number; maxPathLength: number }>();
+    for (const path of paths) {
+      let maxLevel = 0;
+      let maxPathLength = 0;
+      for (const t of Object.values(TABLE)) {
+        const [rows] = await this.db.query<RowDataPacket[]>(
+          `SELECT MAX(level) AS l, MAX(CHAR_LENGTH(path)) AS p FROM ${t.name}
+            WHERE tenant_id = ? AND source = ? AND path LIKE ? AND deleted = 0`,
+          [tenantId, source, subtreePattern(path)],
+        );
+        maxLevel = Math.max(maxLevel, Number(rows[0]?.l ?? 0));
+        maxPathLength = Math.max(maxPathLength, Number(rows[0]?.p ?? 0));
+      }
+      if (maxLevel > 0) out.set(path, { maxLevel, maxPathLength });
+    }
+    return out;
+  }
+
   /** Highest child position under each parent (`null` = top level), live nodes only. */
   async maxChildPositions(
     tenantId: string,

@@ -2,7 +2,7 @@ import { conflict, HttpError, inTransaction, newId, notFound, queueDepth, topolo
 import { isTaskFinished } from '@collect/core';
 import type { PoolConnection } from 'mysql2/promise';
 import type { TaskRow } from '../adapters/task-store.mysql';
-import type { ImportChunkMessage } from '../schemas';
+import { type ImportChunkMessage, isTaskId } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
 import { finalizeIfSettled } from './finalize-import';
 import { fail, type ImportPlan, planIncremental } from './plan-import';
@@ -64,7 +64,7 @@ async function openTask(
   tenantId: string,
   taskId: string,
 ): Promise<TaskRow> {
-  const task = await deps.tasks.get(taskId, conn, true);
+  const task = isTaskId(taskId) ? await deps.tasks.get(taskId, conn, true) : undefined;
   if (!task || task.tenantId !== tenantId || task.kind !== IMPORT_TASK_KIND)
     throw notFound(`import "${taskId}"`);
   if (task.sealed || isTaskFinished(task.state)) {

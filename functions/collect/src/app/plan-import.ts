@@ -1,6 +1,6 @@
 import { badRequest, type Problem } from '@collect/common';
 import type { FlatNode, ImportRequest } from '../schemas';
-import { type Anchor, ProblemList, type TreeLimits, walkSubtree } from './tree-walk';
+import { type Anchor, newWalkState, ProblemList, type TreeLimits, walkSubtree } from './tree-walk';
 
 /** What the store must answer for an incremental import to be planned. */
 export interface TreeLookup {
@@ -13,6 +13,8 @@ export interface TreeLookup {
     >
   >;
   maxChildPositions(parentIds: (string | null)[]): Promise<Map<string | null, number>>;
+  /** Deepest level and longest path under each directory path (moves must stay in the limits). */
+  subtreeExtents?(paths: string[]): Promise<Map<string, { maxLevel: number; maxPathLength: number }>>;
 }
 
 export interface ImportPlan {
@@ -48,12 +50,12 @@ function walkTopLevel(
   texts?: string[],
 ): FlatNode[] {
   const roots = Array.isArray(value) ? value : [value];
-  const seen = new Set<string>();
+  const state = newWalkState();
   const out: FlatNode[] = [];
   roots.forEach((root, i) => {
     const at = Array.isArray(value) ? `${field}[${i}]` : field;
     const anchor: Anchor = { parentId: null, parentPath: '', parentLevel: 0, position: i };
-    walkSubtree(root, at, anchor, limits, problems, seen, out, { allowParentFields, texts });
+    walkSubtree(root, at, anchor, limits, problems, state, out, { allowParentFields, texts });
   });
   return out;
 }
@@ -102,6 +104,11 @@ export async function planIncremental(
 ): Promise<ImportPlan> {
   const field = opts.field ?? 'upserts';
   const problems = new ProblemList();
+  const state = newWalkState();
+  // Deletes count against the node limit too.
+  state.visited = req.deletes.length;
+  if (req.deletes.length > limits.maxNodes)
+    problems.add('deletes', `the request has more than ${limits.maxNodes} nodes`, 'too_many_nodes');
   const roots: PendingRoot[] = [];
   req.upserts.forEach((raw, i) => {
     const at = `${field}[${i}]`;
@@ -129,42 +136,74 @@ export async function planIncremental(
     if (deleteSet.has(id)) problems.add(`deletes[${i}]`, `duplicate id "${id}"`, 'duplicate_id');
     deleteSet.add(id);
   });
+  if (problems.total > 0 && state.visited > limits.maxNodes) fail(problems);
 
+  // Every id the request places, nested ones included: a stored node it moves must be placed
+  // before whatever hangs under that node can be (see parentOf).
+  const requestIds = idsIn(
+    roots.map((r) => r.raw),
+    limits.maxNodes,
+  );
   const outsideParents = [...new Set(roots.map((r) => r.parentId).filter((p): p is string => p !== null))];
   // With rejectKnown the store's unique key finds repeated ids; only parents need looking up.
-  const own = opts.rejectKnown ? [] : roots.map((r) => r.id);
+  const own = opts.rejectKnown ? [] : [...requestIds];
   const known = await store.findByIds([...new Set([...outsideParents, ...own, ...deleteSet])]);
   const maxPos = await store.maxChildPositions([...new Set(roots.map((r) => r.parentId))]);
+  if (!opts.rejectKnown) {
+    req.deletes.forEach((id, i) => {
+      if (!known.has(id)) problems.add(`deletes[${i}]`, `"${id}" does not exist in this source`, 'not_found');
+    });
+  }
 
-  const rootIds = new Set(roots.map((r) => r.id));
   const upserts: FlatNode[] = [];
   const texts: string[] = [];
-  const seen = new Set<string>();
   const placed = new Map<string, FlatNode>();
   const rootOf = new Map<string, string>();
   const nextPos = new Map<string | null, number>();
+
+  /**
+   * Where the parent of a root is once this request is applied: placed by the request, or
+   * stored, its stored path rebased on the deepest ancestor the request moves. `wait` while that
+   * ancestor (or the parent itself) is not placed yet; a root still waiting at the end hangs
+   * under itself through the request's moves (a cycle) or under an invalid node.
+   */
+  const parentOf = (
+    id: string,
+  ): { type: FlatNode['type']; path: string; level: number } | 'wait' | 'missing' => {
+    const inRequest = placed.get(id);
+    if (inRequest) return inRequest;
+    if (requestIds.has(id)) return 'wait';
+    const stored = known.get(id);
+    if (!stored || stored.deleted) return 'missing';
+    if (stored.type !== 'DIRECTORY') return stored; // refused whatever its place
+    const ids = stored.path.split('/');
+    for (let k = ids.length - 2; k >= 1; k -= 1) {
+      const ancestor = ids[k] as string;
+      if (!requestIds.has(ancestor)) continue;
+      const moved = placed.get(ancestor);
+      if (!moved) return 'wait';
+      const rest = ids.slice(k + 1);
+      return { type: stored.type, path: `${moved.path}/${rest.join('/')}`, level: moved.level + rest.length };
+    }
+    return stored;
+  };
+
   let pending = roots;
-  // Resolve roots whose parent is known; repeat while progress is made (parents inside the request).
   while (pending.length > 0) {
     const later: PendingRoot[] = [];
     for (const r of pending) {
-      const inRequest = r.parentId === null ? undefined : placed.get(r.parentId);
-      const stored = r.parentId === null ? undefined : known.get(r.parentId);
-      if (r.parentId !== null && !inRequest && !(stored && !stored.deleted && !rootIds.has(r.parentId))) {
+      const parent = r.parentId === null ? undefined : parentOf(r.parentId);
+      if (parent === 'wait' || parent === 'missing') {
         later.push(r);
         continue;
       }
-      const parent =
-        inRequest ?? (stored ? { type: stored.type, path: stored.path, level: stored.level } : undefined);
       if (parent && parent.type !== 'DIRECTORY') {
         problems.add(`${r.at}.parentId`, `parent "${r.parentId}" is a case`, 'parent_is_case');
         continue;
       }
       const parentPath = parent?.path ?? '';
-      if (
-        r.parentId !== null &&
-        (deleteSet.has(r.parentId) || [...deleteSet].some((d) => parentPath.includes(`/${d}/`)))
-      ) {
+      const ancestors = parentPath.split('/');
+      if (ancestors.some((a) => deleteSet.has(a))) {
         problems.add(
           `${r.at}.parentId`,
           `parent "${r.parentId}" is deleted by this request`,
@@ -172,19 +211,21 @@ export async function planIncremental(
         );
         continue;
       }
-      if (parentPath.split('/').includes(r.id)) {
+      if (ancestors.includes(r.id)) {
         problems.add(`${r.at}.parentId`, `"${r.id}" cannot move under its own subtree`, 'cycle');
         continue;
       }
       const existing = known.get(r.id);
-      let position = r.position ?? (existing && !existing.deleted ? existing.position : undefined);
+      const stays = existing && !existing.deleted && parentIdOfPath(existing.path) === r.parentId;
+      // A node moved to another parent without a position goes last there, like a new one.
+      let position = r.position ?? (stays ? existing.position : undefined);
       if (position === undefined) {
         position = nextPos.get(r.parentId) ?? (maxPos.get(r.parentId) ?? -1) + 1;
         nextPos.set(r.parentId, position + 1);
       }
       const anchor: Anchor = { parentId: r.parentId, parentPath, parentLevel: parent?.level ?? 0, position };
       const start = upserts.length;
-      walkSubtree(r.raw, r.at, anchor, limits, problems, seen, upserts, { allowParentFields: true, texts });
+      walkSubtree(r.raw, r.at, anchor, limits, problems, state, upserts, { allowParentFields: true, texts });
       for (const n of upserts.slice(start)) {
         placed.set(n.id, n);
         rootOf.set(n.id, r.at);
@@ -193,25 +234,25 @@ export async function planIncremental(
     }
     if (later.length === pending.length) {
       for (const r of later) {
-        const inCycle = r.parentId !== null && rootIds.has(r.parentId);
+        const missing = r.parentId !== null && parentOf(r.parentId) === 'missing';
         problems.add(
           `${r.at}.parentId`,
-          inCycle
-            ? `parent "${r.parentId}" is part of a cycle or invalid`
-            : `parent "${r.parentId}" exists nowhere`,
-          inCycle ? 'cycle' : 'parent_not_found',
+          missing
+            ? `parent "${r.parentId}" exists nowhere`
+            : `parent "${r.parentId}" is part of a cycle or invalid in this request`,
+          missing ? 'parent_not_found' : 'cycle',
         );
+        // Its own problems are listed too, though it cannot be placed.
+        const anchor: Anchor = { parentId: r.parentId, parentPath: '', parentLevel: 0, position: 0 };
+        walkSubtree(r.raw, r.at, anchor, limits, problems, state, [], { allowParentFields: true });
       }
       break;
     }
     pending = later;
   }
   if (!opts.rejectKnown) {
-    // Nested nodes were not looked up before the walk: check every emitted id against the store.
-    const asked = new Set([...outsideParents, ...rootIds, ...deleteSet]);
-    const more = await store.findByIds(upserts.map((n) => n.id).filter((id) => !asked.has(id)));
     for (const n of upserts) {
-      const before = known.get(n.id) ?? more.get(n.id);
+      const before = known.get(n.id);
       if (before && !before.deleted && before.type !== n.type) {
         const at = rootOf.get(n.id) ?? field;
         problems.add(
@@ -221,7 +262,58 @@ export async function planIncremental(
         );
       }
     }
+    await movedSubtreeProblems(upserts, known, store, limits, rootOf, problems);
   }
   if (problems.total > 0) fail(problems);
   return { upserts, texts, deletes: [...deleteSet], origin: rootOf };
+}
+
+/** '/a/b/c' → 'b'; '/c' → null. */
+const parentIdOfPath = (path: string): string | null => path.split('/').at(-2) || null;
+
+/** The ids of raw subtrees (roots and nested), without validating them; at most `max` + 1. */
+function idsIn(raws: unknown[], max: number): Set<string> {
+  const ids = new Set<string>();
+  const stack = [...raws];
+  while (stack.length > 0 && ids.size <= max) {
+    const raw = stack.pop() as { id?: unknown; children?: unknown } | null;
+    if (typeof raw !== 'object' || raw === null) continue;
+    if (typeof raw.id === 'string') ids.add(raw.id);
+    if (Array.isArray(raw.children)) stack.push(...raw.children);
+  }
+  return ids;
+}
+
+/**
+ * A stored directory moved elsewhere takes its stored subtree along: the deepest level and the
+ * longest path under it must stay within the limits at the new place too.
+ */
+async function movedSubtreeProblems(
+  upserts: FlatNode[],
+  known: Awaited<ReturnType<TreeLookup['findByIds']>>,
+  store: TreeLookup,
+  limits: TreeLimits,
+  rootOf: Map<string, string>,
+  problems: ProblemList,
+): Promise<void> {
+  const moved = upserts.filter((n) => {
+    const before = known.get(n.id);
+    return n.type === 'DIRECTORY' && before && !before.deleted && before.path !== n.path;
+  });
+  if (moved.length === 0 || !store.subtreeExtents) return;
+  const extents = await store.subtreeExtents(moved.map((n) => known.get(n.id)?.path as string));
+  for (const n of moved) {
+    const before = known.get(n.id);
+    const extent = before && extents.get(before.path);
+    if (!before || !extent) continue;
+    const at = rootOf.get(n.id) ?? 'upserts';
+    if (extent.maxLevel + n.level - before.level > limits.maxDepth)
+      problems.add(
+        at,
+        `moving "${n.id}" nests its subtree deeper than ${limits.maxDepth} levels`,
+        'too_deep',
+      );
+    if (extent.maxPathLength + n.path.length - before.path.length > 3000)
+      problems.add(at, `moving "${n.id}" makes paths under it longer than 3000 characters`, 'path_too_long');
+  }
 }

@@ -1,5 +1,6 @@
 import { type Config, notFound } from '@collect/common';
 import { isTaskFinished } from '@collect/core';
+import { isTaskId } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
 import { failLostShards } from './lost-shards';
 
@@ -13,7 +14,7 @@ export async function readTask(
   tenantId: string,
   id: string,
 ): Promise<unknown> {
-  let task = await deps.tasks.get(id);
+  let task = isTaskId(id) ? await deps.tasks.get(id) : undefined;
   if (!task || task.tenantId !== tenantId) throw notFound(`task "${id}"`);
   let shards = await deps.tasks.shards(id, deps.config.IMPORT_ENQUEUE_TIMEOUT_SECONDS);
   if (!isTaskFinished(task.state) && shards.some((s) => s.lost) && (await failLostShards(deps, id)) > 0) {

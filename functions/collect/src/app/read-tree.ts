@@ -81,7 +81,7 @@ export async function readTree(
   q: { source: string; rootId?: string; depth: number },
 ): Promise<{ source: string; rootId: string | null; depth: number; tree: TreeNodeView[] }> {
   const gen = await deps.cache.generation(tenantId, q.source);
-  const key = `${q.rootId ?? ''}\u001f${q.depth}`;
+  const key = `tree\u001f${q.rootId ?? ''}\u001f${q.depth}`;
   const hit = await deps.cache.get(tenantId, q.source, gen, key);
   if (hit) return JSON.parse(hit);
 

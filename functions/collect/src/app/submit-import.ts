@@ -160,6 +160,7 @@ export async function submitImport(
       : await planIncremental(req, limits, {
           findByIds: (ids) => deps.trees.findByIds(deps.db, tenantId, req.source, ids),
           maxChildPositions: (parents) => deps.trees.maxChildPositions(tenantId, req.source, parents),
+          subtreeExtents: (paths) => deps.trees.subtreeExtents(tenantId, req.source, paths),
         });
 
   const taskId = newId();

@@ -61,6 +61,14 @@ export function hashAndSerialize(n: Omit<FlatNode, 'hash'>): { node: FlatNode; j
   return { node: { ...n, hash }, json };
 }
 
+/** Shared by the walks of one request: ids seen (duplicates span subtrees) and entries visited. */
+export interface WalkState {
+  seen: Set<string>;
+  visited: number;
+}
+
+export const newWalkState = (): WalkState => ({ seen: new Set(), visited: 0 });
+
 interface Frame {
   raw: unknown;
   at: string;
@@ -74,8 +82,8 @@ interface Frame {
  * Walks client subtrees iteratively (depth-first, pre-order, so parents come before children),
  * validating each node and collecting every problem instead of stopping at the first.
  * Emits flattened nodes with paths, levels and positions (and, into `opts.texts`, the JSON text
- * of each, at the same index). `seen` spans calls so duplicate ids across several subtrees of
- * one request are caught.
+ * of each, at the same index). `state` spans calls so duplicate ids across several subtrees of
+ * one request are caught and every entry counts against the node limit.
  */
 export function walkSubtree(
   root: unknown,
@@ -83,7 +91,7 @@ export function walkSubtree(
   anchor: Anchor,
   limits: TreeLimits,
   problems: ProblemList,
-  seen: Set<string>,
+  state: WalkState,
   out: FlatNode[],
   opts: { allowParentFields: boolean; texts?: string[] },
 ): void {
@@ -97,9 +105,23 @@ export function walkSubtree(
       position: anchor.position,
     },
   ];
-  while (stack.length > 0) {
+  const pushChildren = (f: Frame, children: unknown[], parentId: string, parentPath: string) => {
+    for (let i = children.length - 1; i >= 0; i -= 1) {
+      stack.push({
+        raw: children[i],
+        at: `${f.at}.children[${i}]`,
+        parentId,
+        parentPath,
+        depth: f.depth + 1,
+        position: i,
+      });
+    }
+  };
+  while (stack.length > 0 && state.visited <= limits.maxNodes) {
     const f = stack.pop() as Frame;
-    if (seen.size + 1 > limits.maxNodes) {
+    // Every entry counts, valid or not, so a hostile request cannot make the walk unbounded.
+    state.visited += 1;
+    if (state.visited > limits.maxNodes) {
       problems.add(f.at, `the request has more than ${limits.maxNodes} nodes`, 'too_many_nodes');
       return;
     }
@@ -114,28 +136,19 @@ export function walkSubtree(
       if ((raw as { type?: unknown } | null)?.type === 'CASE' && children.length > 0) {
         problems.add(`${f.at}.children`, 'a case cannot have children', 'case_with_children');
       }
-      if (typeof raw?.id === 'string') seen.add(raw.id);
-      for (let i = children.length - 1; i >= 0; i -= 1) {
-        stack.push({
-          ...f,
-          raw: children[i],
-          at: `${f.at}.children[${i}]`,
-          parentId: id,
-          parentPath: `${f.parentPath}/${id}`,
-          depth: f.depth + 1,
-          position: i,
-        });
-      }
+      if (typeof raw?.id === 'string') state.seen.add(raw.id);
+      pushChildren(f, children, id, `${f.parentPath}/${id}`);
       continue;
     }
     const node = parsed.data;
     let ok = true;
-    if (seen.has(node.id)) {
+    if (state.seen.has(node.id)) {
       problems.add(`${f.at}.id`, `duplicate id "${node.id}"`, 'duplicate_id');
       ok = false;
     }
-    seen.add(node.id);
+    state.seen.add(node.id);
     if (f.depth > limits.maxDepth) {
+      // Its children are deeper still: one problem per branch is enough.
       problems.add(f.at, `nesting deeper than ${limits.maxDepth} levels`, 'too_deep');
       continue;
     }
@@ -147,39 +160,66 @@ export function walkSubtree(
       problems.add(`${f.at}.content`, 'only cases have content', 'directory_with_content');
       ok = false;
     }
-    if (!opts.allowParentFields && f.at !== rootPath) {
-      if (node.parentId !== undefined)
-        problems.add(`${f.at}.parentId`, 'only allowed on incremental upserts', 'unexpected_field');
-    }
+    ok = placementProblems(node, f, f.at === rootPath, opts.allowParentFields, problems) && ok;
     const path = `${f.parentPath}/${node.id}`;
     if (path.length > 3000) {
       problems.add(f.at, 'path of ids longer than 3000 characters', 'path_too_long');
       ok = false;
     }
-    if (!ok) continue;
-    const { node: flat, json } = hashAndSerialize({
-      id: node.id,
-      type: node.type,
-      parentId: f.parentId,
-      name: node.name,
-      path,
-      level: f.depth,
-      position: f.position,
-      ...(node.content ? { content: node.content } : {}),
-      ...(node.metadata ? { metadata: node.metadata } : {}),
-    });
-    out.push(flat);
-    opts.texts?.push(json);
-    const children = node.children ?? [];
-    for (let i = children.length - 1; i >= 0; i -= 1) {
-      stack.push({
-        raw: children[i],
-        at: `${f.at}.children[${i}]`,
-        parentId: node.id,
-        parentPath: path,
-        depth: f.depth + 1,
-        position: i,
+    if (ok) {
+      const { node: flat, json } = hashAndSerialize({
+        id: node.id,
+        type: node.type,
+        parentId: f.parentId,
+        name: node.name,
+        path,
+        level: f.depth,
+        position: f.position,
+        ...(node.content ? { content: node.content } : {}),
+        ...(node.metadata ? { metadata: node.metadata } : {}),
       });
+      out.push(flat);
+      opts.texts?.push(json);
+    }
+    // A node with a problem is not emitted, but its children are still checked.
+    pushChildren(f, node.children ?? [], node.id, path);
+  }
+}
+
+/**
+ * `parentId` and `position` place the root of an incremental upsert. Anywhere else the tree
+ * itself places a node, so they may only repeat what the tree says (a nested `parentId` equal to
+ * the actual parent); anything else is a problem rather than a silently ignored field.
+ */
+function placementProblems(
+  node: InputNode,
+  f: Frame,
+  isRoot: boolean,
+  incremental: boolean,
+  problems: ProblemList,
+): boolean {
+  let ok = true;
+  if (!incremental || !isRoot) {
+    if (node.position !== undefined) {
+      problems.add(
+        `${f.at}.position`,
+        incremental
+          ? 'only allowed on the upserted node itself; children are placed in their order'
+          : 'not allowed in a FULL import; nodes are placed in their order',
+        'unexpected_field',
+      );
+      ok = false;
+    }
+    if (node.parentId !== undefined && (!incremental || node.parentId !== f.parentId)) {
+      problems.add(
+        `${f.at}.parentId`,
+        incremental
+          ? `contradicts the node's place in the tree (its parent is "${f.parentId}")`
+          : 'not allowed in a FULL import; the tree says where each node is',
+        incremental ? 'conflicting_parent' : 'unexpected_field',
+      );
+      ok = false;
     }
   }
+  return ok;
 }

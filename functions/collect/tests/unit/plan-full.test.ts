@@ -93,6 +93,61 @@ describe('planFull', () => {
     expect(at).toContain('tree.children[6].id');
   });
 
+  it('refuses unknown keys, unpaired surrogates, "." and ".." ids and placement fields', () => {
+    const problems = problemsOf(() =>
+      planFull(
+        [
+          { id: 'r', type: 'DIRECTORY', name: 'R', childern: [] },
+          { id: 's', type: 'CASE', name: 'a\ud800b' },
+          { id: '.', type: 'CASE', name: 'dot' },
+          { id: '..', type: 'CASE', name: 'dots' },
+          { id: 'p', type: 'CASE', name: 'p', parentId: null, position: 3 },
+          { id: 'k', type: 'CASE', name: 'k', content: { steps: [{ action: 'x', expectd: 'y' }] } },
+        ],
+        limits,
+      ),
+    );
+    expect(problems.map((p) => p.path)).toEqual([
+      'tree[0]',
+      'tree[1].name',
+      'tree[2].id',
+      'tree[3].id',
+      'tree[4].position',
+      'tree[4].parentId',
+      'tree[5].content.steps[0]',
+    ]);
+  });
+
+  it('checks the children of a node with a problem, and stops counting at the node limit', () => {
+    const problems = problemsOf(() =>
+      planFull(
+        {
+          id: 'd',
+          type: 'DIRECTORY',
+          name: 'd',
+          content: {},
+          children: [{ id: 'bad/id', type: 'CASE', name: '' }],
+        },
+        limits,
+      ),
+    );
+    expect(problems.map((p) => p.path)).toEqual([
+      'tree.content',
+      'tree.children[0].id',
+      'tree.children[0].name',
+    ]);
+    const flood = Array.from({ length: limits.maxNodes * 3 }, () => 0);
+    const err = (() => {
+      try {
+        planFull(flood, limits);
+      } catch (e) {
+        return e as HttpError;
+      }
+    })();
+    expect(err?.details).toHaveLength(1000);
+    expect(err?.message).toMatch(/has 1001 problem/);
+  });
+
   it('walks the children of an invalid node too', () => {
     const problems = problemsOf(() =>
       planFull(

@@ -143,4 +143,115 @@ describe('planIncremental', () => {
     const plan = await planIncremental(req([], ['c1', 'd1']), limits, lookup(stored));
     expect(plan.deletes).toEqual(['c1', 'd1']);
   });
+
+  // A stored tree root{a{a1}, b{n3}}, and X at the top.
+  const moving = {
+    X: { type: 'DIRECTORY', path: '/X', level: 1, position: 1, deleted: false },
+    root: { type: 'DIRECTORY', path: '/root', level: 1, position: 0, deleted: false },
+    a: { type: 'DIRECTORY', path: '/root/a', level: 2, position: 0, deleted: false },
+    a1: { type: 'DIRECTORY', path: '/root/a/a1', level: 3, position: 0, deleted: false },
+    b: { type: 'DIRECTORY', path: '/root/b', level: 2, position: 1, deleted: false },
+    n3: { type: 'DIRECTORY', path: '/root/b/n3', level: 3, position: 0, deleted: false },
+  } as const satisfies Record<string, Known>;
+
+  it('finds a cycle made by two moves in one request', async () => {
+    const problems = await problemsOf(
+      planIncremental(
+        req([
+          { id: 'b', type: 'DIRECTORY', name: 'B', parentId: 'a1' },
+          { id: 'a', type: 'DIRECTORY', name: 'A', parentId: 'n3' },
+        ]),
+        limits,
+        lookup(moving),
+      ),
+    );
+    expect(problems.map((p) => `${p.path}:${p.code}`)).toEqual([
+      'upserts[0].parentId:cycle',
+      'upserts[1].parentId:cycle',
+    ]);
+  });
+
+  it("places a node under a stored parent at that parent's new place when the request moves it", async () => {
+    const plan = await planIncremental(
+      req([
+        { id: 'b', type: 'DIRECTORY', name: 'B', parentId: 'a1' },
+        { id: 'a', type: 'DIRECTORY', name: 'A', parentId: 'X' },
+      ]),
+      limits,
+      lookup(moving),
+    );
+    expect(plan.upserts.map((n) => [n.id, n.path, n.level])).toEqual([
+      ['a', '/X/a', 2],
+      ['b', '/X/a/a1/b', 4],
+    ]);
+  });
+
+  it('puts a node moved to another parent last there, unless it names a position', async () => {
+    const plan = await planIncremental(
+      req([{ id: 'n3', type: 'DIRECTORY', name: 'n3', parentId: 'a' }]),
+      limits,
+      lookup(moving, { a: 7 }),
+    );
+    expect(plan.upserts[0]).toMatchObject({ parentId: 'a', position: 8 });
+  });
+
+  it('refuses a move that takes a stored subtree past the depth or path limits', async () => {
+    const store: TreeLookup = {
+      ...lookup(moving),
+      subtreeExtents: async (paths) => new Map(paths.map((p) => [p, { maxLevel: 5, maxPathLength: 2997 }])),
+    };
+    const problems = await problemsOf(
+      planIncremental(req([{ id: 'b', type: 'DIRECTORY', name: 'B', parentId: 'a1' }]), limits, store),
+    );
+    expect(problems.map((p) => p.code).sort()).toEqual(['path_too_long', 'too_deep']);
+  });
+
+  it('refuses deletes of ids the source never had, and counts deletes against the node limit', async () => {
+    const unknown = await problemsOf(planIncremental(req([], ['c1', 'ghost']), limits, lookup(stored)));
+    expect(unknown).toMatchObject([{ path: 'deletes[1]', code: 'not_found' }]);
+    // Deleting what is already deleted is a no-op, not an error.
+    expect((await planIncremental(req([], ['gone']), limits, lookup(stored))).deletes).toEqual(['gone']);
+    const many = Array.from({ length: limits.maxNodes + 1 }, (_, i) => `x${i}`);
+    const tooMany = await problemsOf(planIncremental(req([], many), limits, lookup(stored)));
+    expect(tooMany.map((p) => p.code)).toContain('too_many_nodes');
+  });
+
+  it('refuses nested placement fields that contradict the tree', async () => {
+    const problems = await problemsOf(
+      planIncremental(
+        req([
+          {
+            id: 'n',
+            type: 'DIRECTORY',
+            name: 'n',
+            parentId: 'd1',
+            children: [
+              { id: 'k1', type: 'CASE', name: 'k1', parentId: 'n' },
+              { id: 'k2', type: 'CASE', name: 'k2', parentId: 'root' },
+              { id: 'k3', type: 'CASE', name: 'k3', position: 4 },
+            ],
+          },
+        ]),
+        limits,
+        lookup(stored),
+      ),
+    );
+    expect(problems.map((p) => `${p.path}:${p.code}`)).toEqual([
+      'upserts[0].children[1].parentId:conflicting_parent',
+      'upserts[0].children[2].position:unexpected_field',
+    ]);
+  });
+
+  it('lists the problems of an upsert whose parent cannot be found too', async () => {
+    const problems = await problemsOf(
+      planIncremental(
+        req([{ id: 'a', type: 'FOLDER', name: '', parentId: 'nowhere' }]),
+        limits,
+        lookup(stored),
+      ),
+    );
+    expect(problems.map((p) => p.path).sort()).toEqual(
+      ['upserts[0].name', 'upserts[0].parentId', 'upserts[0].type'].sort(),
+    );
+  });
 });
