@@ -1,4 +1,5 @@
 import { decodeBody, GZIP, HttpError } from '@collect/common';
+import type { ConfirmChannel } from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
@@ -8,13 +9,18 @@ import { type ImportChunkMessage, importChunkMessageSchema } from '../../functio
 import { liveTree } from '../support/stores';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 import { dir, flatten, kase, sampleTree } from '../support/tree-fixtures';
+import { waitFor } from '../support/wait';
 
 let env: TestEnv;
 const tenant = 'default';
 
 beforeAll(async () => {
   // Every shard message gzipped, however small, so the decoding path is taken here too.
-  env = await createTestEnv({ IMPORT_CHUNK_SIZE: '2', AMQP_GZIP_MIN_BYTES: '1' });
+  env = await createTestEnv({
+    IMPORT_CHUNK_SIZE: '2',
+    AMQP_GZIP_MIN_BYTES: '1',
+    IMPORT_ENQUEUE_TIMEOUT_SECONDS: '1',
+  });
 });
 afterAll(async () => {
   await env?.close();
@@ -149,5 +155,49 @@ describe('a FULL import sent in parts', () => {
       409,
     );
     await commitImport(env.services, tenant, next.taskId);
+  });
+
+  it('fails an import whose part was lost with the API, so the client opens a new one', async () => {
+    const source = 'parts-lost';
+    const { taskId } = await openImport(env.services, tenant, source);
+    await addPart(env.services, tenant, taskId, [{ ...dir('root', 'Root'), parentId: null }]);
+    await drain();
+    // The API "dies" after recording part 2 and before RabbitMQ confirms it: its channel still
+    // answers the queue-depth check, but nothing it publishes is ever sent or confirmed.
+    const real = await env.services.channel();
+    const silent = {
+      checkQueue: (queue: string) => real.checkQueue(queue),
+      publish: () => true,
+      on: () => silent,
+      off: () => silent,
+      once: () => silent,
+    } as unknown as ConfirmChannel;
+    const dying = { ...env.services, channel: async () => silent };
+    void addPart(dying, tenant, taskId, [{ ...kase('c1', 'One'), parentId: 'root' }]).catch(() => undefined);
+    await waitFor('part 2 to be recorded', async () =>
+      ((await env.services.tasks.get(taskId))?.totalShards ?? 0) > 1 ? true : undefined,
+    );
+    // Once its shards count as lost, neither more parts nor the commit are taken.
+    const answer = await waitFor('the import to refuse parts', async () => {
+      const s = await status(
+        addPart(env.services, tenant, taskId, [{ ...kase('c2', 'Two'), parentId: 'root' }]),
+      );
+      return s === 409 ? s : undefined;
+    });
+    expect(answer).toBe(409);
+    expect(await status(commitImport(env.services, tenant, taskId))).toBe(409);
+    expect(await env.services.tasks.get(taskId)).toMatchObject({
+      state: 'FAILED',
+      lastError: expect.stringMatching(/a part was lost/),
+    });
+    // The source is free again, and nothing of the lost import replaced the tree.
+    const next = await openImport(env.services, tenant, source);
+    await addPart(env.services, tenant, next.taskId, [
+      { ...dir('r2', 'R2', [kase('k', 'K')]), parentId: null },
+    ]);
+    await drain();
+    await commitImport(env.services, tenant, next.taskId);
+    expect((await env.services.tasks.get(next.taskId))?.state).toBe('COMPLETED');
+    expect(await liveTree(env.db, source)).toEqual(flatten(dir('r2', 'R2', [kase('k', 'K')])).sort());
   });
 });

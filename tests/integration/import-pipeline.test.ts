@@ -335,7 +335,10 @@ describe('an API process that dies between recording an import and queuing its s
     expect(await env.services.tasks.get(lostId)).toMatchObject({
       state: 'FAILED',
       lastError: expect.stringMatching(/never queued.*superseded by/),
+      failedShards: 4,
+      failedNodes: 12,
     });
+    expect((await env.services.tasks.shards(lostId)).map((s) => s.state)).toEqual(Array(4).fill('FAILED'));
     for (const m of await takeMessages()) await applyChunk(env.services, m);
     expect((await env.services.tasks.get(next.taskId))?.state).toBe('COMPLETED');
     expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());

@@ -4,8 +4,9 @@ import { z } from 'zod';
 export const nodeIdSchema = z
   .string()
   .regex(/^[!-.0-~]{1,128}$/, 'must be 1–128 printable ASCII characters without "/"')
-  // They would name the directory itself or its parent in a URL path (GET /api/testcase/..).
-  .refine((id) => id !== '.' && id !== '..', 'must not be "." or ".."');
+  // In a URL path they would name the directory itself or its parent (GET /api/testcase/..), or
+  // the tree route (GET /api/testcase/tree), so such a case could never be read.
+  .refine((id) => id !== '.' && id !== '..' && id !== 'tree', 'must not be ".", ".." or "tree"');
 /** Task (and import) ids are lower-case UUIDs; anything else names no task (and is never sent to MySQL). */
 export const isTaskId = (id: string): boolean =>
   /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);

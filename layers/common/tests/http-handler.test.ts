@@ -5,29 +5,39 @@ import { httpHandler } from '../src';
 const event = (body: unknown) =>
   ({ headers: {}, body: JSON.stringify(body), isBase64Encoded: false }) as unknown as APIGatewayProxyEventV2;
 
-describe('httpHandler with exclusive', () => {
-  it('handles one request at a time, in arrival order, and answers 429 past the waiting line', async () => {
+describe('httpHandler with exclusiveAboveBytes', () => {
+  it('handles one large request at a time, in order, answers 429 past the line, and lets small ones by', async () => {
     const log: string[] = [];
-    const gates: (() => void)[] = [];
+    const gates = new Map<number, () => void>();
     const handler = httpHandler(
       async (req) => {
         const n = (req.body as { n: number }).n;
         log.push(`start ${n}`);
-        await new Promise<void>((resolve) => gates.push(resolve));
+        await new Promise<void>((resolve) => gates.set(n, resolve));
         log.push(`end ${n}`);
         return { status: 200, body: { n } };
       },
-      { jsonBody: true, exclusive: true },
+      { jsonBody: true, exclusiveAboveBytes: 10 },
     );
-    const calls = [0, 1, 2, 3, 4, 5].map((n) => handler(event({ n }), {} as Context));
+    const large = (n: number) => handler(event({ n, pad: 'x'.repeat(20) }), {} as Context);
+    const calls = [0, 1, 2, 3, 4, 5].map(large);
     // One runs, four wait; the sixth finds the line full.
     expect((await calls[5])?.statusCode).toBe(429);
-    for (let i = 0; i < 5; i += 1) {
-      await expect.poll(() => gates.length).toBe(i + 1);
-      gates[i]?.();
+    await expect.poll(() => gates.has(0)).toBe(true);
+    // A small request does not wait behind the large one that is running.
+    const small = handler(event({ n: 9 }), {} as Context);
+    await expect.poll(() => gates.has(9)).toBe(true);
+    gates.get(9)?.();
+    expect((await small)?.statusCode).toBe(200);
+    for (let n = 0; n < 5; n += 1) {
+      await expect.poll(() => gates.has(n)).toBe(true);
+      expect(gates.has(n + 1)).toBe(false);
+      gates.get(n)?.();
     }
     const answers = await Promise.all(calls.slice(0, 5));
     expect(answers.map((a) => a?.statusCode)).toEqual([200, 200, 200, 200, 200]);
-    expect(log).toEqual([0, 1, 2, 3, 4].flatMap((n) => [`start ${n}`, `end ${n}`]));
+    expect(log.filter((l) => !l.endsWith(' 9'))).toEqual(
+      [0, 1, 2, 3, 4].flatMap((n) => [`start ${n}`, `end ${n}`]),
+    );
   });
 });

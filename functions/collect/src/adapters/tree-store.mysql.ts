@@ -101,11 +101,19 @@ export class TreeStore {
       const why = row.lost
         ? `shard(s) never queued (the API stopped before RabbitMQ confirmed them)`
         : `no progress for ${after.staleSeconds} s`;
+      const error = `abandoned: ${why}; superseded by ${taskId}`;
+      // Its unsettled shards will never be applied now: they fail with it, counters included.
       await conn.query(
-        `UPDATE collect_task SET state = 'FAILED', finished_at = CURRENT_TIMESTAMP(3),
-                last_error = CONCAT('abandoned: ', ?, '; superseded by ', ?)
-          WHERE id = ?`,
-        [why, taskId, row.active_task_id],
+        `UPDATE collect_shard SET state = 'FAILED', failed_nodes = node_count, last_error = ?
+          WHERE task_id = ? AND state IN ('PENDING', 'RUNNING', 'RETRYING')`,
+        [error, row.active_task_id],
+      );
+      await conn.query(
+        `UPDATE collect_task t SET state = 'FAILED', finished_at = CURRENT_TIMESTAMP(3), last_error = ?,
+                failed_shards = (SELECT COUNT(*) FROM collect_shard h WHERE h.task_id = t.id AND h.state = 'FAILED'),
+                failed_nodes = (SELECT COALESCE(SUM(h.failed_nodes), 0) FROM collect_shard h WHERE h.task_id = t.id)
+          WHERE t.id = ?`,
+        [error, row.active_task_id],
       );
     }
     const version = Number(row?.last_version ?? 0) + 1;

@@ -79,6 +79,8 @@ export async function addPart(
   taskId: string,
   nodes: unknown[],
 ): Promise<{ taskId: string; nodes: number; shards: number[] }> {
+  if (!isTaskId(taskId)) throw notFound(`import "${taskId}"`);
+  await failIfPartLost(deps, taskId);
   await waitForQueueRoom(deps);
   let plan: ImportPlan | undefined;
   // The task row lock serialises the parts of one import: ids and positions stay consistent.
@@ -115,6 +117,28 @@ export async function addPart(
   };
 }
 
+/**
+ * A part whose shards were never queued (the API died between its commit and RabbitMQ's
+ * confirm) leaves a hole no later part can fill: its ids are taken, its nodes are not coming.
+ * Once its shards count as lost, the import is FAILED and frees its source, so the next part or
+ * the commit gets 409 and the client opens a new import instead of committing a partial tree.
+ */
+async function failIfPartLost(deps: PartsDeps, taskId: string): Promise<void> {
+  await inTransaction(deps.db, async (conn) => {
+    const task = await deps.tasks.get(taskId, conn, true);
+    if (!task || task.sealed || isTaskFinished(task.state)) return;
+    const lost = await deps.tasks.failLost(conn, taskId, deps.config.IMPORT_ENQUEUE_TIMEOUT_SECONDS);
+    if (lost === 0) return;
+    await deps.tasks.setState(
+      taskId,
+      'FAILED',
+      `a part was lost (${lost} shard(s) never queued: the API stopped before RabbitMQ confirmed them); open a new import`,
+      conn,
+    );
+    await deps.trees.endImport(conn, task.tenantId, task.source, taskId);
+  });
+}
+
 /** Lists, as a 400, every node of a part whose id an earlier part already sent. */
 async function rejectRepeatedIds(deps: PartsDeps, taskId: string, plan: ImportPlan): Promise<never> {
   const earlier = await deps.staging.lookup(deps.db, taskId).findByIds(plan.upserts.map((n) => n.id));
@@ -123,7 +147,7 @@ async function rejectRepeatedIds(deps: PartsDeps, taskId: string, plan: ImportPl
     if (earlier.has(n.id)) {
       problems.add(
         plan.origin?.get(n.id) ?? 'nodes',
-        `"${n.id}" was already received in an earlier part`,
+        `"${n.id}" was already received in an earlier part (if that part's request failed, this import cannot be completed: open a new one)`,
         'duplicate_id',
       );
     }
@@ -164,6 +188,7 @@ export async function commitImport(
   tenantId: string,
   taskId: string,
 ): Promise<{ taskId: string; totalShards: number }> {
+  if (isTaskId(taskId)) await failIfPartLost(deps, taskId);
   const task = await inTransaction(deps.db, async (conn) => {
     const t = await openTask(deps, conn, tenantId, taskId);
     await deps.tasks.seal(conn, taskId);

@@ -16,6 +16,9 @@ export interface Anchor {
   position: number;
 }
 
+/** Largest node, as JSON: one shard message, with its envelope, stays far below Lambda's 6 MB. */
+export const MAX_NODE_CHARS = 1024 * 1024;
+
 /** At most this many problems are listed; the total is always reported. */
 export const MAX_LISTED_PROBLEMS = 1000;
 
@@ -125,6 +128,12 @@ export function walkSubtree(
       problems.add(f.at, `the request has more than ${limits.maxNodes} nodes`, 'too_many_nodes');
       return;
     }
+    if (f.depth > limits.maxDepth) {
+      // Its children are deeper still: one problem per branch is enough. Checked before anything
+      // else, so a hostile nesting of invalid nodes costs no more than a valid one.
+      problems.add(f.at, `nesting deeper than ${limits.maxDepth} levels`, 'too_deep');
+      continue;
+    }
     const parsed = nodeSchema.safeParse(f.raw);
     if (!parsed.success) {
       problems.addZod(f.at, parsed.error);
@@ -147,11 +156,6 @@ export function walkSubtree(
       ok = false;
     }
     state.seen.add(node.id);
-    if (f.depth > limits.maxDepth) {
-      // Its children are deeper still: one problem per branch is enough.
-      problems.add(f.at, `nesting deeper than ${limits.maxDepth} levels`, 'too_deep');
-      continue;
-    }
     if (node.type === 'CASE' && node.children && node.children.length > 0) {
       problems.add(`${f.at}.children`, 'a case cannot have children', 'case_with_children');
       ok = false;
@@ -178,8 +182,13 @@ export function walkSubtree(
         ...(node.content ? { content: node.content } : {}),
         ...(node.metadata ? { metadata: node.metadata } : {}),
       });
-      out.push(flat);
-      opts.texts?.push(json);
+      if (json.length > MAX_NODE_CHARS) {
+        // A shard carries at least one node, and a shard must fit a Lambda invocation (6 MB).
+        problems.add(f.at, `the node is larger than ${MAX_NODE_CHARS} characters of JSON`, 'node_too_large');
+      } else {
+        out.push(flat);
+        opts.texts?.push(json);
+      }
     }
     // A node with a problem is not emitted, but its children are still checked.
     pushChildren(f, node.children ?? [], node.id, path);

@@ -24,5 +24,5 @@ export const handler = httpHandler(
     );
     return { status: 202, body: { taskId, statusUrl: `/api/tasks/${taskId}` } };
   },
-  { jsonBody: true, maxBodyBytes: loadConfig().IMPORT_MAX_BODY_BYTES, exclusive: true },
+  { jsonBody: true, maxBodyBytes: loadConfig().IMPORT_MAX_BODY_BYTES, exclusiveAboveBytes: 256 * 1024 },
 );

@@ -15,5 +15,5 @@ export const handler = httpHandler(
     );
     return { status: 202, body: result };
   },
-  { jsonBody: true, maxBodyBytes: loadConfig().IMPORT_MAX_BODY_BYTES, exclusive: true },
+  { jsonBody: true, maxBodyBytes: loadConfig().IMPORT_MAX_BODY_BYTES, exclusiveAboveBytes: 256 * 1024 },
 );

@@ -148,6 +148,20 @@ describe('planFull', () => {
     expect(err?.message).toMatch(/has 1001 problem/);
   });
 
+  it('stops at the depth limit on invalid nodes too, and refuses a node too large for a shard', () => {
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 20_000; i += 1) deep = { children: [deep] };
+    const problems = problemsOf(() => planFull(deep, limits));
+    expect(problems.filter((p) => p.code === 'too_deep')).toHaveLength(1);
+    expect(problems.length).toBeLessThanOrEqual(limits.maxDepth * 4);
+    const huge = { id: 'h', type: 'CASE', name: 'h', content: { steps: [] as { action: string }[] } };
+    for (let i = 0; i < 20; i += 1) huge.content.steps.push({ action: 'x'.repeat(60_000) });
+    expect(problemsOf(() => planFull(huge, limits)).map((p) => p.code)).toEqual(['node_too_large']);
+    expect(problemsOf(() => planFull({ id: 'tree', type: 'CASE', name: 't' }, limits))[0]?.path).toBe(
+      'tree.id',
+    );
+  });
+
   it('walks the children of an invalid node too', () => {
     const problems = problemsOf(() =>
       planFull(

@@ -22,13 +22,14 @@ export interface HttpHandlerOptions {
   jsonBody?: boolean;
   maxBodyBytes?: number;
   /**
-   * Handle at most one such request at a time in this process, from parsing on. A Lambda
+   * Handle at most one request with a body over this many bytes at a time in this process,
+   * from parsing on (smaller ones never wait). A Lambda
    * container runs one request at a time anyway; serverless-offline runs every request in one
    * process, whose heap two or three large imports at once would exhaust (one 10 MB import of
    * tiny nodes takes ~1.5 KB of heap per node while it is planned). Requests beyond
    * MAX_WAITING in line get 429.
    */
-  exclusive?: boolean;
+  exclusiveAboveBytes?: number;
 }
 
 const MAX_WAITING = 4;
@@ -123,7 +124,9 @@ export function httpHandler(
         const result = await fn(toRequest(event, opts));
         return json(result.status, result.body);
       };
-      return opts.exclusive ? exclusively(handle) : handle();
+      const large =
+        opts.exclusiveAboveBytes !== undefined && (event.body?.length ?? 0) > opts.exclusiveAboveBytes;
+      return large ? exclusively(handle) : handle();
     },
   );
   handler.use(errorMiddleware);
