@@ -30,8 +30,10 @@ export class ProblemList {
     if (this.items.length < MAX_LISTED_PROBLEMS)
       this.items.push({ path, message, ...(code ? { code } : {}) });
   }
-  addZod(base: string, error: z.ZodError): void {
+  /** Adds zod's issues, except those under a top-level key in `skip` (already reported). */
+  addZod(base: string, error: z.ZodError, skip: ReadonlySet<string> = new Set()): void {
     for (const issue of error.issues) {
+      if (skip.has(String(issue.path[0]))) continue;
       const sub = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
       const path = `${base}${sub}`.replace(/^\./, '');
       if (!this.items.some((i) => i.path === path && i.message === issue.message))

@@ -15,7 +15,9 @@ export const handler = httpHandler(
       const problems = new ProblemList();
       const envelope = importEnvelopeSchema.safeParse(req.body);
       if (!envelope.success) problems.addZod('', envelope.error);
-      problems.addZod('', parsed.error);
+      // The union reports a bad mode or source again, in its own words: list each once.
+      const reported = new Set(envelope.error?.issues.map((i) => String(i.path[0])));
+      problems.addZod('', parsed.error, reported);
       nodeProblems(req.body, importLimits(loadConfig()), problems);
       throw badRequest(`the import has ${problems.total} problem(s)`, problems.items);
     }
