@@ -1,9 +1,11 @@
-import { decodeBody } from '@collect/common';
+import { decodeBody, type RabbitMqEvent } from '@collect/common';
+import type { GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TreeCache } from '../../functions/collect/src/adapters/tree-cache.redis';
 import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
+import { recordDeadShards } from '../../functions/collect/src/app/dead-shards';
 import { readCase } from '../../functions/collect/src/app/read-case';
 import { readTask } from '../../functions/collect/src/app/read-task';
 import { readTree } from '../../functions/collect/src/app/read-tree';
@@ -25,6 +27,15 @@ afterAll(async () => {
 });
 
 /** Takes every message waiting on the import queue (acked: the test applies them itself). */
+async function takeRaw(): Promise<GetMessage[]> {
+  const out: GetMessage[] = [];
+  for (;;) {
+    const m = await env.channel.get(`${env.config.AMQP_PREFIX}.import-chunk`, { noAck: true });
+    if (m === false) return out;
+    out.push(m);
+  }
+}
+
 async function takeMessages(): Promise<ImportChunkMessage[]> {
   const queue = `${env.config.AMQP_PREFIX}.import-chunk`;
   const out: ImportChunkMessage[] = [];
@@ -364,5 +375,65 @@ describe('tenants', () => {
     ).rejects.toMatchObject({
       status: 404,
     });
+  });
+});
+
+describe('a shard message that RabbitMQ dead-lettered', () => {
+  /** The Amazon MQ event the bridge would hand the dead-letter consumer for `m`. */
+  const deadEvent = (m: { content: Buffer; properties: { messageId?: string; contentEncoding?: string } }) =>
+    ({
+      eventSource: 'aws:rmq',
+      rmqMessagesByQueue: {
+        'dead::/': [
+          {
+            basicProperties: {
+              messageId: m.properties.messageId ?? null,
+              contentEncoding: m.properties.contentEncoding ?? null,
+              headers: { 'x-delivery-count': 5 },
+            },
+            redelivered: true,
+            data: m.content.toString('base64'),
+          },
+        ],
+      },
+    }) as unknown as RabbitMqEvent;
+
+  it('records its shard FAILED, settles the task without deleting anything, and parks the message', async () => {
+    const source = 'dead';
+    await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
+    const before = await liveTree(env.db, source);
+    const { taskId } = await submitImport(env.services, tenant, {
+      source,
+      mode: 'FULL',
+      tree: dir('root', 'Root 🌳', [kase('a1', 'Alpha one'), kase('n1', 'New one'), kase('n2', 'New two')]),
+    });
+    const raw = await takeRaw();
+    expect(raw.length).toBeGreaterThan(1);
+    const [lost, ...applied] = raw;
+    for (const m of applied) {
+      await applyChunk(
+        env.services,
+        importChunkMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm'))),
+      );
+    }
+    expect(await recordDeadShards(env.services, deadEvent(lost as GetMessage))).toBe(1);
+    const task = await env.services.tasks.get(taskId);
+    expect(task).toMatchObject({ state: 'PARTIALLY_COMPLETED', failedShards: 1 });
+    expect((await env.services.tasks.shards(taskId))[0]).toMatchObject({
+      state: 'FAILED',
+      lastError: expect.stringMatching(/dead-lettered/),
+    });
+    // An incomplete FULL import deletes nothing: every node of the old tree is still there.
+    const after = await liveTree(env.db, source);
+    for (const row of before) expect(after).toContainEqual(row);
+    const parked = await env.channel.get(`${env.config.AMQP_PREFIX}.import-chunk.parked`, { noAck: true });
+    expect(parked === false ? undefined : parked.content).toEqual((lost as GetMessage).content);
+  });
+
+  it('parks a message that is not a shard without failing', async () => {
+    const poison = { content: Buffer.from('not json'), properties: { messageId: 'poison' } };
+    expect(await recordDeadShards(env.services, deadEvent(poison))).toBe(1);
+    const parked = await env.channel.get(`${env.config.AMQP_PREFIX}.import-chunk.parked`, { noAck: true });
+    expect(parked === false ? undefined : parked.content.toString()).toBe('not json');
   });
 });

@@ -39,21 +39,27 @@ describe('serverless package for AWS', () => {
       'collect-prod-getTestcase',
       'collect-prod-getTestcaseTree',
       'collect-prod-importChunk',
+      'collect-prod-importChunkDead',
       'collect-prod-importTestcases',
       'collect-prod-openImport',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(8);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(9);
   });
 
-  it('maps the import queue of the Amazon MQ broker to the chunk worker', () => {
-    const [mapping] = ofType('AWS::Lambda::EventSourceMapping');
-    expect(mapping?.Properties).toMatchObject({
-      Queues: ['collect.import-chunk'],
-      BatchSize: 1,
-      SourceAccessConfigurations: [{ Type: 'BASIC_AUTH' }],
-    });
-    expect(String(mapping?.Properties.EventSourceArn)).toMatch(/^arn:aws:mq:/);
+  it('maps the import queue and its dead-letter queue of the Amazon MQ broker to their consumers', () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    expect(mappings.map((m) => m.Properties.Queues).sort()).toEqual([
+      ['collect.import-chunk'],
+      ['collect.import-chunk.dead'],
+    ]);
+    for (const mapping of mappings) {
+      expect(mapping.Properties).toMatchObject({
+        BatchSize: 1,
+        SourceAccessConfigurations: [{ Type: 'BASIC_AUTH' }],
+      });
+      expect(String(mapping.Properties.EventSourceArn)).toMatch(/^arn:aws:mq:/);
+    }
     const worker = ofType('AWS::Lambda::Function').find(
       (f) => f.Properties.FunctionName === 'collect-prod-importChunk',
     );

@@ -9,6 +9,8 @@ export interface Topology {
   deadLetterExchange: string;
   queue(name: QueueName): string;
   deadQueue(name: QueueName): string;
+  /** Where dead messages are kept once their failure is recorded (no consumer). */
+  parkedQueue(name: QueueName): string;
 }
 
 /** Names derived from one prefix, so tests and environments can run side by side. */
@@ -18,6 +20,7 @@ export function topology(prefix: string): Topology {
     deadLetterExchange: `${prefix}.dlx`,
     queue: (name) => `${prefix}.${name}`,
     deadQueue: (name) => `${prefix}.${name}.dead`,
+    parkedQueue: (name) => `${prefix}.${name}.parked`,
   };
 }
 
@@ -45,6 +48,7 @@ export async function assertTopology(ch: Channel, prefix: string, deliveryLimit:
     await ch.bindQueue(t.queue(name), t.exchange, name);
     await ch.assertQueue(t.deadQueue(name), { durable: true, arguments: { 'x-queue-type': 'quorum' } });
     await ch.bindQueue(t.deadQueue(name), t.deadLetterExchange, name);
+    await ch.assertQueue(t.parkedQueue(name), { durable: true, arguments: { 'x-queue-type': 'quorum' } });
   }
   return t;
 }
@@ -55,6 +59,7 @@ export async function deleteTopology(ch: Channel, prefix: string): Promise<void>
   for (const name of QUEUES) {
     await ch.deleteQueue(t.queue(name));
     await ch.deleteQueue(t.deadQueue(name));
+    await ch.deleteQueue(t.parkedQueue(name));
   }
   await ch.deleteExchange(t.exchange);
   await ch.deleteExchange(t.deadLetterExchange);
