@@ -5,6 +5,7 @@ import type { TaskRow } from '../adapters/task-store.mysql';
 import { type ImportChunkMessage, isTaskId } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
 import { finalizeIfSettled } from './finalize-import';
+import { failLostShards } from './lost-shards';
 import { fail, type ImportPlan, planIncremental } from './plan-import';
 import {
   IMPORT_TASK_KIND,
@@ -80,7 +81,7 @@ export async function addPart(
   nodes: unknown[],
 ): Promise<{ taskId: string; nodes: number; shards: number[] }> {
   if (!isTaskId(taskId)) throw notFound(`import "${taskId}"`);
-  await failIfPartLost(deps, taskId);
+  await failLostShards(deps, taskId);
   await waitForQueueRoom(deps);
   let plan: ImportPlan | undefined;
   // The task row lock serialises the parts of one import: ids and positions stay consistent.
@@ -115,28 +116,6 @@ export async function addPart(
     nodes: messages.reduce((n, m) => n + m.upserts.length, 0),
     shards: messages.map((m) => m.shardNo),
   };
-}
-
-/**
- * A part whose shards were never queued (the API died between its commit and RabbitMQ's
- * confirm) leaves a hole no later part can fill: its ids are taken, its nodes are not coming.
- * Once its shards count as lost, the import is FAILED and frees its source, so the next part or
- * the commit gets 409 and the client opens a new import instead of committing a partial tree.
- */
-async function failIfPartLost(deps: PartsDeps, taskId: string): Promise<void> {
-  await inTransaction(deps.db, async (conn) => {
-    const task = await deps.tasks.get(taskId, conn, true);
-    if (!task || task.sealed || isTaskFinished(task.state)) return;
-    const lost = await deps.tasks.failLost(conn, taskId, deps.config.IMPORT_ENQUEUE_TIMEOUT_SECONDS);
-    if (lost === 0) return;
-    await deps.tasks.setState(
-      taskId,
-      'FAILED',
-      `a part was lost (${lost} shard(s) never queued: the API stopped before RabbitMQ confirmed them); open a new import`,
-      conn,
-    );
-    await deps.trees.endImport(conn, task.tenantId, task.source, taskId);
-  });
 }
 
 /** Lists, as a 400, every node of a part whose id an earlier part already sent. */
@@ -188,7 +167,7 @@ export async function commitImport(
   tenantId: string,
   taskId: string,
 ): Promise<{ taskId: string; totalShards: number }> {
-  if (isTaskId(taskId)) await failIfPartLost(deps, taskId);
+  if (isTaskId(taskId)) await failLostShards(deps, taskId);
   const task = await inTransaction(deps.db, async (conn) => {
     const t = await openTask(deps, conn, tenantId, taskId);
     await deps.tasks.seal(conn, taskId);
