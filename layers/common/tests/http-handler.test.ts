@@ -41,3 +41,19 @@ describe('httpHandler with exclusiveAboveBytes', () => {
     );
   });
 });
+
+describe('httpHandler errors', () => {
+  it('answers 503 when a dependency is unreachable, 500 for anything else', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5672'), { code: 'ECONNREFUSED' });
+    const down = httpHandler(async () => {
+      throw refused;
+    });
+    const broken = httpHandler(async () => {
+      throw new Error('a bug');
+    });
+    const res = await down(event({}), {} as Context);
+    expect(res?.statusCode).toBe(503);
+    expect(JSON.parse(String(res?.body))).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } });
+    expect((await broken(event({}), {} as Context))?.statusCode).toBe(500);
+  });
+});

@@ -2,6 +2,7 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { badRequest, HttpError, payloadTooLarge } from '../errors';
 import { logger } from '../logger';
+import { isUnavailable } from '../retry';
 
 /** What a use case sees of an HTTP request: parsed, size-checked, never the raw event. */
 export interface HttpRequest {
@@ -106,6 +107,15 @@ const errorMiddleware: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStru
     const err = request.error;
     if (err instanceof HttpError) {
       request.response = json(err.status, err.toJSON());
+      return;
+    }
+    if (isUnavailable(err)) {
+      // A store or the broker cannot be reached: nothing was accepted, and trying again later
+      // is the right thing for the client to do (a 500 would say the request itself is wrong).
+      logger().warn({ err, path: request.event.rawPath }, 'a dependency is unavailable');
+      request.response = json(503, {
+        error: { code: 'SERVICE_UNAVAILABLE', message: 'a store or the queue is unreachable; retry later' },
+      });
       return;
     }
     logger().error({ err, path: request.event.rawPath }, 'unhandled error');
