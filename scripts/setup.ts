@@ -14,9 +14,24 @@ export async function setup(): Promise<void> {
   await closeMongo();
   console.log('mongodb: indexes ensured');
   const conn = await amqp.connect(cfg.AMQP_URL);
+  // A refused declaration closes the channel and is also emitted as 'error'; the rejected call
+  // below reports it, so the events need a listener rather than crashing the process.
+  conn.on('error', () => undefined);
   try {
     const ch = await conn.createChannel();
-    const t = await assertTopology(ch, cfg.AMQP_PREFIX, cfg.AMQP_DELIVERY_LIMIT);
+    ch.on('error', () => undefined);
+    const t = await assertTopology(ch, cfg.AMQP_PREFIX, cfg.AMQP_DELIVERY_LIMIT).catch((err) => {
+      // RabbitMQ refuses to redeclare a queue with other arguments (406 PRECONDITION_FAILED):
+      // one an older version of the platform created. Say which, rather than a bare 406.
+      if ((err as { code?: number }).code === 406) {
+        throw new Error(
+          `${(err as Error).message}\n  A queue under the prefix "${cfg.AMQP_PREFIX}" was declared by an older version with ` +
+            'other arguments. Move or drop its messages, delete it (rabbitmqctl delete_queue <name>) and run again, ' +
+            'or set AMQP_PREFIX to start afresh.',
+        );
+      }
+      throw err;
+    });
     console.log(
       `rabbitmq: exchange ${t.exchange}, queue ${t.queue('import-chunk')} (quorum, delivery limit ${cfg.AMQP_DELIVERY_LIMIT})`,
     );

@@ -1,4 +1,4 @@
-import { decodeBody, type RabbitMqEvent } from '@collect/common';
+import { decodeBody, type RabbitMqEvent, topology } from '@collect/common';
 import type { GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -428,6 +428,26 @@ describe('a shard message that RabbitMQ dead-lettered', () => {
     for (const row of before) expect(after).toContainEqual(row);
     const parked = await env.channel.get(`${env.config.AMQP_PREFIX}.import-chunk.parked`, { noAck: true });
     expect(parked === false ? undefined : parked.content).toEqual((lost as GetMessage).content);
+  });
+
+  it('moves a dead message its consumer keeps failing on to the parked queue, instead of looping', async () => {
+    const t = topology(env.config.AMQP_PREFIX);
+    const ch = await env.amqp.createChannel();
+    try {
+      ch.publish(t.deadLetterExchange, 'import-chunk', Buffer.from('too large to invoke'), {
+        persistent: true,
+      });
+      // Each failed delivery of the consumer (here: a reject with requeue) counts, as in the bridge.
+      const parked = await waitFor('the message to be parked', async () => {
+        const m = await ch.get(t.deadQueue('import-chunk'));
+        if (m !== false) ch.nack(m, false, true);
+        const p = await ch.get(t.parkedQueue('import-chunk'), { noAck: true });
+        return p === false ? undefined : p;
+      });
+      expect(parked.content.toString()).toBe('too large to invoke');
+    } finally {
+      await ch.close();
+    }
   });
 
   it('parks a message that is not a shard without failing', async () => {

@@ -46,9 +46,23 @@ export async function assertTopology(ch: Channel, prefix: string, deliveryLimit:
       },
     });
     await ch.bindQueue(t.queue(name), t.exchange, name);
-    await ch.assertQueue(t.deadQueue(name), { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    // The dead queue has a consumer too (it records the failures); a message that consumer
+    // cannot take either (say, too large to invoke a function with) moves on to `.parked`
+    // after the same number of deliveries, instead of coming back for ever.
+    await ch.assertQueue(t.deadQueue(name), {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': deliveryLimit,
+        'x-dead-letter-exchange': t.deadLetterExchange,
+        'x-dead-letter-routing-key': `${name}.parked`,
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
+      },
+    });
     await ch.bindQueue(t.deadQueue(name), t.deadLetterExchange, name);
     await ch.assertQueue(t.parkedQueue(name), { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.bindQueue(t.parkedQueue(name), t.deadLetterExchange, `${name}.parked`);
   }
   return t;
 }
