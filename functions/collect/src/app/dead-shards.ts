@@ -1,7 +1,6 @@
-import type { Config } from '@collect/common';
 import {
-  type DeliveryMeta,
-  decodeBody,
+  type Config,
+  decodeMessage,
   logger,
   type OutgoingMessage,
   publishConfirmed,
@@ -10,7 +9,7 @@ import {
   topology,
 } from '@collect/common';
 import type { ConfirmChannel } from 'amqplib';
-import { importChunkMessageSchema } from '../schemas';
+import { type ImportChunkMessage, importChunkMessageSchema } from '../schemas';
 import { failChunk } from './apply-chunk';
 import type { ChunkDeps } from './chunk-deps';
 
@@ -33,25 +32,25 @@ export async function recordDeadShards(deps: DeadDeps, event: RabbitMqEvent): Pr
     for (const m of messages) {
       const body = Buffer.from(m.data, 'base64');
       const props = m.basicProperties;
-      const meta: Pick<DeliveryMeta, 'messageId'> = { messageId: props?.messageId ?? undefined };
-      const log = logger({ messageId: meta.messageId });
+      const messageId = props?.messageId ?? undefined;
+      const log = logger({ messageId });
+      let shard: ImportChunkMessage | undefined;
       try {
-        const parsed = importChunkMessageSchema.safeParse(
-          JSON.parse(decodeBody(body, props?.contentEncoding, `dead message ${meta.messageId}`)),
-        );
-        if (parsed.success) {
-          const reason = 'dead-lettered: its deliveries ran out before it was applied';
-          await retryWhileUnavailable(
-            () => failChunk(deps, parsed.data, reason),
-            deps.config.WORKER_UNAVAILABLE_BUDGET_MS,
-          );
-        } else log.warn('a dead message that is not a shard message; parking it as it is');
+        shard = decodeMessage(importChunkMessageSchema, m, `dead message ${messageId}`);
       } catch (err) {
-        log.error({ err }, 'could not record a dead message; parking it anyway');
+        log.warn({ err }, 'a dead message that is not a shard; parking it as it is');
+      }
+      if (shard) {
+        const dead = shard;
+        const reason = 'dead-lettered: its deliveries ran out before it was applied';
+        await retryWhileUnavailable(
+          () => failChunk(deps, dead, reason),
+          deps.config.WORKER_UNAVAILABLE_BUDGET_MS,
+        ).catch((err) => log.error({ err }, 'could not record a dead message; parking it anyway'));
       }
       const outgoing: OutgoingMessage = {
         routingKey: t.parkedQueue('import-chunk'),
-        messageId: meta.messageId ?? `dead-${Date.now()}`,
+        messageId: messageId ?? `dead-${Date.now()}`,
         body,
         ...(props?.contentEncoding ? { contentEncoding: props.contentEncoding } : {}),
         headers: { ...(props?.headers ?? {}), 'x-parked-at': new Date().toISOString() },

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { NonRetryableError } from '../errors';
 import { logger } from '../logger';
 import { decodeBody } from './body-encoding';
-import type { RabbitMqEvent } from './rmq-event';
+import type { RabbitMqEvent, RabbitMqMessage } from './rmq-event';
 
 export interface DeliveryMeta {
   queue: string;
@@ -19,6 +19,28 @@ export interface DeliveryMeta {
  * for each in order. Any failure fails the invocation, so the event source (or the local bridge)
  * hands the batch back to RabbitMQ, which redelivers it until the delivery limit dead-letters it.
  */
+/**
+ * The payload of one Amazon MQ message: base64, then its content encoding undone, JSON, checked
+ * against `schema`. Anything that cannot be is a NonRetryableError naming `what`.
+ */
+export function decodeMessage<S extends z.ZodType>(schema: S, m: RabbitMqMessage, what: string): z.infer<S> {
+  const text = decodeBody(Buffer.from(m.data, 'base64'), m.basicProperties?.contentEncoding, what);
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(text);
+  } catch {
+    throw new NonRetryableError('INVALID_MESSAGE', `${what} is not JSON`);
+  }
+  const parsed = schema.safeParse(decoded);
+  if (!parsed.success) {
+    throw new NonRetryableError(
+      'INVALID_MESSAGE',
+      `${what} does not match its schema: ${parsed.error.message}`,
+    );
+  }
+  return parsed.data;
+}
+
 export function consumerHandler<S extends z.ZodType>(
   schema: S,
   fn: (message: z.infer<S>, meta: DeliveryMeta) => Promise<void>,
@@ -34,22 +56,7 @@ export function consumerHandler<S extends z.ZodType>(
           redelivered: Boolean(m.redelivered),
           deliveryCount: Number(m.basicProperties?.headers?.['x-delivery-count'] ?? 0) || 0,
         };
-        const what = `message ${meta.messageId} on ${queue}`;
-        const text = decodeBody(Buffer.from(m.data, 'base64'), m.basicProperties?.contentEncoding, what);
-        let decoded: unknown;
-        try {
-          decoded = JSON.parse(text);
-        } catch {
-          throw new NonRetryableError('INVALID_MESSAGE', `message ${meta.messageId} on ${queue} is not JSON`);
-        }
-        const parsed = schema.safeParse(decoded);
-        if (!parsed.success) {
-          throw new NonRetryableError(
-            'INVALID_MESSAGE',
-            `message ${meta.messageId} on ${queue} does not match its schema: ${parsed.error.message}`,
-          );
-        }
-        await fn(parsed.data, meta);
+        await fn(decodeMessage(schema, m, `message ${meta.messageId} on ${queue}`), meta);
         processed += 1;
       }
     }
