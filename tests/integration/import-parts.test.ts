@@ -1,4 +1,4 @@
-import { decodeBody, GZIP, HttpError } from '@collect/common';
+import { GZIP, HttpError } from '@collect/common';
 import type { ConfirmChannel } from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,9 +6,9 @@ import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
 import { addPart, commitImport, openImport } from '../../functions/collect/src/app/import-parts';
 import { readTask } from '../../functions/collect/src/app/read-task';
 import { submitImport } from '../../functions/collect/src/app/submit-import';
-import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
+import type { ImportChunkMessage } from '../../functions/collect/src/schemas';
 import { liveTree } from '../support/stores';
-import { createTestEnv, type TestEnv } from '../support/test-env';
+import { createTestEnv, decodeShard, type TestEnv, takeShardMessages } from '../support/test-env';
 import { dir, flatten, kase, sampleTree } from '../support/tree-fixtures';
 import { waitFor } from '../support/wait';
 
@@ -29,12 +29,9 @@ afterAll(async () => {
 
 async function drain(): Promise<ImportChunkMessage[]> {
   const out: ImportChunkMessage[] = [];
-  for (;;) {
-    const m = await env.channel.get(`${env.config.AMQP_PREFIX}.import-chunk`, { noAck: true });
-    if (m === false) break;
+  for (const m of await takeShardMessages(env)) {
     expect(m.properties.contentEncoding).toBe(GZIP);
-    const text = decodeBody(m.content, m.properties.contentEncoding, 'shard');
-    const msg = importChunkMessageSchema.parse(JSON.parse(text));
+    const msg = decodeShard(m);
     await applyChunk(env.services, msg);
     out.push(msg);
   }

@@ -1,4 +1,4 @@
-import { decodeBody, type RabbitMqEvent, topology } from '@collect/common';
+import { type RabbitMqEvent, topology } from '@collect/common';
 import type { GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -10,9 +10,9 @@ import { readCase } from '../../functions/collect/src/app/read-case';
 import { readTask } from '../../functions/collect/src/app/read-task';
 import { readTree } from '../../functions/collect/src/app/read-tree';
 import { submitImport } from '../../functions/collect/src/app/submit-import';
-import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
+import type { ImportChunkMessage } from '../../functions/collect/src/schemas';
 import { liveTree } from '../support/stores';
-import { createTestEnv, type TestEnv } from '../support/test-env';
+import { createTestEnv, decodeShard, type TestEnv, takeShardMessages } from '../support/test-env';
 import { dir, flatten, type InNode, kase, sampleTree } from '../support/tree-fixtures';
 import { waitFor } from '../support/wait';
 
@@ -26,26 +26,8 @@ afterAll(async () => {
   await env?.close();
 });
 
-/** Takes every message waiting on the import queue (acked: the test applies them itself). */
-async function takeRaw(): Promise<GetMessage[]> {
-  const out: GetMessage[] = [];
-  for (;;) {
-    const m = await env.channel.get(`${env.config.AMQP_PREFIX}.import-chunk`, { noAck: true });
-    if (m === false) return out;
-    out.push(m);
-  }
-}
-
-async function takeMessages(): Promise<ImportChunkMessage[]> {
-  const queue = `${env.config.AMQP_PREFIX}.import-chunk`;
-  const out: ImportChunkMessage[] = [];
-  for (;;) {
-    const m = await env.channel.get(queue, { noAck: true });
-    if (m === false) return out;
-    const text = decodeBody(m.content, m.properties.contentEncoding, 'shard');
-    out.push(importChunkMessageSchema.parse(JSON.parse(text)));
-  }
-}
+const takeMessages = async (): Promise<ImportChunkMessage[]> =>
+  (await takeShardMessages(env)).map(decodeShard);
 
 async function importAndApply(
   body: Parameters<typeof submitImport>[2],
@@ -407,14 +389,11 @@ describe('a shard message that RabbitMQ dead-lettered', () => {
       mode: 'FULL',
       tree: dir('root', 'Root 🌳', [kase('a1', 'Alpha one'), kase('n1', 'New one'), kase('n2', 'New two')]),
     });
-    const raw = await takeRaw();
+    const raw = await takeShardMessages(env);
     expect(raw.length).toBeGreaterThan(1);
     const [lost, ...applied] = raw;
     for (const m of applied) {
-      await applyChunk(
-        env.services,
-        importChunkMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm'))),
-      );
+      await applyChunk(env.services, decodeShard(m));
     }
     expect(await recordDeadShards(env.services, deadEvent(lost as GetMessage))).toBe(1);
     const task = await env.services.tasks.get(taskId);

@@ -1,11 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { assertTopology, type Config, configSchema, createMysqlPool, deleteTopology } from '@collect/common';
+import {
+  assertTopology,
+  type Config,
+  configSchema,
+  createMysqlPool,
+  decodeBody,
+  deleteTopology,
+  topology,
+} from '@collect/common';
 import { dropMysqlDatabase, migrateMysql, setupMongo } from '@collect/common/setup';
-import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { type Db, MongoClient } from 'mongodb';
 import type { Pool } from 'mysql2/promise';
 import { buildServices, type Services } from '../../functions/collect/src/composition';
+import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
 import { withDatabase } from './stores';
 
 export interface TestEnv {
@@ -68,3 +77,18 @@ export async function createTestEnv(overrides: Partial<Record<keyof Config, stri
     },
   };
 }
+
+/** Takes every message waiting on the import queue (acked: the test applies them itself). */
+export async function takeShardMessages(env: TestEnv): Promise<GetMessage[]> {
+  const queue = topology(env.config.AMQP_PREFIX).queue('import-chunk');
+  const out: GetMessage[] = [];
+  for (;;) {
+    const m = await env.channel.get(queue, { noAck: true });
+    if (m === false) return out;
+    out.push(m);
+  }
+}
+
+/** The shard a message carries, its content encoding undone. */
+export const decodeShard = (m: GetMessage): ImportChunkMessage =>
+  importChunkMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'shard')));
