@@ -90,6 +90,13 @@ function toTask(r: RowDataPacket): TaskRow {
   };
 }
 
+/**
+ * SQL: the shard aliased `alias` is lost: recorded, never queued (RabbitMQ's confirm never
+ * recorded, no worker ever claimed it) and older than the one `?` parameter, in seconds.
+ */
+export const lostShard = (alias: string): string =>
+  `${alias}.state = 'PENDING' AND ${alias}.queued_at IS NULL AND ${alias}.created_at < NOW(3) - INTERVAL ? SECOND`;
+
 /** Task and shard rows: MySQL is the truth for every state; shard writes are fenced by epoch. */
 export class TaskStore {
   constructor(private readonly db: Pool) {}
@@ -175,24 +182,40 @@ export class TaskStore {
    * their messages died with the API process that recorded them. Returns how many it failed.
    */
   async failLost(conn: PoolConnection, taskId: string, afterSeconds: number): Promise<number> {
-    const [rows] = await conn.query<RowDataPacket[]>(
-      `SELECT shard_no, node_count FROM collect_shard
-        WHERE task_id = ? AND state = 'PENDING' AND queued_at IS NULL
-          AND created_at < NOW(3) - INTERVAL ? SECOND FOR UPDATE`,
-      [taskId, afterSeconds],
-    );
-    if (rows.length === 0) return 0;
     const error = `never queued: the API stopped before RabbitMQ confirmed this shard (within ${afterSeconds} s); import again`;
-    await conn.query(
-      "UPDATE collect_shard SET state = 'FAILED', failed_nodes = node_count, last_error = ? WHERE task_id = ? AND shard_no IN (?)",
-      [error, taskId, rows.map((r) => r.shard_no)],
+    return this.failShards(conn, taskId, lostShard('h'), [afterSeconds], error);
+  }
+
+  /** Ends a task FAILED with `error`, its unsettled shards with it (a newer import took its source). */
+  async abandon(conn: PoolConnection, taskId: string, error: string): Promise<void> {
+    await this.failShards(conn, taskId, "h.state IN ('PENDING', 'RUNNING', 'RETRYING')", [], error);
+    await this.setState(taskId, 'FAILED', error, conn);
+  }
+
+  /** Fails the shards of `taskId` that match `condition` and recounts the task's failures. */
+  private async failShards(
+    conn: PoolConnection,
+    taskId: string,
+    condition: string,
+    args: unknown[],
+    error: string,
+  ): Promise<number> {
+    const [res] = await conn.query(
+      `UPDATE collect_shard h SET h.state = 'FAILED', h.failed_nodes = h.node_count, h.last_error = ?
+        WHERE h.task_id = ? AND ${condition}`,
+      [error, taskId, ...args],
     );
+    const failed = (res as { affectedRows: number }).affectedRows;
+    if (failed === 0) return 0;
+    // Every failure the task counts is a shard's, so its counters are the sums over its shards.
     await conn.query(
-      `UPDATE collect_task SET failed_shards = failed_shards + ?, failed_nodes = failed_nodes + ?,
-              last_error = ? WHERE id = ?`,
-      [rows.length, rows.reduce((n, r) => n + Number(r.node_count), 0), error, taskId],
+      `UPDATE collect_task t SET last_error = ?,
+              failed_shards = (SELECT COUNT(*) FROM collect_shard h WHERE h.task_id = t.id AND h.state = 'FAILED'),
+              failed_nodes = (SELECT COALESCE(SUM(h.failed_nodes), 0) FROM collect_shard h WHERE h.task_id = t.id)
+        WHERE t.id = ?`,
+      [error, taskId],
     );
-    return rows.length;
+    return failed;
   }
 
   /**
@@ -201,9 +224,8 @@ export class TaskStore {
    */
   async shards(taskId: string, lostAfterSeconds = 0): Promise<(ShardRow & { lost: boolean })[]> {
     const [rows] = await this.db.query<RowDataPacket[]>(
-      `SELECT *, (state = 'PENDING' AND queued_at IS NULL AND ? > 0
-                  AND created_at < NOW(3) - INTERVAL ? SECOND) AS lost
-         FROM collect_shard WHERE task_id = ? ORDER BY shard_no`,
+      `SELECT s.*, (? > 0 AND ${lostShard('s')}) AS lost
+         FROM collect_shard s WHERE s.task_id = ? ORDER BY s.shard_no`,
       [lostAfterSeconds, lostAfterSeconds, taskId],
     );
     return rows.map((r) => ({

@@ -2,6 +2,7 @@ import { conflict } from '@collect/common';
 import { isTaskFinished } from '@collect/core';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { FlatNode } from '../schemas';
+import { lostShard } from './task-store.mysql';
 
 export type NodeType = 'DIRECTORY' | 'CASE';
 
@@ -67,7 +68,9 @@ export class TreeStore {
   /**
    * Starts an import of a source inside the caller's transaction: takes the source (only one
    * import at a time, so two trees never interleave) and hands out its next tree version.
-   * Throws 409 naming the import that holds the source.
+   * Throws 409 naming the import that holds the source. An unfinished import with no progress
+   * for `after.staleSeconds`, or with shards lost (see TaskStore.failLost), does not hold it: it
+   * is returned as `superseded`, for the caller to end (TaskStore.abandon).
    */
   async beginImport(
     conn: PoolConnection,
@@ -75,19 +78,18 @@ export class TreeStore {
     source: string,
     taskId: string,
     after: { staleSeconds: number; lostSeconds: number },
-  ): Promise<number> {
+  ): Promise<{ version: number; superseded?: { taskId: string; error: string } }> {
     await conn.query('INSERT IGNORE INTO tree_source (tenant_id, source) VALUES (?, ?)', [tenantId, source]);
     const [rows] = await conn.query<RowDataPacket[]>(
       `SELECT s.last_version, s.active_task_id, t.state AS active_state,
               t.updated_at < NOW(3) - INTERVAL ? SECOND AS stale,
-              EXISTS (SELECT 1 FROM collect_shard h
-                       WHERE h.task_id = t.id AND h.state = 'PENDING' AND h.queued_at IS NULL
-                         AND h.created_at < NOW(3) - INTERVAL ? SECOND) AS lost
+              EXISTS (SELECT 1 FROM collect_shard h WHERE h.task_id = t.id AND ${lostShard('h')}) AS lost
          FROM tree_source s LEFT JOIN collect_task t ON t.id = s.active_task_id
         WHERE s.tenant_id = ? AND s.source = ? FOR UPDATE`,
       [after.staleSeconds, after.lostSeconds, tenantId, source],
     );
     const row = rows[0];
+    let superseded: { taskId: string; error: string } | undefined;
     if (row?.active_task_id && row.active_state && !isTaskFinished(row.active_state)) {
       if (!row.stale && !row.lost) {
         throw conflict(`an import of source "${source}" is already in progress`, {
@@ -95,33 +97,17 @@ export class TreeStore {
           state: row.active_state,
         });
       }
-      // No progress for that long, or shards that will never be delivered (the API died between
-      // recording them and RabbitMQ's confirm): the source is not held hostage. The old task is
-      // FAILED, so its late messages are refused.
       const why = row.lost
         ? `shard(s) never queued (the API stopped before RabbitMQ confirmed them)`
         : `no progress for ${after.staleSeconds} s`;
-      const error = `abandoned: ${why}; superseded by ${taskId}`;
-      // Its unsettled shards will never be applied now: they fail with it, counters included.
-      await conn.query(
-        `UPDATE collect_shard SET state = 'FAILED', failed_nodes = node_count, last_error = ?
-          WHERE task_id = ? AND state IN ('PENDING', 'RUNNING', 'RETRYING')`,
-        [error, row.active_task_id],
-      );
-      await conn.query(
-        `UPDATE collect_task t SET state = 'FAILED', finished_at = CURRENT_TIMESTAMP(3), last_error = ?,
-                failed_shards = (SELECT COUNT(*) FROM collect_shard h WHERE h.task_id = t.id AND h.state = 'FAILED'),
-                failed_nodes = (SELECT COALESCE(SUM(h.failed_nodes), 0) FROM collect_shard h WHERE h.task_id = t.id)
-          WHERE t.id = ?`,
-        [error, row.active_task_id],
-      );
+      superseded = { taskId: row.active_task_id, error: `abandoned: ${why}; superseded by ${taskId}` };
     }
     const version = Number(row?.last_version ?? 0) + 1;
     await conn.query(
       'UPDATE tree_source SET last_version = ?, active_task_id = ? WHERE tenant_id = ? AND source = ?',
       [version, taskId, tenantId, source],
     );
-    return version;
+    return superseded ? { version, superseded } : { version };
   }
 
   /** Frees the source once its import reached a final state. */

@@ -14,7 +14,7 @@ import {
   publishShards,
   shardMessages,
   shardsOf,
-  takeoverAfter,
+  takeSource,
 } from './submit-import';
 import { ProblemList } from './tree-walk';
 
@@ -34,7 +34,7 @@ export async function openImport(
 ): Promise<{ taskId: string }> {
   const taskId = newId();
   const version = await inTransaction(deps.db, async (conn) => {
-    const v = await deps.trees.beginImport(conn, tenantId, source, taskId, takeoverAfter(deps.config));
+    const v = await takeSource(deps, conn, tenantId, source, taskId);
     await deps.tasks.create(conn, {
       id: taskId,
       tenantId,

@@ -14,7 +14,7 @@ import { finalizeIfSettled } from './finalize-import';
  * commit gets 409 and the client opens a new import instead of committing a partial tree.
  *
  * Runs when the task is read, before a part or commit is taken, and (through the takeover in
- * TreeStore.beginImport) when another import wants the source; the scheduler has no sweeper yet.
+ * takeSource) when another import wants the source; the scheduler has no sweeper yet.
  */
 export async function failLostShards(deps: ChunkDeps & { config: Config }, taskId: string): Promise<number> {
   const after = deps.config.IMPORT_ENQUEUE_TIMEOUT_SECONDS;

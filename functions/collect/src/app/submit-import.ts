@@ -9,7 +9,7 @@ import {
 } from '@collect/common';
 import { chunk } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
-import type { Pool } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { ImportStaging } from '../adapters/import-staging.mysql';
 import type { TaskEvents } from '../adapters/task-events.mongo';
 import type { NewShard, TaskStore } from '../adapters/task-store.mysql';
@@ -170,7 +170,7 @@ export async function submitImport(
   // A FULL import of an empty tree still needs one shard: its completion deletes everything.
   if (draft.length === 0) draft.push({ ...base, version: 0, shardNo: 0, upserts: [], deletes: [] });
   const version = await inTransaction(deps.db, async (conn) => {
-    const v = await deps.trees.beginImport(conn, tenantId, req.source, taskId, takeoverAfter(deps.config));
+    const v = await takeSource(deps, conn, tenantId, req.source, taskId);
     await deps.tasks.create(conn, {
       id: taskId,
       tenantId,
@@ -197,11 +197,24 @@ export async function submitImport(
 
 export const IMPORT_TASK_KIND = 'testcase-import';
 
-/** When an unfinished import stops holding its source (see TreeStore.beginImport). */
-export const takeoverAfter = (config: Config) => ({
-  staleSeconds: config.IMPORT_STALE_SECONDS,
-  lostSeconds: config.IMPORT_ENQUEUE_TIMEOUT_SECONDS,
-});
+/**
+ * Takes the source for `taskId` inside the caller's transaction and returns its new tree
+ * version (see TreeStore.beginImport); an import it supersedes ends FAILED with its shards.
+ */
+export async function takeSource(
+  deps: ImportDeps,
+  conn: PoolConnection,
+  tenantId: string,
+  source: string,
+  taskId: string,
+): Promise<number> {
+  const { version, superseded } = await deps.trees.beginImport(conn, tenantId, source, taskId, {
+    staleSeconds: deps.config.IMPORT_STALE_SECONDS,
+    lostSeconds: deps.config.IMPORT_ENQUEUE_TIMEOUT_SECONDS,
+  });
+  if (superseded) await deps.tasks.abandon(conn, superseded.taskId, superseded.error);
+  return version;
+}
 
 export const importLimits = (config: Config) => ({
   maxNodes: config.IMPORT_MAX_NODES,
