@@ -16,5 +16,14 @@ export function* chunk<T>(items: Iterable<T>, size: number): Generator<T[]> {
   if (current.length > 0) yield current;
 }
 
-/** A shard's id is derived from its task and number, so a replayed plan names the same shards. */
-export const shardId = (taskId: string, shardNo: number): string => `${taskId}#${shardNo}`;
+/** Splits `items` into at most `parts` contiguous groups of near-equal size, none empty. */
+export function split<T>(items: readonly T[], parts: number): T[][] {
+  const n = Math.max(1, Math.min(parts, items.length));
+  const out: T[][] = [];
+  for (let i = 0; i < n; i += 1) {
+    const from = Math.floor((i * items.length) / n);
+    const to = Math.floor(((i + 1) * items.length) / n);
+    if (to > from) out.push(items.slice(from, to));
+  }
+  return out;
+}

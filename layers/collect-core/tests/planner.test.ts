@@ -1,30 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { chunk, shardId } from '../src/planner';
+import { chunk, split } from '../src/planner';
 
 describe('chunk', () => {
-  it('cuts items into full chunks and one remainder, in order', () => {
+  it('cuts items into full chunks and one remainder, in order, lazily', () => {
     expect([...chunk([1, 2, 3, 4, 5], 2)]).toEqual([[1, 2], [3, 4], [5]]);
-  });
-  it('yields nothing for no items', () => {
-    expect([...chunk([], 3)]).toEqual([]);
-  });
-  it('pulls items lazily, one chunk at a time', () => {
     let pulled = 0;
-    function* source() {
-      for (let i = 0; i < 100; i += 1) {
-        pulled += 1;
-        yield i;
-      }
-    }
-    const it = chunk(source(), 10);
+    const it = chunk(
+      (function* () {
+        for (let i = 0; i < 100; i += 1) {
+          pulled += 1;
+          yield i;
+        }
+      })(),
+      10,
+    );
     it.next();
     expect(pulled).toBe(10);
-  });
-  it('rejects a size that is not a positive integer', () => {
     expect(() => [...chunk([1], 0)]).toThrow(RangeError);
-    expect(() => [...chunk([1], 1.5)]).toThrow(RangeError);
   });
-  it('names shards after their task and number', () => {
-    expect(shardId('t1', 3)).toBe('t1#3');
+});
+
+describe('split', () => {
+  it('makes at most n contiguous, near-equal, non-empty groups', () => {
+    expect(split([1, 2, 3, 4, 5], 2)).toEqual([
+      [1, 2],
+      [3, 4, 5],
+    ]);
+    expect(split([1, 2], 5)).toEqual([[1], [2]]);
+    expect(split([], 3)).toEqual([]);
   });
 });

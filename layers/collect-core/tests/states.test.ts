@@ -1,80 +1,89 @@
 import { describe, expect, it } from 'vitest';
 import {
-  canTransitionShard,
-  canTransitionTask,
+  emptyTally,
   isShardSettled,
   isTaskFinished,
+  nextShardState,
+  nextTaskState,
+  SHARD_EVENTS,
   SHARD_STATES,
-  settledTaskState,
+  TASK_EVENTS,
   TASK_STATES,
+  type TaskOutlook,
   TERMINAL_TASK_STATES,
+  taskEventFromShards,
 } from '../src/states';
 
 describe('task state machine', () => {
-  const legal = new Set([
-    'CREATED>RUNNING',
-    'CREATED>PAUSED',
-    'CREATED>STOPPED',
-    'CREATED>FAILED',
-    'RUNNING>PAUSED',
-    'RUNNING>COMPLETED',
-    'RUNNING>PARTIALLY_COMPLETED',
-    'RUNNING>FAILED',
-    'RUNNING>STOPPED',
-    'PAUSED>RUNNING',
-    'PAUSED>STOPPED',
-    'PARTIALLY_COMPLETED>RUNNING',
-    'FAILED>RUNNING',
-  ]);
+  const legal: Record<string, string> = {
+    'CREATED start': 'RUNNING',
+    'PAUSED start': 'RUNNING',
+    'CREATED pause': 'PAUSED',
+    'RUNNING pause': 'PAUSED',
+    'PAUSED resume': 'RUNNING',
+    'RUNNING complete': 'COMPLETED',
+    'RUNNING completePartially': 'PARTIALLY_COMPLETED',
+    'PAUSED completePartially': 'PARTIALLY_COMPLETED',
+    'CREATED fail': 'FAILED',
+    'RUNNING fail': 'FAILED',
+    'PAUSED fail': 'FAILED',
+    'CREATED stop': 'STOPPED',
+    'RUNNING stop': 'STOPPED',
+    'PAUSED stop': 'STOPPED',
+    'PARTIALLY_COMPLETED retry': 'RUNNING',
+    'FAILED retry': 'RUNNING',
+  };
 
-  it('allows exactly the transitions of DESIGN §4, for every pair of states', () => {
-    for (const from of TASK_STATES) {
-      for (const to of TASK_STATES) {
-        expect(canTransitionTask(from, to), `${from} → ${to}`).toBe(legal.has(`${from}>${to}`));
-      }
-    }
+  it('moves exactly as listed, for every state and event', () => {
+    for (const from of TASK_STATES)
+      for (const event of TASK_EVENTS)
+        expect(nextTaskState(from, event), `${from} ${event}`).toBe(legal[`${from} ${event}`]);
   });
 
-  it('calls every state a task can end in finished, and only those', () => {
+  it('calls every state a task can end in finished, and COMPLETED and STOPPED terminal', () => {
     expect(TASK_STATES.filter(isTaskFinished)).toEqual([
       'COMPLETED',
       'PARTIALLY_COMPLETED',
       'FAILED',
       'STOPPED',
     ]);
-  });
-
-  it('treats COMPLETED and STOPPED as terminal', () => {
     expect([...TERMINAL_TASK_STATES].sort()).toEqual(['COMPLETED', 'STOPPED']);
   });
 });
 
 describe('shard state machine', () => {
-  const legal = new Set([
-    'PENDING>RUNNING',
-    'PENDING>PAUSED',
-    'PENDING>STOPPED',
-    'RUNNING>COMPLETED',
-    'RUNNING>RETRYING',
-    'RUNNING>FAILED',
-    'RUNNING>PAUSED',
-    'RUNNING>STOPPED',
-    'RUNNING>PENDING',
-    'PAUSED>PENDING',
-    'PAUSED>STOPPED',
-    'RETRYING>RUNNING',
-    'RETRYING>PAUSED',
-    'RETRYING>FAILED',
-    'RETRYING>STOPPED',
-    'FAILED>PENDING',
-  ]);
+  const legal: Record<string, string> = {
+    'PENDING claim': 'RUNNING',
+    'RETRYING claim': 'RUNNING',
+    'RUNNING claim': 'RUNNING',
+    'RUNNING complete': 'COMPLETED',
+    'RUNNING release': 'PENDING',
+    'RUNNING retryLater': 'RETRYING',
+    'PENDING fail': 'FAILED',
+    'RUNNING fail': 'FAILED',
+    'RETRYING fail': 'FAILED',
+    'PAUSED fail': 'FAILED',
+    'RUNNING park': 'PAUSED',
+    'RUNNING halt': 'STOPPED',
+    'PENDING pause': 'PAUSED',
+    'RETRYING pause': 'PAUSED',
+    'PAUSED resume': 'PENDING',
+    'PENDING stop': 'STOPPED',
+    'RETRYING stop': 'STOPPED',
+    'PAUSED stop': 'STOPPED',
+    'FAILED retry': 'PENDING',
+    'FAILED restart': 'PENDING',
+    'COMPLETED restart': 'PENDING',
+  };
 
-  it('allows exactly the listed transitions, for every pair of states', () => {
-    for (const from of SHARD_STATES) {
-      for (const to of SHARD_STATES) {
-        expect(canTransitionShard(from, to), `${from} → ${to}`).toBe(legal.has(`${from}>${to}`));
-      }
-    }
+  it('moves exactly as listed, for every state and event', () => {
+    for (const from of SHARD_STATES)
+      for (const event of SHARD_EVENTS)
+        expect(nextShardState(from, event), `${from} ${event}`).toBe(legal[`${from} ${event}`]);
+  });
+
+  it('never leaves STOPPED: stop is final', () => {
+    expect(SHARD_EVENTS.map((e) => nextShardState('STOPPED', e)).filter(Boolean)).toEqual([]);
   });
 
   it('calls only COMPLETED, FAILED and STOPPED settled', () => {
@@ -82,20 +91,41 @@ describe('shard state machine', () => {
   });
 });
 
-describe('settledTaskState', () => {
-  it('is undefined while a shard is still open', () => {
-    expect(settledTaskState({ total: 3, completed: 2, failed: 0, stopped: 0 })).toBeUndefined();
+describe('the task state its shards call for', () => {
+  const outlook = (
+    state: TaskOutlook['state'],
+    tally: Partial<TaskOutlook['tally']>,
+    extra: Partial<TaskOutlook> = {},
+  ) =>
+    taskEventFromShards({
+      state,
+      stopRequested: false,
+      sealed: true,
+      tally: { ...emptyTally(), ...tally },
+      ...extra,
+    });
+
+  it('waits while a shard is open', () => {
+    expect(outlook('RUNNING', { COMPLETED: 2, RUNNING: 1 })).toBeUndefined();
   });
-  it('completes when every shard completed', () => {
-    expect(settledTaskState({ total: 3, completed: 3, failed: 0, stopped: 0 })).toBe('COMPLETED');
+  it('completes when every shard completed (also when there is none)', () => {
+    expect(outlook('RUNNING', { COMPLETED: 3 })).toBe('complete');
+    expect(outlook('RUNNING', {})).toBe('complete');
   });
-  it('is partial on a mix of completed and failed shards', () => {
-    expect(settledTaskState({ total: 3, completed: 2, failed: 1, stopped: 0 })).toBe('PARTIALLY_COMPLETED');
+  it('is partial on a mix, failed when none completed, stopped when stopped', () => {
+    expect(outlook('RUNNING', { COMPLETED: 2, FAILED: 1 })).toBe('completePartially');
+    expect(outlook('RUNNING', { COMPLETED: 2, STOPPED: 1 })).toBe('completePartially');
+    expect(outlook('RUNNING', { FAILED: 2 })).toBe('fail');
+    expect(outlook('RUNNING', { STOPPED: 2 })).toBe('stop');
+    expect(outlook('RUNNING', { COMPLETED: 2, STOPPED: 1 }, { stopRequested: true })).toBe('stop');
   });
-  it('fails when no shard completed', () => {
-    expect(settledTaskState({ total: 2, completed: 0, failed: 2, stopped: 0 })).toBe('FAILED');
+  it('pauses once nothing runs or waits in the queue, and runs again when something does', () => {
+    expect(outlook('RUNNING', { COMPLETED: 1, PAUSED: 1 })).toBe('pause');
+    expect(outlook('RUNNING', { RUNNING: 1, PAUSED: 1 })).toBeUndefined();
+    expect(outlook('PAUSED', { PENDING: 1, PAUSED: 1 })).toBe('start');
   });
-  it('is stopped when every shard was stopped', () => {
-    expect(settledTaskState({ total: 2, completed: 0, failed: 0, stopped: 2 })).toBe('STOPPED');
+  it('says nothing of a task still being planned or already finished', () => {
+    expect(outlook('RUNNING', {}, { sealed: false })).toBeUndefined();
+    expect(outlook('FAILED', { COMPLETED: 2 })).toBeUndefined();
   });
 });

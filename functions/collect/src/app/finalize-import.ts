@@ -1,5 +1,5 @@
 import { inTransaction } from '@collect/common';
-import { isTaskFinished, settledTaskState } from '@collect/core';
+import { emptyTally, isTaskFinished, nextTaskState, taskEventFromShards } from '@collect/core';
 import type { ChunkDeps } from './chunk-deps';
 
 /**
@@ -13,13 +13,15 @@ import type { ChunkDeps } from './chunk-deps';
 export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promise<void> {
   const task = await deps.tasks.get(taskId);
   if (!task?.sealed || isTaskFinished(task.state) || task.treeVersion === null) return;
-  const final = settledTaskState({
-    total: task.totalShards,
-    completed: task.doneShards,
-    failed: task.failedShards,
-    stopped: 0,
-  });
-  if (final === undefined) return;
+  const tally = {
+    ...emptyTally(),
+    COMPLETED: task.doneShards,
+    FAILED: task.failedShards,
+    PENDING: task.totalShards - task.doneShards - task.failedShards,
+  };
+  const event = taskEventFromShards({ state: task.state, stopRequested: false, sealed: true, tally });
+  const final = event && nextTaskState(task.state, event);
+  if (final === undefined || !isTaskFinished(final)) return;
   const version = task.treeVersion;
 
   if (final === 'COMPLETED') {

@@ -1,0 +1,322 @@
+import type { ControlRequest, Shard, ShardMessage, Task } from '../model';
+import type { Dispatch, ShardDecision, ShardView } from '../ports';
+import { decideRetry } from '../retry-policy';
+import { isShardSettled, isTaskFinished } from '../states';
+import type { EngineDeps } from './deps';
+import { failTask, settleTask } from './settle';
+
+export type RunOutcome =
+  | 'completed'
+  | 'paused'
+  | 'stopped'
+  | 'released'
+  | 'retrying'
+  | 'failed'
+  | 'task-failed'
+  | 'skipped'
+  | 'deferred'
+  | 'busy'
+  | 'stale';
+
+export interface RunOptions {
+  /** Epoch ms after which no new page starts: the shard hands itself over to a new message. */
+  deadline: number;
+}
+
+/** A message this early is put back in the queue rather than run. */
+const EARLY_TOLERANCE_MS = 100;
+/** How long a shard waits when its task already runs `concurrency` shards (plus jitter). */
+export const CONCURRENCY_WAIT_MS = 500;
+
+type Claim =
+  | { kind: 'run'; task: Task; shard: Shard }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'parked'; request: ControlRequest }
+  | { kind: 'busy'; task: Task };
+
+/** Keeps a push shard's page when the shard leaves the queue without it being applied. */
+const keepPayload = (v: ShardView, msg: ShardMessage) =>
+  msg.inline !== undefined && !v.hasPayload ? { payload: msg.inline } : {};
+
+function decideClaim(v: ShardView, msg: ShardMessage): ShardDecision<Claim> {
+  const { task, shard } = v;
+  if (msg.gen < shard.gen)
+    return { result: { kind: 'skip', reason: 'a newer message was queued for the shard' } };
+  if (isTaskFinished(task.state)) return { result: { kind: 'skip', reason: `the task is ${task.state}` } };
+  if (shard.state === 'PAUSED')
+    return { result: { kind: 'skip', reason: 'the shard is paused' }, patch: keepPayload(v, msg) };
+  if (isShardSettled(shard.state)) return { result: { kind: 'skip', reason: `the shard is ${shard.state}` } };
+  if (shard.state === 'RUNNING' && shard.requested) {
+    // Its previous worker died before honouring a control: honour it now, without fetching.
+    const request = shard.requested;
+    return {
+      result: { kind: 'parked', request },
+      patch: {
+        event: request === 'PAUSE' ? 'park' : 'halt',
+        requested: null,
+        ...(request === 'PAUSE' ? keepPayload(v, msg) : {}),
+      },
+    };
+  }
+  const limit = task.strategy.concurrency;
+  if (limit > 0 && shard.state !== 'RUNNING' && v.runningOthers >= limit)
+    return { result: { kind: 'busy', task } };
+  const epoch = shard.epoch + 1;
+  const gen = Math.max(shard.gen, msg.gen);
+  return {
+    result: { kind: 'run', task, shard: { ...shard, state: 'RUNNING', epoch, gen } },
+    patch: { event: 'claim', epoch, gen },
+    ...(task.state === 'CREATED' || task.state === 'PAUSED' ? { taskEvent: 'start' as const } : {}),
+  };
+}
+
+/**
+ * Runs a shard for one delivery (DESIGN §3): claim (new epoch) → for each page: control check →
+ * flow token → fetch → map → prepare (documents) → commit (records + checkpoint, fenced) →
+ * committed (caches) → next page, until the shard is done, a control is honoured at a page
+ * boundary, the time budget is spent (a continuation is queued) or a failure is handled
+ * (retry through a delay queue, or fail). Store outages are rethrown (`unavailable`): the
+ * consumer waits them out or hands the message back; every step is safe to replay.
+ */
+export async function runShard<R>(
+  deps: EngineDeps<R>,
+  msg: ShardMessage,
+  opts: RunOptions,
+): Promise<RunOutcome> {
+  const known = await deps.tasks.getTask(msg.taskId);
+  if (!known) return 'skipped';
+  const collector = deps.collectorOf(known);
+  const early = (msg.notBefore ?? 0) - deps.clock.now();
+  if (early > EARLY_TOLERANCE_MS) {
+    await deps.queue.publish([{ route: collector.route, message: msg, delayMs: early }]);
+    return 'deferred';
+  }
+  // Read before the claim: a control asked after the claim changes it.
+  let token = await deps.flags.token(msg.taskId);
+  const claim = await deps.tasks.withShard(msg.taskId, msg.shardNo, (v) => decideClaim(v, msg));
+  if (!claim || claim.kind === 'skip') return 'skipped';
+  if (claim.kind === 'parked') {
+    await recordControl(deps, msg, claim.request);
+    await settleTask(deps, msg.taskId);
+    return claim.request === 'PAUSE' ? 'paused' : 'stopped';
+  }
+  if (claim.kind === 'busy') {
+    const delayMs = CONCURRENCY_WAIT_MS + Math.floor((deps.random ?? Math.random)() * CONCURRENCY_WAIT_MS);
+    await deps.queue.publish([{ route: collector.route, message: msg, delayMs }]);
+    return 'busy';
+  }
+  const { task } = claim;
+  let shard = claim.shard;
+  const route = collector.route;
+  const settings = collector.settings.safeParse(task.settings);
+  if (!settings.success) {
+    await failTask(deps, task.id, `the task's settings no longer fit collector ${collector.type}`);
+    return 'task-failed';
+  }
+  const ctx = {
+    task,
+    settings: settings.data,
+    strategy: task.strategy,
+    spec: shard.spec,
+    shardNo: shard.shardNo,
+    ...(msg.inline !== undefined ? { inline: msg.inline } : {}),
+  };
+  await deps.events.record({
+    taskId: task.id,
+    shardNo: shard.shardNo,
+    level: 'info',
+    type: 'shard.claimed',
+    message: `shard claimed (epoch ${shard.epoch})`,
+    data: { epoch: shard.epoch, cursor: shard.cursor ?? null },
+  });
+
+  /** Moves the claimed shard by one unit of work, only while this claim owns it. */
+  const own = <T>(decide: (v: ShardView) => ShardDecision<T> | undefined) =>
+    deps.tasks.withShard(task.id, shard.shardNo, (v) =>
+      v.shard.epoch === shard.epoch && v.shard.state === 'RUNNING'
+        ? (decide(v) ?? { result: undefined as T | undefined })
+        : { result: undefined as T | undefined },
+    );
+
+  /** Parks or stops at a page boundary; `continue` when the control was withdrawn meanwhile. */
+  const honour = async (): Promise<RunOutcome | 'continue'> => {
+    const request = await own<ControlRequest | 'continue'>((v) => {
+      const r = v.shard.requested;
+      if (!r) return { result: 'continue' };
+      return {
+        result: r,
+        patch: {
+          event: r === 'PAUSE' ? 'park' : 'halt',
+          requested: null,
+          ...(r === 'PAUSE' ? keepPayload(v, msg) : {}),
+        },
+      };
+    });
+    if (request === undefined) return 'stale';
+    if (request === 'continue') return 'continue';
+    await recordControl(deps, msg, request);
+    await settleTask(deps, task.id);
+    return request === 'PAUSE' ? 'paused' : 'stopped';
+  };
+
+  const release = async (): Promise<RunOutcome> => {
+    const gen = shard.gen + 1;
+    const next: Dispatch = { route, message: { taskId: task.id, shardNo: shard.shardNo, gen } };
+    const ok = await own(
+      (): ShardDecision<boolean> => ({ result: true, patch: { event: 'release', gen }, dispatch: [next] }),
+    );
+    if (!ok) return 'stale';
+    await deps.events.record({
+      taskId: task.id,
+      shardNo: shard.shardNo,
+      level: 'info',
+      type: 'shard.released',
+      message: 'time budget spent: continuing in a new invocation',
+    });
+    return 'released';
+  };
+
+  for (let page = 0; ; page += 1) {
+    if (page > 0) {
+      const now = await deps.flags.token(task.id);
+      if (now === undefined || now !== token) {
+        token = now;
+        const fresh = await deps.tasks.getShard(task.id, shard.shardNo);
+        if (!fresh || fresh.epoch !== shard.epoch || fresh.state !== 'RUNNING') return 'stale';
+        if (fresh.requested) {
+          const r = await honour();
+          if (r !== 'continue') return r;
+        }
+      }
+      if (deps.clock.now() >= opts.deadline) return release();
+    }
+    try {
+      if (task.strategy.ratePerSecond > 0) {
+        const wait = await deps.limiter.reserve(`task/${task.id}`, task.strategy.ratePerSecond);
+        if (wait > 0) {
+          if (deps.clock.now() + wait >= opts.deadline) return release();
+          await deps.clock.sleep(wait);
+        }
+      }
+      const fetched = await collector.fetchPage(ctx, (shard.cursor ?? null) as never);
+      const records = collector.map(fetched.items, ctx);
+      await deps.pages.prepare(task, records);
+      const done = fetched.next === null;
+      const out = await deps.pages.commit(task, { shardNo: shard.shardNo, epoch: shard.epoch }, records, {
+        cursor: fetched.next,
+        done,
+        pages: 1,
+        records: records.length,
+        failedRecords: fetched.rejected ?? 0,
+      });
+      if (!out.owned) return 'stale';
+      await deps.pages.committed(task);
+      shard = {
+        ...shard,
+        cursor: fetched.next,
+        pages: shard.pages + 1,
+        records: shard.records + records.length,
+        failedRecords: shard.failedRecords + (fetched.rejected ?? 0),
+      };
+      await deps.events.record({
+        taskId: task.id,
+        shardNo: shard.shardNo,
+        level: 'info',
+        type: 'shard.page',
+        message: `page ${shard.pages} done: ${records.length} record(s)`,
+        data: {
+          page: shard.pages,
+          records: records.length,
+          rejected: fetched.rejected ?? 0,
+          totalRecords: shard.records,
+        },
+      });
+      if (done) {
+        await deps.events.record({
+          taskId: task.id,
+          shardNo: shard.shardNo,
+          level: 'info',
+          type: 'shard.completed',
+          message: `shard completed: ${shard.pages} page(s), ${shard.records} record(s)`,
+        });
+        await settleTask(deps, task.id);
+        return 'completed';
+      }
+      if (out.requested) {
+        const r = await honour();
+        if (r !== 'continue') return r;
+      }
+    } catch (err) {
+      return handleFailure(deps, task, shard, msg, route, err);
+    }
+  }
+}
+
+async function recordControl<R>(
+  deps: EngineDeps<R>,
+  msg: ShardMessage,
+  request: ControlRequest,
+): Promise<void> {
+  await deps.events.record({
+    taskId: msg.taskId,
+    shardNo: msg.shardNo,
+    level: 'info',
+    type: request === 'PAUSE' ? 'shard.paused' : 'shard.stopped',
+    message: request === 'PAUSE' ? 'shard paused at a page boundary' : 'shard stopped at a page boundary',
+  });
+}
+
+/** A failed page: retried later through a delay queue, or the shard (or the task) fails. */
+async function handleFailure<R>(
+  deps: EngineDeps<R>,
+  task: Task,
+  shard: Shard,
+  msg: ShardMessage,
+  route: string,
+  err: unknown,
+): Promise<RunOutcome> {
+  const failure = deps.classify(err);
+  if (failure.kind === 'unavailable') throw err;
+  // Attempts are read under the lock: another claim may have counted some since ours.
+  const outcome = await deps.tasks.withShard(task.id, shard.shardNo, (v): ShardDecision<RunOutcome> => {
+    if (v.shard.epoch !== shard.epoch || v.shard.state !== 'RUNNING') return { result: 'stale' };
+    const d = decideRetry(task.strategy.retry, v.shard.attempts, failure, deps.random);
+    if (d.action === 'retry') {
+      const gen = v.shard.gen + 1;
+      const message: ShardMessage = {
+        taskId: task.id,
+        shardNo: shard.shardNo,
+        gen,
+        notBefore: deps.clock.now() + d.delayMs,
+        ...(msg.inline !== undefined ? { inline: msg.inline } : {}),
+      };
+      return {
+        result: 'retrying',
+        patch: { event: 'retryLater', attempts: d.attempts, lastError: failure.message, gen },
+        dispatch: [{ route, message, delayMs: d.delayMs }],
+      };
+    }
+    return {
+      result: d.action === 'fail-task' ? 'task-failed' : 'failed',
+      patch: { event: 'fail', attempts: d.attempts, lastError: failure.message, ...keepPayload(v, msg) },
+    };
+  });
+  if (outcome === undefined || outcome === 'stale') return 'stale';
+  await deps.events.record({
+    taskId: task.id,
+    shardNo: shard.shardNo,
+    level: outcome === 'retrying' ? 'warn' : 'error',
+    type: outcome === 'retrying' ? 'shard.retry' : 'shard.failed',
+    message:
+      outcome === 'retrying'
+        ? `page failed (${failure.kind}): ${failure.message}; retry scheduled`
+        : `shard failed: ${failure.message}`,
+    data: {
+      kind: failure.kind,
+      ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+    },
+  });
+  if (outcome === 'task-failed') await failTask(deps, task.id, failure.message);
+  else if (outcome === 'failed') await settleTask(deps, task.id);
+  return outcome;
+}

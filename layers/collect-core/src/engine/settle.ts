@@ -1,0 +1,79 @@
+import type { ShardPatch, TaskDecision } from '../ports';
+import { isTaskFinished, nextTaskState, type TaskState, taskEventFromShards } from '../states';
+import type { EngineDeps } from './deps';
+
+/**
+ * Brings a task's state in line with its shards (DESIGN §4): PAUSED once none runs, RUNNING when
+ * one is queued again, and a final state once all settled. A final state is reached in three
+ * idempotent steps, so any worker (or a replay after a crash) may run this again:
+ * 1. `lifecycle.finishing` (a FULL run deletes what the source no longer has, …);
+ * 2. the state, checked again under the task's lock;
+ * 3. `lifecycle.finished` (the source is free, caches invalidated).
+ * Returns the task's state afterwards.
+ */
+export async function settleTask<R>(deps: EngineDeps<R>, taskId: string): Promise<TaskState | undefined> {
+  const task = await deps.tasks.getTask(taskId);
+  if (!task) return undefined;
+  if (isTaskFinished(task.state)) return task.state;
+  const tally = await deps.tasks.tally(taskId);
+  const event = taskEventFromShards({
+    state: task.state,
+    stopRequested: task.requested === 'STOP',
+    sealed: task.sealed,
+    tally,
+  });
+  if (!event) return task.state;
+  const target = nextTaskState(task.state, event) as TaskState;
+  const final = isTaskFinished(target);
+  if (final) await deps.lifecycle.finishing(task, target);
+  const reached = await deps.tasks.withTask(taskId, (v) => {
+    const again = taskEventFromShards({
+      state: v.task.state,
+      stopRequested: v.task.requested === 'STOP',
+      sealed: v.task.sealed,
+      tally: v.tally,
+    });
+    // Something changed in between (a retry, a resume): the next settle decides.
+    if (again !== event) return { result: v.task.state };
+    return { result: target, task: { event, ...(final ? { requested: null } : {}) } };
+  });
+  if (reached === target) {
+    if (final) await deps.lifecycle.finished(task, target);
+    await deps.events.record({
+      taskId,
+      level: target === 'COMPLETED' || target === 'PAUSED' || target === 'RUNNING' ? 'info' : 'warn',
+      type: `task.${target.toLowerCase()}`,
+      message: `task ${target.toLowerCase().replace('_', ' ')}`,
+      data: { ...tally },
+    });
+  }
+  return reached;
+}
+
+/**
+ * Ends a task at once as FAILED (its credentials were rejected, say): unsettled shards not running
+ * fail with it, running ones are asked to stop at their next page boundary.
+ */
+export async function failTask<R>(deps: EngineDeps<R>, taskId: string, error: string): Promise<void> {
+  const task = await deps.tasks.getTask(taskId);
+  if (!task || isTaskFinished(task.state)) return;
+  await deps.lifecycle.finishing(task, 'FAILED');
+  const failed = await deps.tasks.withTask(
+    taskId,
+    (v): TaskDecision<boolean> => {
+      if (nextTaskState(v.task.state, 'fail') === undefined) return { result: false };
+      const shards = v.shards.flatMap((s): (ShardPatch & { shardNo: number })[] => {
+        if (s.state === 'RUNNING') return [{ shardNo: s.shardNo, requested: 'STOP' as const }];
+        if (s.state === 'PENDING' || s.state === 'RETRYING' || s.state === 'PAUSED')
+          return [{ shardNo: s.shardNo, event: 'fail' as const, lastError: error }];
+        return [];
+      });
+      return { result: true, task: { event: 'fail', lastError: error, requested: null }, shards };
+    },
+    { withShards: true },
+  );
+  if (!failed) return;
+  await deps.flags.bump(taskId);
+  await deps.lifecycle.finished(task, 'FAILED');
+  await deps.events.record({ taskId, level: 'error', type: 'task.failed', message: `task failed: ${error}` });
+}

@@ -1,0 +1,334 @@
+/**
+ * In-memory adapters of every engine port, for unit tests of the engine's rules and for the
+ * contract suites (which run the same checks against the real adapters).
+ */
+import type { PlanMessage, Shard, ShardMessage, Task, TaskEventEntry } from '../model';
+import type {
+  Checkpoint,
+  Clock,
+  CommitOutcome,
+  ControlFlags,
+  Dispatch,
+  EventLog,
+  PageStore,
+  RateLimiter,
+  RunLifecycle,
+  ShardDecision,
+  ShardPatch,
+  ShardQueue,
+  TaskDecision,
+  TaskRepository,
+  TaskView,
+} from '../ports';
+import {
+  nextShardState,
+  nextTaskState,
+  type ShardState,
+  type ShardTally,
+  type TaskState,
+  tallyOf,
+} from '../states';
+
+export class FakeClock implements Clock {
+  constructor(public t = 1_700_000_000_000) {}
+  now(): number {
+    return this.t;
+  }
+  async sleep(ms: number): Promise<void> {
+    this.t += ms;
+  }
+}
+
+export interface QueuedMessage extends Dispatch {
+  at: number;
+}
+
+export class MemoryShardQueue implements ShardQueue {
+  readonly messages: QueuedMessage[] = [];
+  readonly plans: { message: PlanMessage; delayMs: number }[] = [];
+  /** Set to make the next publish fail (a broker that refuses). */
+  failNext = false;
+  constructor(private readonly clock: Clock = new FakeClock()) {}
+  async publish(dispatches: Dispatch[]): Promise<void> {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('broker refused the message');
+    }
+    for (const d of dispatches) this.messages.push({ ...d, at: this.clock.now() });
+  }
+  async publishPlan(message: PlanMessage, delayMs = 0): Promise<void> {
+    this.plans.push({ message, delayMs });
+  }
+  /** Takes every queued shard message (delays ignored). */
+  take(): ShardMessage[] {
+    return this.messages.splice(0).map((m) => m.message);
+  }
+}
+
+export class MemoryEventLog implements EventLog {
+  readonly entries: (TaskEventEntry & { at: number })[] = [];
+  async record(e: TaskEventEntry): Promise<void> {
+    this.entries.push({ ...e, at: Date.now() });
+  }
+}
+
+export class MemoryControlFlags implements ControlFlags {
+  private readonly tokens = new Map<string, number>();
+  async token(taskId: string): Promise<string | undefined> {
+    return String(this.tokens.get(taskId) ?? 0);
+  }
+  async bump(taskId: string): Promise<void> {
+    this.tokens.set(taskId, (this.tokens.get(taskId) ?? 0) + 1);
+  }
+}
+
+/** A token bucket per key that refills at `perSecond` and holds one second's worth. */
+export class MemoryRateLimiter implements RateLimiter {
+  private readonly next = new Map<string, number>();
+  constructor(private readonly clock: Clock) {}
+  async reserve(key: string, perSecond: number): Promise<number> {
+    const now = this.clock.now();
+    const at = Math.max(now, this.next.get(key) ?? now);
+    this.next.set(key, at + 1000 / perSecond);
+    return at - now;
+  }
+}
+
+interface StoredShard extends Shard {
+  payload?: unknown;
+}
+
+class Illegal extends Error {}
+
+/**
+ * Tasks and shards in maps. Units of work run one at a time (JavaScript runs them to the end
+ * between awaits; the only await inside is the dispatch), and a failed dispatch undoes the unit.
+ */
+export class MemoryTaskRepository implements TaskRepository {
+  readonly tasks = new Map<string, Task>();
+  readonly shards = new Map<string, StoredShard>();
+  /** Called inside a unit that takes a finished task's source again; throw to refuse. */
+  retakeSource: (task: Task) => void = () => undefined;
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly queue: ShardQueue) {}
+
+  private key = (taskId: string, shardNo: number) => `${taskId}#${shardNo}`;
+
+  insertTask(task: Task): void {
+    this.tasks.set(task.id, structuredClone(task));
+  }
+
+  insertShard(shard: Shard): void {
+    this.shards.set(this.key(shard.taskId, shard.shardNo), structuredClone(shard));
+  }
+
+  async getTask(taskId: string): Promise<Task | undefined> {
+    const t = this.tasks.get(taskId);
+    return t && structuredClone(t);
+  }
+
+  async getShard(taskId: string, shardNo: number): Promise<Shard | undefined> {
+    const s = this.shards.get(this.key(taskId, shardNo));
+    if (!s) return undefined;
+    const { payload: _, ...shard } = s;
+    return structuredClone(shard);
+  }
+
+  async getShards(taskId: string): Promise<Shard[]> {
+    return [...this.shards.values()]
+      .filter((s) => s.taskId === taskId)
+      .sort((a, b) => a.shardNo - b.shardNo)
+      .map(({ payload: _, ...s }) => structuredClone(s));
+  }
+
+  async tally(taskId: string): Promise<ShardTally> {
+    return tallyOf([...this.shards.values()].filter((s) => s.taskId === taskId).map((s) => s.state));
+  }
+
+  payloadOf(taskId: string, shardNo: number): unknown {
+    return this.shards.get(this.key(taskId, shardNo))?.payload;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private applyShard(target: StoredShard, patch: ShardPatch): void {
+    if (patch.event) {
+      const next = nextShardState(target.state, patch.event);
+      if (!next) throw new Illegal(`shard ${target.shardNo}: ${patch.event} is illegal in ${target.state}`);
+      target.state = next;
+    }
+    const { event: _, payload, ...rest } = patch;
+    Object.assign(target, structuredClone(rest));
+    if (payload !== undefined) target.payload = payload === null ? undefined : structuredClone(payload);
+  }
+
+  private applyTaskEvent(task: Task, event: Parameters<typeof nextTaskState>[1]): void {
+    const next = nextTaskState(task.state, event);
+    if (!next) throw new Illegal(`task ${task.id}: ${event} is illegal in ${task.state}`);
+    task.state = next;
+  }
+
+  private async dispatchAll(dispatch: Dispatch[] | undefined): Promise<void> {
+    if (!dispatch?.length) return;
+    const out = dispatch.map((d) => {
+      if (!d.withStoredPayload) return d;
+      const payload = this.shards.get(this.key(d.message.taskId, d.message.shardNo))?.payload;
+      const { withStoredPayload: _, ...rest } = d;
+      return payload === undefined ? rest : { ...rest, message: { ...d.message, inline: payload } };
+    });
+    await this.queue.publish(out);
+  }
+
+  withShard<T>(
+    taskId: string,
+    shardNo: number,
+    decide: (v: import('../ports').ShardView) => ShardDecision<T>,
+  ): Promise<T | undefined> {
+    return this.serial(async () => {
+      const stored = this.shards.get(this.key(taskId, shardNo));
+      const task = this.tasks.get(taskId);
+      if (!stored || !task) return undefined;
+      const running = [...this.shards.values()].filter(
+        (s) => s.taskId === taskId && s.shardNo !== shardNo && s.state === 'RUNNING',
+      ).length;
+      const { payload, ...shard } = stored;
+      const d = decide({
+        task: structuredClone(task),
+        shard: structuredClone(shard),
+        hasPayload: payload !== undefined,
+        runningOthers: running,
+      });
+      const shardCopy = structuredClone(stored);
+      const taskCopy = structuredClone(task);
+      if (d.patch) this.applyShard(shardCopy, d.patch);
+      if (d.taskEvent && nextTaskState(taskCopy.state, d.taskEvent))
+        this.applyTaskEvent(taskCopy, d.taskEvent);
+      await this.dispatchAll(d.dispatch);
+      this.shards.set(this.key(taskId, shardNo), shardCopy);
+      this.tasks.set(taskId, taskCopy);
+      return d.result;
+    });
+  }
+
+  withTask<T>(
+    taskId: string,
+    decide: (v: TaskView) => TaskDecision<T>,
+    opts: { withShards?: boolean } = {},
+  ): Promise<T | undefined> {
+    return this.serial(async () => {
+      const task = this.tasks.get(taskId);
+      if (!task) return undefined;
+      const all = [...this.shards.values()].filter((s) => s.taskId === taskId);
+      const d = decide({
+        task: structuredClone(task),
+        shards: opts.withShards
+          ? all.sort((a, b) => a.shardNo - b.shardNo).map(({ payload: _, ...s }) => structuredClone(s))
+          : [],
+        tally: tallyOf(all.map((s) => s.state)),
+      });
+      const taskCopy = structuredClone(task);
+      const copies = new Map(all.map((s) => [s.shardNo, structuredClone(s)]));
+      if (d.task) {
+        const { event, retakeSource, retry, ...rest } = d.task;
+        if (event) this.applyTaskEvent(taskCopy, event);
+        if (retakeSource) this.retakeSource(taskCopy);
+        if (retry) taskCopy.strategy = { ...taskCopy.strategy, retry };
+        Object.assign(taskCopy, rest);
+      }
+      for (const c of d.shards ?? []) {
+        const target = copies.get(c.shardNo);
+        if (!target) throw new Illegal(`no shard ${c.shardNo}`);
+        const { shardNo: _, ...patch } = c;
+        this.applyShard(target, patch);
+      }
+      for (const n of d.newShards ?? []) {
+        if (copies.has(n.shardNo)) throw new Illegal(`shard ${n.shardNo} exists`);
+        copies.set(n.shardNo, {
+          taskId,
+          shardNo: n.shardNo,
+          state: n.state,
+          requested: null,
+          epoch: 0,
+          gen: 0,
+          attempts: 0,
+          spec: structuredClone(n.spec),
+          cursor: null,
+          pages: 0,
+          records: 0,
+          failedRecords: 0,
+          lastError: null,
+        });
+      }
+      await this.dispatchAll(d.dispatch);
+      if (d.plan) await this.queue.publishPlan(d.plan.message, d.plan.delayMs);
+      this.tasks.set(taskId, taskCopy);
+      for (const [no, s] of copies) this.shards.set(this.key(taskId, no), s);
+      return d.result;
+    });
+  }
+}
+
+/** Records in a map keyed by `keyOf`, with the same fencing as the real page store. */
+export class MemoryPageStore<R> implements PageStore<R> {
+  readonly records = new Map<string, R>();
+  readonly planned: R[] = [];
+  /** Every commit, in order (task, shard, records). */
+  readonly commits: { taskId: string; shardNo: number; count: number }[] = [];
+  failPrepare: unknown;
+  constructor(
+    private readonly repo: MemoryTaskRepository,
+    private readonly keyOf: (r: R) => string,
+  ) {}
+  async prepare(_task: Task, _records: R[]): Promise<void> {
+    if (this.failPrepare) {
+      const err = this.failPrepare;
+      this.failPrepare = undefined;
+      throw err;
+    }
+  }
+  async commit(
+    task: Task,
+    s: { shardNo: number; epoch: number },
+    records: R[],
+    cp: Checkpoint,
+  ): Promise<CommitOutcome> {
+    const out = await this.repo.withShard(task.id, s.shardNo, (v) => {
+      if (v.shard.epoch !== s.epoch || v.shard.state !== 'RUNNING')
+        return { result: { owned: false } as CommitOutcome };
+      for (const r of records) this.records.set(this.keyOf(r), r);
+      this.commits.push({ taskId: task.id, shardNo: s.shardNo, count: records.length });
+      return {
+        result: { owned: true, requested: v.shard.requested } as CommitOutcome,
+        patch: {
+          cursor: cp.cursor,
+          pages: v.shard.pages + cp.pages,
+          records: v.shard.records + cp.records,
+          failedRecords: v.shard.failedRecords + cp.failedRecords,
+          ...(cp.done ? { event: 'complete' as const, requested: null, payload: null } : {}),
+        },
+      };
+    });
+    return out ?? { owned: false };
+  }
+  async committed(_task: Task): Promise<void> {}
+  async writePlanned(_task: Task, records: R[]): Promise<void> {
+    this.planned.push(...records);
+  }
+}
+
+export class MemoryLifecycle implements RunLifecycle {
+  readonly calls: { step: 'finishing' | 'finished'; taskId: string; state: TaskState }[] = [];
+  async finishing(task: Task, final: TaskState): Promise<void> {
+    this.calls.push({ step: 'finishing', taskId: task.id, state: final });
+  }
+  async finished(task: Task, final: TaskState): Promise<void> {
+    this.calls.push({ step: 'finished', taskId: task.id, state: final });
+  }
+}
+
+export type { ShardState };

@@ -1,0 +1,367 @@
+import { describe, expect, it } from 'vitest';
+import { controlShard, controlTask, planTask, runShard, shardIdOf } from '../src';
+import { engine, fakeCollector, httpError, newTask } from './harness';
+
+type Env = ReturnType<typeof engine>;
+const FAR = Number.MAX_SAFE_INTEGER;
+
+/** Runs queued shard messages until none is left (delays are skipped). */
+async function drain(env: Env, max = 500): Promise<string[]> {
+  const outcomes: string[] = [];
+  for (let i = 0; i < max; i += 1) {
+    const next = env.queue.messages.shift();
+    if (!next) return outcomes;
+    // A delayed message is due now: the fake clock jumps to it.
+    if (next.message.notBefore !== undefined) env.clock.t = Math.max(env.clock.t, next.message.notBefore);
+    outcomes.push(await runShard(env.deps, next.message, { deadline: FAR }));
+  }
+  throw new Error('the queue never drained');
+}
+
+async function started(env: Env, strategy = {}) {
+  env.tasks.insertTask(newTask('t1', strategy));
+  expect(await planTask(env.deps, { taskId: 't1', attempt: 0 })).toBe('planned');
+}
+
+describe('a run through the engine', () => {
+  it('plans, runs every shard page by page and completes with every record once', async () => {
+    const c = fakeCollector({ shards: 3, pages: 4 });
+    const env = engine(c);
+    await started(env);
+    expect(env.pages.planned).toEqual([{ id: 'dir', shard: -1 }]);
+    expect(await drain(env)).toEqual(['completed', 'completed', 'completed']);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+    expect(env.pages.records.size).toBe(3 * 4 * 2);
+    expect(c.fetches.length).toBe(12);
+    expect(env.lifecycle.calls.map((c) => `${c.step}:${c.state}`)).toEqual([
+      'finishing:COMPLETED',
+      'finished:COMPLETED',
+    ]);
+    const shards = await env.tasks.getShards('t1');
+    expect(shards.map((s) => [s.state, s.pages, s.records, s.cursor])).toEqual([
+      ['COMPLETED', 4, 8, null],
+      ['COMPLETED', 4, 8, null],
+      ['COMPLETED', 4, 8, null],
+    ]);
+  });
+
+  it('completes at once when the plan has no shard', async () => {
+    const env = engine(fakeCollector({ shards: 0, pages: 1 }));
+    await started(env);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+  });
+});
+
+describe('pause and resume', () => {
+  it('parks a running shard at the next page boundary and resumes from its cursor without fetching a page twice', async () => {
+    let env!: Env;
+    let paused = false;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 5,
+      onFetch: (_s, page) => {
+        // The pause arrives while page 2 is being fetched: page 2 still lands, then the shard parks.
+        if (page === 2 && !paused) {
+          paused = true;
+          void controlTask(env.deps, 't1', 'pause');
+        }
+      },
+    });
+    env = engine(c);
+    await started(env);
+    expect(await drain(env)).toEqual(['paused']);
+    const shard = (await env.tasks.getShards('t1'))[0];
+    expect(shard).toMatchObject({ state: 'PAUSED', cursor: 3, pages: 3 });
+    expect((await env.tasks.getTask('t1'))?.state).toBe('PAUSED');
+    const fetchedWhilePaused = c.fetches.length;
+    const resumed = await controlTask(env.deps, 't1', 'resume');
+    expect(resumed.state).toBe('RUNNING');
+    expect(await drain(env)).toEqual(['completed']);
+    expect(c.fetches.slice(fetchedWhilePaused)).toEqual([
+      [0, 3],
+      [0, 4],
+    ]);
+    expect(c.fetches.map(([, p]) => p)).toEqual([0, 1, 2, 3, 4]);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+  });
+
+  it('parks a queued shard without fetching, and keeps the task from completing', async () => {
+    const c = fakeCollector({ shards: 2, pages: 2 });
+    const env = engine(c);
+    await started(env);
+    const r = await controlShard(env.deps, 't1', 1, 'pause');
+    expect(r.shards).toEqual([{ shardId: shardIdOf(1), state: 'PAUSED', requested: null }]);
+    expect(await drain(env)).toEqual(['completed', 'skipped']);
+    expect(c.fetches.every(([s]) => s === 0)).toBe(true);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('PAUSED');
+    await controlShard(env.deps, 't1', 1, 'resume');
+    expect(await drain(env)).toEqual(['completed']);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+  });
+
+  it('answers ILLEGAL_TRANSITION with the current state for a pause of a paused task', async () => {
+    const env = engine(fakeCollector({ shards: 1, pages: 1 }));
+    await started(env);
+    await controlTask(env.deps, 't1', 'pause');
+    await expect(controlTask(env.deps, 't1', 'pause')).rejects.toMatchObject({
+      code: 'ILLEGAL_TRANSITION',
+      details: { state: 'PAUSED' },
+    });
+  });
+
+  it('does not plan a task paused before planning, and plans it on resume', async () => {
+    const c = fakeCollector({ shards: 1, pages: 1 });
+    const env = engine(c);
+    env.tasks.insertTask(newTask('t1'));
+    expect((await controlTask(env.deps, 't1', 'pause')).state).toBe('PAUSED');
+    expect(await planTask(env.deps, { taskId: 't1', attempt: 0 })).toBe('skipped');
+    expect(env.pages.planned).toEqual([]);
+    await controlTask(env.deps, 't1', 'resume');
+    expect(env.queue.plans.length).toBe(1);
+    await planTask(env.deps, { taskId: 't1', attempt: 0 });
+    expect(await drain(env)).toEqual(['completed']);
+  });
+});
+
+describe('stop', () => {
+  it('is final: queued messages do nothing and the task ends STOPPED', async () => {
+    const c = fakeCollector({ shards: 2, pages: 2 });
+    const env = engine(c);
+    await started(env);
+    expect((await controlTask(env.deps, 't1', 'stop')).state).toBe('STOPPED');
+    expect(await drain(env)).toEqual(['skipped', 'skipped']);
+    expect(c.fetches).toEqual([]);
+    await expect(controlTask(env.deps, 't1', 'resume')).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' });
+    await expect(controlTask(env.deps, 't1', 'retry')).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' });
+  });
+
+  it('stops a running shard at its next page boundary', async () => {
+    let env!: Env;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 4,
+      onFetch: (_s, p) => {
+        if (p === 1) void controlShard(env.deps, 't1', 0, 'stop');
+      },
+    });
+    env = engine(c);
+    await started(env);
+    expect(await drain(env)).toEqual(['stopped']);
+    expect((await env.tasks.getShards('t1'))[0]).toMatchObject({ state: 'STOPPED', pages: 2 });
+    expect((await env.tasks.getTask('t1'))?.state).toBe('STOPPED');
+  });
+});
+
+describe('failures and retries', () => {
+  it('retries a failing page with backoff until it succeeds', async () => {
+    let failures = 0;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 2,
+      onFetch: (_s, p) => {
+        if (p === 1 && failures < 3) {
+          failures += 1;
+          throw httpError(503);
+        }
+      },
+    });
+    const env = engine(c);
+    await started(env);
+    expect(await drain(env)).toEqual(['retrying', 'retrying', 'retrying', 'completed']);
+    expect((await env.tasks.getShards('t1'))[0]).toMatchObject({
+      state: 'COMPLETED',
+      attempts: 3,
+      records: 4,
+    });
+    const retries = env.events.entries.filter((e) => e.type === 'shard.retry');
+    expect(retries.length).toBe(3);
+  });
+
+  it('waits as told on 429 without spending attempts', async () => {
+    let limited = 0;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 1,
+      onFetch: () => {
+        if (limited < 7) {
+          limited += 1;
+          throw httpError(429, 30_000);
+        }
+      },
+    });
+    const env = engine(c);
+    await started(env);
+    const delays: number[] = [];
+    for (;;) {
+      const m = env.queue.messages.shift();
+      if (!m) break;
+      if (m.delayMs) delays.push(m.delayMs);
+      if (m.message.notBefore !== undefined) env.clock.t = m.message.notBefore;
+      await runShard(env.deps, m.message, { deadline: FAR });
+    }
+    expect(delays).toEqual(Array(7).fill(30_000));
+    expect((await env.tasks.getShards('t1'))[0]).toMatchObject({ state: 'COMPLETED', attempts: 0 });
+  });
+
+  it('fails a shard that always fails, lists its error, and the others complete', async () => {
+    const c = fakeCollector({
+      shards: 3,
+      pages: 2,
+      onFetch: (s) => {
+        if (s === 1) throw httpError(500);
+      },
+    });
+    const env = engine(c);
+    await started(env, { retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 100 } });
+    await drain(env);
+    const shards = await env.tasks.getShards('t1');
+    expect(shards.map((s) => s.state)).toEqual(['COMPLETED', 'FAILED', 'COMPLETED']);
+    expect(shards[1]).toMatchObject({ attempts: 3, lastError: 'HTTP 500' });
+    expect((await env.tasks.getTask('t1'))?.state).toBe('PARTIALLY_COMPLETED');
+  });
+
+  it('fails a shard at once on 404 and the whole task at once on 401', async () => {
+    const c404 = fakeCollector({
+      shards: 1,
+      pages: 1,
+      onFetch: () => {
+        throw httpError(404);
+      },
+    });
+    const a = engine(c404);
+    await started(a);
+    expect(await drain(a)).toEqual(['failed']);
+    expect((await a.tasks.getTask('t1'))?.state).toBe('FAILED');
+
+    const c401 = fakeCollector({
+      shards: 3,
+      pages: 1,
+      onFetch: () => {
+        throw httpError(401);
+      },
+    });
+    const b = engine(c401);
+    await started(b);
+    const outcomes = await drain(b);
+    expect(outcomes[0]).toBe('task-failed');
+    expect(c401.fetches.length).toBe(1);
+    expect(await b.tasks.getTask('t1')).toMatchObject({ state: 'FAILED', lastError: 'HTTP 401' });
+  });
+
+  it('retries with each scope: FAILED from the checkpoint, ALL and SHARDS from the start', async () => {
+    let broken = true;
+    const c = fakeCollector({
+      shards: 2,
+      pages: 3,
+      onFetch: (s, p) => {
+        if (broken && s === 0 && p === 2) throw httpError(400);
+      },
+    });
+    const env = engine(c);
+    await started(env);
+    await drain(env);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('PARTIALLY_COMPLETED');
+    broken = false;
+    let before = c.fetches.length;
+    expect((await controlTask(env.deps, 't1', 'retry')).state).toBe('RUNNING');
+    await drain(env);
+    expect(c.fetches.slice(before)).toEqual([[0, 2]]);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+    await expect(controlTask(env.deps, 't1', 'retry', { scope: 'ALL' })).rejects.toMatchObject({
+      code: 'ILLEGAL_TRANSITION',
+      details: { state: 'COMPLETED' },
+    });
+
+    // SHARDS on a partially completed task runs the named shard again from its start.
+    broken = true;
+    const env2 = engine(c);
+    await started(env2);
+    await drain(env2);
+    broken = false;
+    before = c.fetches.length;
+    await controlTask(env2.deps, 't1', 'retry', { scope: 'SHARDS', shardNos: [1] });
+    await drain(env2);
+    expect(c.fetches.slice(before)).toEqual([
+      [1, 0],
+      [1, 1],
+      [1, 2],
+    ]);
+    await expect(
+      controlTask(env2.deps, 't1', 'retry', { scope: 'SHARDS', shardNos: [9] }),
+    ).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    await controlTask(env2.deps, 't1', 'retry', { scope: 'ALL' });
+    before = c.fetches.length;
+    await drain(env2);
+    expect(c.fetches.length - before).toBe(6);
+    expect((await env2.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+  });
+});
+
+describe('fencing, duplicates and budgets', () => {
+  it('lets only the newest claim write: a stale worker stops at its next commit', async () => {
+    let env!: Env;
+    let once = false;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 3,
+      onFetch: (_s, p) => {
+        // While the first delivery fetches page 1, the same message is delivered again and claims.
+        if (p === 1 && !once) {
+          once = true;
+          void env.tasks.withShard('t1', 0, (v) => ({
+            result: true,
+            patch: { event: 'claim', epoch: v.shard.epoch + 1 },
+          }));
+        }
+      },
+    });
+    env = engine(c);
+    await started(env);
+    const m = env.queue.messages.shift();
+    expect(await runShard(env.deps, m?.message as never, { deadline: FAR })).toBe('stale');
+    expect(env.pages.records.size).toBe(2);
+  });
+
+  it('changes nothing when a message is delivered twice', async () => {
+    const env = engine(fakeCollector({ shards: 1, pages: 2 }));
+    await started(env);
+    const m = env.queue.messages[0]?.message;
+    await drain(env);
+    const before = env.pages.commits.length;
+    expect(await runShard(env.deps, m as never, { deadline: FAR })).toBe('skipped');
+    expect(env.pages.commits.length).toBe(before);
+  });
+
+  it('hands a long shard over to a continuation once its time budget is spent', async () => {
+    let env!: Env;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 4,
+      onFetch: () => {
+        env.clock.t += 1000;
+      },
+    });
+    env = engine(c);
+    await started(env);
+    const first = env.queue.messages.shift()?.message;
+    expect(await runShard(env.deps, first as never, { deadline: env.clock.now() + 1500 })).toBe('released');
+    expect((await env.tasks.getShards('t1'))[0]).toMatchObject({ state: 'PENDING', pages: 2, cursor: 2 });
+    expect(await drain(env)).toEqual(['completed']);
+    expect(c.fetches.map(([, p]) => p)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('runs at most `concurrency` shards of a task at once', async () => {
+    const env = engine(fakeCollector({ shards: 3, pages: 1 }));
+    await started(env, { concurrency: 1 });
+    const [a, b] = [env.queue.messages.shift(), env.queue.messages.shift()];
+    await env.tasks.withShard('t1', 0, (v) => ({
+      result: 0,
+      patch: { event: 'claim', epoch: v.shard.epoch + 1 },
+    }));
+    expect(await runShard(env.deps, b?.message as never, { deadline: FAR })).toBe('busy');
+    expect(env.queue.messages.at(-1)?.delayMs).toBeGreaterThan(0);
+    expect(a).toBeDefined();
+  });
+});
