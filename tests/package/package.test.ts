@@ -35,23 +35,27 @@ describe('serverless package for AWS', () => {
     expect(fns.map((f) => f.Properties.FunctionName).sort()).toEqual([
       'collect-prod-addImportPart',
       'collect-prod-commitImport',
-      'collect-prod-getTask',
       'collect-prod-getTestcase',
       'collect-prod-getTestcaseTree',
       'collect-prod-importChunk',
       'collect-prod-importChunkDead',
       'collect-prod-importTestcases',
       'collect-prod-openImport',
+      'collect-prod-planTask',
+      'collect-prod-runShard',
+      'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(9);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(11);
   });
 
-  it('maps the import queue and its dead-letter queue of the Amazon MQ broker to their consumers', () => {
+  it('maps the work queues and the import dead-letter queue of the Amazon MQ broker to their consumers', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
     expect(mappings.map((m) => m.Properties.Queues).sort()).toEqual([
       ['collect.import-chunk'],
       ['collect.import-chunk.dead'],
+      ['collect.plan'],
+      ['collect.run-shard'],
     ]);
     for (const mapping of mappings) {
       expect(mapping.Properties).toMatchObject({
@@ -70,7 +74,14 @@ describe('serverless package for AWS', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route').map((r) => r.Properties.RouteKey);
     expect(routes.sort()).toEqual(
       [
+        'POST /api/tasks',
+        'GET /api/tasks',
         'GET /api/tasks/{id}',
+        'POST /api/tasks/{id}/{action}',
+        'POST /api/tasks/{id}/shards/{shardId}/{action}',
+        'GET /api/tasks/{id}/logs',
+        'GET /api/task/{taskId}/status',
+        'POST /api/task/{taskId}/{action}',
         'GET /api/testcase/tree',
         'GET /api/testcase/{id}',
         'POST /api/testcase/import',

@@ -1,20 +1,40 @@
-import { type Config, confirmChannel, loadConfig, mongoDb, mysqlPool, redis } from '@collect/common';
+import {
+  type Config,
+  confirmChannel,
+  isUnavailable,
+  loadConfig,
+  mongoDb,
+  mysqlPool,
+  redis,
+  topology,
+} from '@collect/common';
+import { type Collector, classifyFailure, type EngineDeps, systemClock, type Task } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import type { Pool } from 'mysql2/promise';
 import { CaseStore } from './adapters/case-store.mongo';
+import { MysqlTaskRepository } from './adapters/engine-tasks.mysql';
+import { RedisControlFlags, RedisRateLimiter } from './adapters/flow.redis';
 import { ImportStaging } from './adapters/import-staging.mysql';
+import { RabbitShardQueue } from './adapters/shard-queue.rabbitmq';
 import { TaskEvents } from './adapters/task-events.mongo';
 import { TaskStore } from './adapters/task-store.mysql';
 import { TreeCache } from './adapters/tree-cache.redis';
+import { TreeRunLifecycle } from './adapters/tree-lifecycle';
+import { TreePageStore, type TreeRecord } from './adapters/tree-pages';
 import { TreeStore } from './adapters/tree-store.mysql';
 import type { ChunkDeps } from './app/chunk-deps';
 import type { ImportDeps } from './app/submit-import';
 import { MongoSnapshotWriter } from './app/tree-snapshot';
+import { collectorRegistry } from './collectors/registry';
 
 export interface Services extends ImportDeps, ChunkDeps {
   treeMaxNodes: number;
+  /** The collection engine, wired to MySQL, RabbitMQ, MongoDB and Redis. */
+  engine: EngineDeps<TreeRecord>;
+  collectors: ReadonlyMap<string, Collector<unknown, unknown, unknown, unknown, TreeRecord>>;
+  events: TaskEvents;
 }
 
 export interface Clients {
@@ -27,18 +47,51 @@ export interface Clients {
 /** Wiring: the one place that picks adapters. Tests call it with their own clients. */
 export function buildServices(config: Config, clients: Clients): Services {
   const { db, mongo } = clients;
+  const trees = new TreeStore(db);
+  const tasks = new TaskStore(db);
+  const cases = new CaseStore(mongo);
+  const cache = new TreeCache(clients.redis, config.TREE_CACHE_TTL_SECONDS);
+  const events = new TaskEvents(mongo);
+  const snapshots = new MongoSnapshotWriter(db, mongo);
+  const queue = new RabbitShardQueue(
+    clients.channel,
+    topology(config.AMQP_PREFIX),
+    config.AMQP_GZIP_MIN_BYTES,
+  );
+  const pages = new TreePageStore(db, trees, cases, cache);
+  const collectors = collectorRegistry(config);
+  const engine: EngineDeps<TreeRecord> = {
+    tasks: new MysqlTaskRepository(db, queue, async (conn, task) => {
+      await trees.retakeSource(conn, task.tenantId, task.source, task.id, await pages.versionOf(task.id));
+    }),
+    queue,
+    pages,
+    lifecycle: new TreeRunLifecycle(db, trees, tasks, pages, snapshots, cache),
+    events,
+    limiter: new RedisRateLimiter(clients.redis),
+    flags: new RedisControlFlags(clients.redis),
+    clock: systemClock,
+    collectorOf: (task: Task) => {
+      const c = collectors.get(task.collector);
+      if (!c) throw new Error(`no collector "${task.collector}" in this service`);
+      return c;
+    },
+    classify: (err) => classifyFailure(err, isUnavailable),
+  };
   return {
     config,
     db,
-    trees: new TreeStore(db),
-    tasks: new TaskStore(db),
-    cases: new CaseStore(mongo),
-    cache: new TreeCache(clients.redis, config.TREE_CACHE_TTL_SECONDS),
-    events: new TaskEvents(mongo),
-    snapshots: new MongoSnapshotWriter(db, mongo),
+    trees,
+    tasks,
+    cases,
+    cache,
+    events,
+    snapshots,
     staging: new ImportStaging(db),
     channel: clients.channel,
     treeMaxNodes: config.TREE_MAX_NODES,
+    engine,
+    collectors,
   };
 }
 

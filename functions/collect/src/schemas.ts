@@ -30,12 +30,14 @@ export const caseContentSchema = z.strictObject({
     .array(z.strictObject({ action: text(65_535), expected: text(65_535).optional() }))
     .max(1000)
     .optional(),
-  expectedResults: text(65_535).optional(),
+  /** Text, or a list of texts as in the original design's document (`"expectedResults": []`). */
+  expectedResults: z.union([text(65_535), z.array(text(65_535)).max(1000)]).optional(),
 });
 
 export const caseMetadataSchema = z.strictObject({
   tags: z.array(text(128)).max(100).optional(),
-  priority: text(32).optional(),
+  /** Text, or a number as in the original design's document (`"priority": 1`); kept as given. */
+  priority: z.union([text(32), z.number().int().min(-1_000_000_000).max(1_000_000_000)]).optional(),
   status: text(32).optional(),
 });
 

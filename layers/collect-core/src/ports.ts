@@ -177,7 +177,10 @@ export interface EventLog {
   record(e: TaskEventEntry): Promise<void>;
 }
 
-/** Flow tokens: how long to wait before the next request under `perSecond` for `key`. */
+/**
+ * Flow tokens: takes one for `key` under `perSecond` and answers 0, or answers how long to wait
+ * before asking again.
+ */
 export interface RateLimiter {
   reserve(key: string, perSecond: number): Promise<number>;
 }

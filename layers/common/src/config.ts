@@ -43,6 +43,15 @@ export const configSchema = z.object({
   IMPORT_ENQUEUE_TIMEOUT_SECONDS: intFromEnv(60),
   /** How long a worker waits out an unreachable store before failing the delivery. */
   WORKER_UNAVAILABLE_BUDGET_MS: intFromEnv(60_000, 0),
+  /**
+   * Longest a shard runs in one invocation before it hands over to a continuation message; the
+   * worker also stops 30 s before its Lambda timeout, whichever comes first.
+   */
+  SHARD_TIME_BUDGET_MS: intFromEnv(60_000),
+  /** Timeout of one request to a source (TestRail, http-tree). */
+  COLLECT_HTTP_TIMEOUT_MS: intFromEnv(30_000),
+  /** INCREMENTAL runs ask for changes since the watermark minus this (clock skew with the source). */
+  WATERMARK_OVERLAP_SECONDS: intFromEnv(60, 0),
   TREE_CACHE_TTL_SECONDS: intFromEnv(3600),
   /** Most nodes one tree read returns. */
   TREE_MAX_NODES: intFromEnv(20_000),

@@ -91,11 +91,12 @@ function toTask(r: RowDataPacket): TaskRow {
 }
 
 /**
- * SQL: the shard aliased `alias` is lost: recorded, never queued (RabbitMQ's confirm never
- * recorded, no worker ever claimed it) and older than the one `?` parameter, in seconds.
+ * SQL: the import shard aliased `alias` is lost: recorded, never queued (RabbitMQ's confirm never
+ * recorded, no worker ever claimed it) and older than the one `?` parameter, in seconds. Shards
+ * of the engine (`pull`) are queued inside the unit that records them, so they are never lost.
  */
 export const lostShard = (alias: string): string =>
-  `${alias}.state = 'PENDING' AND ${alias}.queued_at IS NULL AND ${alias}.created_at < NOW(3) - INTERVAL ? SECOND`;
+  `${alias}.kind <> 'pull' AND ${alias}.state = 'PENDING' AND ${alias}.queued_at IS NULL AND ${alias}.created_at < NOW(3) - INTERVAL ? SECOND`;
 
 /** Task and shard rows: MySQL is the truth for every state; shard writes are fenced by epoch. */
 export class TaskStore {

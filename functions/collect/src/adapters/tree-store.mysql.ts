@@ -1,5 +1,5 @@
 import { conflict } from '@collect/common';
-import { isTaskFinished } from '@collect/core';
+import { EngineError, isTaskFinished } from '@collect/core';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { FlatNode } from '../schemas';
 import { lostShard } from './task-store.mysql';
@@ -82,7 +82,7 @@ export class TreeStore {
     await conn.query('INSERT IGNORE INTO tree_source (tenant_id, source) VALUES (?, ?)', [tenantId, source]);
     const [rows] = await conn.query<RowDataPacket[]>(
       `SELECT s.last_version, s.active_task_id, t.state AS active_state,
-              t.updated_at < NOW(3) - INTERVAL ? SECOND AS stale,
+              t.state <> 'PAUSED' AND t.updated_at < NOW(3) - INTERVAL ? SECOND AS stale,
               EXISTS (SELECT 1 FROM collect_shard h WHERE h.task_id = t.id AND ${lostShard('h')}) AS lost
          FROM tree_source s LEFT JOIN collect_task t ON t.id = s.active_task_id
         WHERE s.tenant_id = ? AND s.source = ? FOR UPDATE`,
@@ -108,6 +108,49 @@ export class TreeStore {
       [version, taskId, tenantId, source],
     );
     return superseded ? { version, superseded } : { version };
+  }
+
+  /**
+   * A retried run takes its source again, inside the caller's transaction: refused (SOURCE_BUSY)
+   * while another run holds it, or when a newer run started since (its tree would be overwritten
+   * by older data).
+   */
+  async retakeSource(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    taskId: string,
+    version: number,
+  ) {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      `SELECT s.last_version, s.active_task_id, t.state AS active_state
+         FROM tree_source s LEFT JOIN collect_task t ON t.id = s.active_task_id
+        WHERE s.tenant_id = ? AND s.source = ? FOR UPDATE`,
+      [tenantId, source],
+    );
+    const row = rows[0];
+    const busy = row?.active_task_id && row.active_task_id !== taskId && !isTaskFinished(row.active_state);
+    if (busy) {
+      throw new EngineError('SOURCE_BUSY', `another run of source "${source}" is in progress`, {
+        taskId: row.active_task_id,
+        state: row.active_state,
+      });
+    }
+    if (Number(row?.last_version ?? 0) !== version) {
+      throw new EngineError(
+        'SOURCE_BUSY',
+        `a newer run of source "${source}" started since this one; start a new run`,
+        {
+          version,
+          latestVersion: Number(row?.last_version ?? 0),
+        },
+      );
+    }
+    await conn.query('UPDATE tree_source SET active_task_id = ? WHERE tenant_id = ? AND source = ?', [
+      taskId,
+      tenantId,
+      source,
+    ]);
   }
 
   /** Frees the source once its import reached a final state. */
@@ -349,5 +392,66 @@ export class TreeStore {
       count += (res as { affectedRows: number }).affectedRows;
     }
     return count;
+  }
+
+  /**
+   * Soft-deletes every live node the run of `version` did not see under `rootPath` (the node
+   * itself included): a FULL run of a subtree (RANGE by rootId).
+   */
+  async softDeleteUnseenUnder(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    version: number,
+    rootPath: string,
+  ): Promise<number> {
+    let count = 0;
+    for (const t of Object.values(TABLE)) {
+      const [res] = await conn.query(
+        `UPDATE ${t.name} SET deleted = 1, version = ?, update_time = CURRENT_TIMESTAMP(3)
+          WHERE tenant_id = ? AND source = ? AND deleted = 0 AND seen_version < ? AND (path = ? OR path LIKE ?)`,
+        [version, tenantId, source, version, rootPath, subtreePattern(rootPath)],
+      );
+      count += (res as { affectedRows: number }).affectedRows;
+    }
+    return count;
+  }
+
+  /**
+   * An INCREMENTAL run lists the directories in full but only changed cases: directories it did
+   * not see are gone, with the cases still under them (a case moved out during the run was seen).
+   */
+  async softDeleteUnseenDirectories(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    version: number,
+  ): Promise<number> {
+    const [dirs] = await conn.query(
+      `UPDATE test_directory SET deleted = 1, version = ?, update_time = CURRENT_TIMESTAMP(3)
+        WHERE tenant_id = ? AND source = ? AND deleted = 0 AND seen_version < ?`,
+      [version, tenantId, source, version],
+    );
+    const [cases] = await conn.query(
+      `UPDATE test_case c JOIN test_directory d
+          ON d.tenant_id = c.tenant_id AND d.source = c.source AND d.id = c.directory_id
+          SET c.deleted = 1, c.version = ?, c.update_time = CURRENT_TIMESTAMP(3)
+        WHERE c.tenant_id = ? AND c.source = ? AND c.deleted = 0 AND c.seen_version < ? AND d.deleted = 1`,
+      [version, tenantId, source, version],
+    );
+    return (dirs as { affectedRows: number }).affectedRows + (cases as { affectedRows: number }).affectedRows;
+  }
+
+  /** Cases whose directory moved take its new path (they keep their own id and place). */
+  async refreshCasePaths(tenantId: string, source: string, version: number): Promise<void> {
+    await this.db.query(
+      `UPDATE test_case c JOIN test_directory d
+          ON d.tenant_id = c.tenant_id AND d.source = c.source AND d.id = c.directory_id
+          SET c.path = CONCAT(d.path, '/', c.id), c.level = d.level + 1, c.version = ?,
+              c.update_time = CURRENT_TIMESTAMP(3)
+        WHERE c.tenant_id = ? AND c.source = ? AND c.deleted = 0 AND d.deleted = 0
+          AND c.path <> CONCAT(d.path, '/', c.id) AND c.seen_version <= ?`,
+      [version, tenantId, source, version],
+    );
   }
 }

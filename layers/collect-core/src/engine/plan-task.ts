@@ -51,9 +51,11 @@ export async function planTask<R>(deps: EngineDeps<R>, msg: PlanMessage): Promis
   let planned = 0;
   try {
     const throttle = async () => {
-      if (task.strategy.ratePerSecond <= 0) return;
-      const wait = await deps.limiter.reserve(`task/${task.id}`, task.strategy.ratePerSecond);
-      if (wait > 0) await deps.clock.sleep(wait);
+      while (task.strategy.ratePerSecond > 0) {
+        const wait = await deps.limiter.reserve(`task/${task.id}`, task.strategy.ratePerSecond);
+        if (wait <= 0) return;
+        await deps.clock.sleep(wait);
+      }
     };
     for await (const step of collector.plan({
       task,

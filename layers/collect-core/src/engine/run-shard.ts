@@ -191,12 +191,11 @@ export async function runShard<R>(
       if (deps.clock.now() >= opts.deadline) return release();
     }
     try {
-      if (task.strategy.ratePerSecond > 0) {
+      while (task.strategy.ratePerSecond > 0) {
         const wait = await deps.limiter.reserve(`task/${task.id}`, task.strategy.ratePerSecond);
-        if (wait > 0) {
-          if (deps.clock.now() + wait >= opts.deadline) return release();
-          await deps.clock.sleep(wait);
-        }
+        if (wait <= 0) break;
+        if (deps.clock.now() + wait >= opts.deadline) return release();
+        await deps.clock.sleep(wait);
       }
       const fetched = await collector.fetchPage(ctx, (shard.cursor ?? null) as never);
       const records = collector.map(fetched.items, ctx);

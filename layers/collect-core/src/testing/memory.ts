@@ -82,15 +82,18 @@ export class MemoryControlFlags implements ControlFlags {
   }
 }
 
-/** A token bucket per key that refills at `perSecond` and holds one second's worth. */
+/** Evenly spaced tokens per key: one every 1000 / perSecond ms. */
 export class MemoryRateLimiter implements RateLimiter {
   private readonly next = new Map<string, number>();
+  readonly taken: number[] = [];
   constructor(private readonly clock: Clock) {}
   async reserve(key: string, perSecond: number): Promise<number> {
     const now = this.clock.now();
-    const at = Math.max(now, this.next.get(key) ?? now);
-    this.next.set(key, at + 1000 / perSecond);
-    return at - now;
+    const at = this.next.get(key) ?? now;
+    if (at > now) return at - now;
+    this.next.set(key, now + 1000 / perSecond);
+    this.taken.push(now);
+    return 0;
   }
 }
 

@@ -6,7 +6,11 @@ import { isUnavailable } from '../retry';
 
 /** What a use case sees of an HTTP request: parsed, size-checked, never the raw event. */
 export interface HttpRequest {
+  /** API Gateway's route key, e.g. `POST /api/tasks/{id}/{action}`: several routes may share a handler. */
+  route: string;
   body: unknown;
+  /** The body's text, with `rawBody: true` (size-checked, not parsed). */
+  rawBody?: string;
   query: Record<string, string | undefined>;
   params: Record<string, string | undefined>;
   headers: Record<string, string | undefined>;
@@ -21,6 +25,8 @@ export interface HttpResult {
 export interface HttpHandlerOptions {
   /** Parse the body as JSON (bodies over `maxBodyBytes` answer 413, bad JSON 400). */
   jsonBody?: boolean;
+  /** Hand the body over as text (size-checked against `maxBodyBytes`), for optional bodies. */
+  rawBody?: boolean;
   maxBodyBytes?: number;
   /**
    * Handle at most one request with a body over this many bytes at a time in this process,
@@ -71,6 +77,13 @@ function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): Htt
     ]);
   }
   let body: unknown;
+  let rawBody: string | undefined;
+  if (opts.rawBody) {
+    const raw = event.body ?? '';
+    rawBody = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    if (opts.maxBodyBytes !== undefined && Buffer.byteLength(rawBody, 'utf8') > opts.maxBodyBytes)
+      throw payloadTooLarge(opts.maxBodyBytes);
+  }
   if (opts.jsonBody) {
     const raw = event.body ?? '';
     const size = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
@@ -85,7 +98,9 @@ function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): Htt
     }
   }
   return {
+    route: event.routeKey ?? `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`,
     body,
+    ...(rawBody !== undefined ? { rawBody } : {}),
     query: event.queryStringParameters ?? {},
     params: event.pathParameters ?? {},
     headers,

@@ -22,6 +22,7 @@ export async function setupMongo(db: Db, taskEventTtlDays: number): Promise<void
     ]);
   await db.collection(MONGO.taskEvent).createIndexes([
     { key: { taskId: 1, at: 1 }, name: 'events_by_task' },
+    { key: { taskId: 1, _id: 1 }, name: 'events_in_order' },
     { key: { at: 1 }, name: 'events_ttl', expireAfterSeconds: taskEventTtlDays * 86_400 },
   ]);
 }

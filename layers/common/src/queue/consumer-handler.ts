@@ -12,6 +12,8 @@ export interface DeliveryMeta {
   redelivered: boolean;
   /** How many times the broker delivered this message before (quorum queues count it). */
   deliveryCount: number;
+  /** Time left in the invocation (Lambda's), in ms. */
+  remainingMs(): number;
 }
 
 /**
@@ -45,7 +47,7 @@ export function consumerHandler<S extends z.ZodType>(
   schema: S,
   fn: (message: z.infer<S>, meta: DeliveryMeta) => Promise<void>,
 ): (event: RabbitMqEvent, context: Context) => Promise<{ processed: number }> {
-  const handler = middy<RabbitMqEvent, { processed: number }>().handler(async (event) => {
+  const handler = middy<RabbitMqEvent, { processed: number }>().handler(async (event, context) => {
     let processed = 0;
     for (const [queueKey, messages] of Object.entries(event.rmqMessagesByQueue ?? {})) {
       const queue = queueKey.split('::')[0] ?? queueKey;
@@ -55,6 +57,10 @@ export function consumerHandler<S extends z.ZodType>(
           messageId: m.basicProperties?.messageId ?? undefined,
           redelivered: Boolean(m.redelivered),
           deliveryCount: Number(m.basicProperties?.headers?.['x-delivery-count'] ?? 0) || 0,
+          remainingMs: () =>
+            typeof context?.getRemainingTimeInMillis === 'function'
+              ? context.getRemainingTimeInMillis()
+              : 900_000,
         };
         await fn(decodeMessage(schema, m, `message ${meta.messageId} on ${queue}`), meta);
         processed += 1;

@@ -1,8 +1,23 @@
 import type { Channel } from 'amqplib';
 
 /** The queues the platform consumes; each is bound to the main exchange with its own routing key. */
-export const QUEUES = ['import-chunk'] as const;
+export const QUEUES = ['import-chunk', 'plan', 'run-shard'] as const;
 export type QueueName = (typeof QUEUES)[number];
+
+/**
+ * Delay tiers (ms): one queue per tier and work queue, whose messages expire after the tier's
+ * TTL and are dead-lettered back to the work queue. A fixed TTL per queue means no message waits
+ * behind a longer one; a delay between tiers takes the largest tier below it, and the message's
+ * `notBefore` sends it round again for the rest.
+ */
+export const DELAY_TIERS_MS = [250, 1000, 5000, 30_000, 120_000, 600_000] as const;
+
+/** The tier a delay of `ms` waits in first. */
+export function delayTier(ms: number): number {
+  let tier: number = DELAY_TIERS_MS[0];
+  for (const t of DELAY_TIERS_MS) if (t <= ms) tier = t;
+  return tier;
+}
 
 export interface Topology {
   exchange: string;
@@ -11,6 +26,7 @@ export interface Topology {
   deadQueue(name: QueueName): string;
   /** Where dead messages are kept once their failure is recorded (no consumer). */
   parkedQueue(name: QueueName): string;
+  delayQueue(name: QueueName, tierMs: number): string;
 }
 
 /** Names derived from one prefix, so tests and environments can run side by side. */
@@ -21,6 +37,7 @@ export function topology(prefix: string): Topology {
     queue: (name) => `${prefix}.${name}`,
     deadQueue: (name) => `${prefix}.${name}.dead`,
     parkedQueue: (name) => `${prefix}.${name}.parked`,
+    delayQueue: (name, tierMs) => `${prefix}.${name}.delay.${tierMs}`,
   };
 }
 
@@ -63,6 +80,20 @@ export async function assertTopology(ch: Channel, prefix: string, deliveryLimit:
     await ch.bindQueue(t.deadQueue(name), t.deadLetterExchange, name);
     await ch.assertQueue(t.parkedQueue(name), { durable: true, arguments: { 'x-queue-type': 'quorum' } });
     await ch.bindQueue(t.parkedQueue(name), t.deadLetterExchange, `${name}.parked`);
+    for (const tier of DELAY_TIERS_MS) {
+      // Published to by name (default exchange); expired messages go straight back to the work queue.
+      await ch.assertQueue(t.delayQueue(name, tier), {
+        durable: true,
+        arguments: {
+          'x-queue-type': 'quorum',
+          'x-message-ttl': tier,
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-routing-key': t.queue(name),
+          'x-dead-letter-strategy': 'at-least-once',
+          'x-overflow': 'reject-publish',
+        },
+      });
+    }
   }
   return t;
 }
@@ -74,6 +105,7 @@ export async function deleteTopology(ch: Channel, prefix: string): Promise<void>
     await ch.deleteQueue(t.queue(name));
     await ch.deleteQueue(t.deadQueue(name));
     await ch.deleteQueue(t.parkedQueue(name));
+    for (const tier of DELAY_TIERS_MS) await ch.deleteQueue(t.delayQueue(name, tier));
   }
   await ch.deleteExchange(t.exchange);
   await ch.deleteExchange(t.deadLetterExchange);

@@ -1,0 +1,73 @@
+import {
+  delayTier,
+  encodeBody,
+  type OutgoingMessage,
+  publishConfirmed,
+  QUEUES,
+  type QueueName,
+  type Topology,
+} from '@collect/common';
+import type { Dispatch, PlanMessage, ShardQueue } from '@collect/core';
+import type { ConfirmChannel } from 'amqplib';
+
+const isQueueName = (route: string): route is QueueName => (QUEUES as readonly string[]).includes(route);
+
+/**
+ * The engine's queue on RabbitMQ: a message for now goes to the main exchange with its route as
+ * routing key; a delayed one to the route's delay queue of the tier below its delay (the
+ * message's `notBefore` sends it round again for the rest). Every publish is persistent and
+ * confirmed; bodies over `gzipMinBytes` are gzipped.
+ */
+export class RabbitShardQueue implements ShardQueue {
+  constructor(
+    private readonly channel: () => Promise<ConfirmChannel>,
+    private readonly topology: Topology,
+    private readonly gzipMinBytes: number,
+  ) {}
+
+  async publish(dispatches: Dispatch[]): Promise<void> {
+    const now = new Map<string, OutgoingMessage[]>();
+    const delayed: OutgoingMessage[] = [];
+    for (const d of dispatches) {
+      if (!isQueueName(d.route)) throw new Error(`unknown route "${d.route}"`);
+      const body = await encodeBody(Buffer.from(JSON.stringify(d.message)), this.gzipMinBytes);
+      const messageId = `${d.message.taskId}#${d.message.shardNo}#${d.message.gen}`;
+      if (d.delayMs && d.delayMs > 0) {
+        delayed.push({
+          routingKey: this.topology.delayQueue(d.route, delayTier(d.delayMs)),
+          messageId,
+          ...body,
+        });
+      } else {
+        const list = now.get(d.route) ?? [];
+        list.push({ routingKey: d.route, messageId, ...body });
+        now.set(d.route, list);
+      }
+    }
+    const ch = await this.channel();
+    for (const list of now.values()) await publishConfirmed(ch, this.topology.exchange, list);
+    // The default exchange routes by queue name.
+    if (delayed.length > 0) await publishConfirmed(ch, '', delayed);
+  }
+
+  async publishPlan(message: PlanMessage, delayMs = 0): Promise<void> {
+    await this.publish([
+      {
+        route: 'plan',
+        message: { taskId: message.taskId, shardNo: -1, gen: message.attempt, notBefore: message.notBefore },
+        delayMs,
+      },
+    ]);
+  }
+}
+
+/** Plan messages travel as shard messages with shard number -1 and the attempt as generation. */
+export const toPlanMessage = (m: {
+  taskId: string;
+  gen: number;
+  notBefore?: number | undefined;
+}): PlanMessage => ({
+  taskId: m.taskId,
+  attempt: m.gen,
+  notBefore: m.notBefore,
+});

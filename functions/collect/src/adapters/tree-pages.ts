@@ -1,0 +1,233 @@
+import { inTransaction } from '@collect/common';
+import {
+  type Checkpoint,
+  type CommitOutcome,
+  nextShardState,
+  type PageStore,
+  type Task,
+} from '@collect/core';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { hashAndSerialize } from '../app/tree-walk';
+import { type FlatNode, nodeIdSchema } from '../schemas';
+import type { CaseStore } from './case-store.mongo';
+import type { TreeCache } from './tree-cache.redis';
+import type { NodeRow, TreeStore } from './tree-store.mysql';
+
+/** A node as a collector maps it: its place is its parent; the store works out its path. */
+export interface TreeRecord {
+  id: string;
+  type: 'DIRECTORY' | 'CASE';
+  parentId: string | null;
+  name: string;
+  position: number;
+  content?: FlatNode['content'];
+  metadata?: FlatNode['metadata'];
+}
+
+interface Prepared {
+  nodes: FlatNode[];
+  changed: number;
+}
+
+const MAX_NAME = 255;
+
+/** A name the tree can store: trimmed to 255 characters, the id when empty. */
+const storableName = (r: TreeRecord): string => {
+  const name = r.name.trim() === '' ? r.id : r.name;
+  return [...name].length > MAX_NAME ? [...name].slice(0, MAX_NAME).join('') : name;
+};
+
+/**
+ * The test-case tree as the engine's page store. `prepare` places each record under its stored
+ * parent directory (a record whose parent the source never listed is rejected and counted) and
+ * writes the MongoDB documents of cases that are new or changed; `commit` is one MySQL
+ * transaction: the tree rows (guarded by the run's tree version) and the shard's checkpoint,
+ * fenced by its epoch; `committed` bumps the source's cache generation.
+ */
+export class TreePageStore implements PageStore<TreeRecord> {
+  private readonly prepared = new WeakMap<TreeRecord[], Prepared>();
+  private readonly versions = new Map<string, number>();
+
+  constructor(
+    private readonly db: Pool,
+    private readonly trees: TreeStore,
+    private readonly cases: CaseStore,
+    private readonly cache: TreeCache,
+  ) {}
+
+  /** The tree version a task writes with (fixed when its source was taken). */
+  async versionOf(taskId: string): Promise<number> {
+    const known = this.versions.get(taskId);
+    if (known !== undefined) return known;
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      'SELECT tree_version FROM collect_task WHERE id = ?',
+      [taskId],
+    );
+    const v = Number(rows[0]?.tree_version ?? 0);
+    if (this.versions.size > 1000) this.versions.clear();
+    this.versions.set(taskId, v);
+    return v;
+  }
+
+  async prepare(task: Task, records: TreeRecord[]): Promise<void> {
+    const version = await this.versionOf(task.id);
+    const valid = records.filter((r) => nodeIdSchema.safeParse(r.id).success);
+    const parentIds = [...new Set(valid.map((r) => r.parentId).filter((p): p is string => p !== null))];
+    const parents = await this.trees.findByIds(this.db, task.tenantId, task.source, parentIds, ['DIRECTORY']);
+    const nodes: FlatNode[] = [];
+    for (const r of valid) {
+      const parent = r.parentId === null ? undefined : parents.get(r.parentId);
+      if (r.parentId !== null && (!parent || parent.deleted)) continue;
+      const path = `${parent?.path ?? ''}/${r.id}`;
+      if (path.length > 3000) continue;
+      nodes.push(
+        hashAndSerialize({
+          id: r.id,
+          type: r.type,
+          parentId: r.parentId,
+          name: storableName(r),
+          path,
+          level: (parent?.level ?? 0) + 1,
+          position: Math.max(0, Math.min(r.position, 4_294_967_295)),
+          ...(r.content ? { content: r.content } : {}),
+          ...(r.metadata ? { metadata: r.metadata } : {}),
+        }).node,
+      );
+    }
+    const before = await this.trees.findByIds(
+      this.db,
+      task.tenantId,
+      task.source,
+      nodes.map((n) => n.id),
+    );
+    await this.writeDocuments(task, version, nodes, before);
+    const changed = nodes.filter((n) => structureChanged(n, before.get(n.id))).length;
+    this.prepared.set(records, { nodes, changed });
+  }
+
+  /** MongoDB: documents of cases that are new, changed, or missing there. */
+  private async writeDocuments(task: Task, version: number, nodes: FlatNode[], before: Map<string, NodeRow>) {
+    const cases = nodes.filter((n) => n.type === 'CASE');
+    const known = cases.filter((n) => {
+      const row = before.get(n.id);
+      return row !== undefined && !row.deleted && row.type === 'CASE' && row.hash === n.hash;
+    });
+    const stored = await this.cases.contentHashes(
+      task.tenantId,
+      task.source,
+      known.map((n) => n.id),
+    );
+    const knownIds = new Set(known.map((n) => n.id));
+    const stale = cases.filter((n) => !knownIds.has(n.id) || stored.get(n.id) !== n.hash);
+    const unseen = new Set(cases.filter((n) => !before.has(n.id)).map((n) => n.id));
+    await this.cases.write(task.tenantId, task.source, version, stale, unseen);
+  }
+
+  async commit(
+    task: Task,
+    shard: { shardNo: number; epoch: number },
+    records: TreeRecord[],
+    cp: Checkpoint,
+  ): Promise<CommitOutcome> {
+    const prepared = this.prepared.get(records) ?? { nodes: [], changed: 0 };
+    const version = await this.versionOf(task.id);
+    const completed = nextShardState('RUNNING', 'complete');
+    return inTransaction(this.db, async (conn): Promise<CommitOutcome> => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        'SELECT state, epoch, requested FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE',
+        [task.id, shard.shardNo],
+      );
+      const row = rows[0];
+      if (!row || row.state !== 'RUNNING' || row.epoch !== shard.epoch) return { owned: false };
+      await this.trees.upsert(conn, task.tenantId, task.source, version, prepared.nodes);
+      await conn.query(
+        `UPDATE collect_shard SET cursor_json = ?, pages = pages + ?, done_nodes = done_nodes + ?,
+                failed_nodes = failed_nodes + ?, changed_nodes = changed_nodes + ?,
+                state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload)
+          WHERE task_id = ? AND shard_no = ?`,
+        [
+          cp.cursor === null ? null : JSON.stringify(cp.cursor),
+          cp.pages,
+          prepared.nodes.length,
+          cp.failedRecords + (records.length - prepared.nodes.length),
+          prepared.changed,
+          cp.done,
+          completed,
+          cp.done,
+          cp.done,
+          task.id,
+          shard.shardNo,
+        ],
+      );
+      return { owned: true, requested: cp.done ? null : (row.requested ?? null) };
+    });
+  }
+
+  async committed(task: Task): Promise<void> {
+    await this.cache.invalidate(task.tenantId, task.source);
+  }
+
+  /**
+   * Directories a collector lists while planning, parents before children. A directory whose
+   * parent was not listed goes to the top level. When a stored directory moved, the paths of
+   * the cases under it (which this run may not fetch again) follow it.
+   */
+  async writePlanned(task: Task, records: TreeRecord[]): Promise<void> {
+    const version = await this.versionOf(task.id);
+    const placed = new Map<string, { path: string; level: number }>();
+    const outside = [...new Set(records.map((r) => r.parentId).filter((p): p is string => p !== null))];
+    const stored = await this.trees.findByIds(this.db, task.tenantId, task.source, outside, ['DIRECTORY']);
+    const nodes: FlatNode[] = [];
+    for (const r of records) {
+      if (!nodeIdSchema.safeParse(r.id).success) continue;
+      const p = r.parentId === null ? undefined : (placed.get(r.parentId) ?? liveRow(stored.get(r.parentId)));
+      const parentId = p ? r.parentId : null;
+      const path = `${p?.path ?? ''}/${r.id}`;
+      const level = (p?.level ?? 0) + 1;
+      if (path.length > 3000) continue;
+      placed.set(r.id, { path, level });
+      nodes.push(
+        hashAndSerialize({
+          id: r.id,
+          type: 'DIRECTORY',
+          parentId,
+          name: storableName(r),
+          path,
+          level,
+          position: Math.max(0, r.position),
+        }).node,
+      );
+    }
+    const before = await this.trees.findByIds(
+      this.db,
+      task.tenantId,
+      task.source,
+      nodes.map((n) => n.id),
+      ['DIRECTORY'],
+    );
+    const moved = nodes.some((n) => {
+      const b = before.get(n.id);
+      return b !== undefined && !b.deleted && b.path !== n.path;
+    });
+    for (let i = 0; i < nodes.length; i += 1000) {
+      await inTransaction(this.db, (conn) =>
+        this.trees.upsert(conn, task.tenantId, task.source, version, nodes.slice(i, i + 1000)),
+      );
+    }
+    if (moved) await this.trees.refreshCasePaths(task.tenantId, task.source, version);
+  }
+}
+
+const liveRow = (r: NodeRow | undefined) => (r && !r.deleted ? r : undefined);
+
+function structureChanged(n: FlatNode, before: NodeRow | undefined): boolean {
+  return (
+    !before ||
+    before.deleted ||
+    before.type !== n.type ||
+    before.hash !== n.hash ||
+    before.parentId !== n.parentId ||
+    before.path !== n.path ||
+    before.position !== n.position
+  );
+}

@@ -1,0 +1,407 @@
+import {
+  badRequest,
+  conflict,
+  HttpError,
+  inTransaction,
+  newId,
+  notFound,
+  type Problem,
+} from '@collect/common';
+import {
+  type ControlAction,
+  type ControlResult,
+  controlShard,
+  controlTask,
+  EngineError,
+  type RetryOptions,
+  resolveStrategy,
+  shardIdOf,
+  shardNoOf,
+} from '@collect/core';
+import type { RowDataPacket } from 'mysql2/promise';
+import { z } from 'zod';
+import { toShard, toTask } from '../adapters/engine-tasks.mysql';
+import type { Services } from '../composition';
+import { isTaskId, nodeIdSchema, sourceSchema } from '../schemas';
+import { readTask } from './read-task';
+import { takeSource } from './submit-import';
+import { ProblemList } from './tree-walk';
+
+export const RUN_TASK_KIND = 'collect';
+
+const isoInstant = z.iso.datetime({ offset: true });
+
+const strategySchema = z.strictObject({
+  shards: z.number().int().min(1).max(256).optional(),
+  pageSize: z.number().int().min(1).max(1000).optional(),
+  concurrency: z.number().int().min(0).max(256).optional(),
+  ratePerSecond: z.number().min(0).max(10_000).optional(),
+  retry: z
+    .strictObject({
+      maxAttempts: z.number().int().min(1).max(100).optional(),
+      baseDelayMs: z.number().int().min(0).max(3_600_000).optional(),
+      maxDelayMs: z.number().int().min(0).max(86_400_000).optional(),
+    })
+    .optional(),
+});
+
+export const startRunSchema = z.strictObject({
+  collector: z.string().min(1).max(64),
+  source: sourceSchema,
+  mode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']),
+  settings: z.unknown(),
+  range: z
+    .union([
+      z.strictObject({ rootId: nodeIdSchema }),
+      z.strictObject({ updatedAfter: isoInstant, updatedBefore: isoInstant.optional() }),
+    ])
+    .optional(),
+  strategy: strategySchema.optional(),
+});
+export type StartRun = z.infer<typeof startRunSchema>;
+
+/** Every problem of a start request at once (envelope, collector, settings, range, strategy). */
+function validate(s: Services, body: unknown): StartRun {
+  const problems = new ProblemList();
+  const parsed = startRunSchema.safeParse(body);
+  if (!parsed.success) problems.addZod('', parsed.error);
+  const raw = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const collector = typeof raw.collector === 'string' ? s.collectors.get(raw.collector) : undefined;
+  if (typeof raw.collector === 'string' && !collector)
+    problems.add(
+      'collector',
+      `unknown collector "${raw.collector}"; known: ${[...s.collectors.keys()].join(', ')}`,
+      'unknown_collector',
+    );
+  if (collector) {
+    const settings = collector.settings.safeParse(raw.settings);
+    if (!settings.success)
+      for (const i of settings.error.issues)
+        problems.add(['settings', ...i.path.map(String)].join('.'), i.message, i.code ?? 'invalid_settings');
+  }
+  if (raw.mode === 'RANGE' && raw.range === undefined)
+    problems.add(
+      'range',
+      'a RANGE run needs a range: { rootId } or { updatedAfter, updatedBefore? }',
+      'missing_range',
+    );
+  if (raw.mode !== undefined && raw.mode !== 'RANGE' && raw.range !== undefined)
+    problems.add('range', 'only a RANGE run takes a range', 'unexpected_range');
+  const range = raw.range as { updatedAfter?: string; updatedBefore?: string } | undefined;
+  if (
+    range?.updatedAfter &&
+    range.updatedBefore &&
+    Date.parse(range.updatedBefore) <= Date.parse(range.updatedAfter)
+  )
+    problems.add('range.updatedBefore', 'must be after updatedAfter', 'invalid_range');
+  const retry = (raw.strategy as { retry?: { baseDelayMs?: number; maxDelayMs?: number } } | undefined)
+    ?.retry;
+  if (
+    typeof retry?.baseDelayMs === 'number' &&
+    typeof retry.maxDelayMs === 'number' &&
+    retry.maxDelayMs < retry.baseDelayMs
+  )
+    problems.add('strategy.retry.maxDelayMs', 'must be at least baseDelayMs', 'invalid_strategy');
+  if (problems.total > 0 || !parsed.success)
+    throw badRequest(`the run has ${problems.total} problem(s)`, problems.items);
+  return parsed.data;
+}
+
+/**
+ * Starts a run: checks everything, then in one transaction takes the source (one run per
+ * source at a time: 409 naming the running task), records the task and queues its plan message
+ * (the transaction commits only once RabbitMQ confirmed it). Nothing is written on a 400.
+ */
+export async function startRun(s: Services, tenantId: string, body: unknown): Promise<{ taskId: string }> {
+  const run = validate(s, body);
+  const taskId = newId();
+  const strategy = resolveStrategy(run.strategy ?? {});
+  await inTransaction(s.db, async (conn) => {
+    const version = await takeSource(s, conn, tenantId, run.source, taskId);
+    let since: Date | null = null;
+    if (run.mode === 'INCREMENTAL') {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        'SELECT watermark FROM collect_watermark WHERE tenant_id = ? AND source = ? AND collector = ?',
+        [tenantId, run.source, run.collector],
+      );
+      const mark = rows[0]?.watermark as Date | undefined;
+      if (mark) since = new Date(mark.getTime() - s.config.WATERMARK_OVERLAP_SECONDS * 1000);
+    }
+    await conn.query(
+      `INSERT INTO collect_task (id, tenant_id, kind, collector, source, mode, state, sealed, tree_version,
+                                 settings, range_json, strategy, concurrency, since, params)
+       VALUES (?, ?, ?, ?, ?, ?, 'CREATED', 0, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        taskId,
+        tenantId,
+        RUN_TASK_KIND,
+        run.collector,
+        run.source,
+        run.mode,
+        version,
+        JSON.stringify(run.settings),
+        run.range ? JSON.stringify(run.range) : null,
+        JSON.stringify(strategy),
+        strategy.concurrency,
+        since,
+        JSON.stringify({}),
+      ],
+    );
+    await s.engine.queue.publishPlan({ taskId, attempt: 0 });
+  });
+  await s.events.record({
+    taskId,
+    level: 'info',
+    type: 'task.created',
+    message: `${run.mode} run of "${run.source}" by ${run.collector} created`,
+    data: { collector: run.collector, mode: run.mode, source: run.source },
+  });
+  return { taskId };
+}
+
+/** Settings as shown: the collector's secrets replaced. */
+function redact(s: Services, collector: string, settings: unknown): unknown {
+  if (typeof settings !== 'object' || settings === null) return settings;
+  const secrets = s.collectors.get(collector)?.secrets ?? [];
+  return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, secrets.includes(k) ? '***' : v]));
+}
+
+async function ownedTaskRow(s: Services, tenantId: string, id: string): Promise<RowDataPacket> {
+  if (!isTaskId(id)) throw notFound(`task "${id}"`);
+  const [rows] = await s.db.query<RowDataPacket[]>('SELECT * FROM collect_task WHERE id = ?', [id]);
+  const row = rows[0];
+  if (!row || row.tenant_id !== tenantId) throw notFound(`task "${id}"`);
+  return row;
+}
+
+/** A task with its progress and every shard (imports keep their own view, with the same core fields). */
+export async function viewTask(s: Services, tenantId: string, id: string): Promise<Record<string, unknown>> {
+  const row = await ownedTaskRow(s, tenantId, id);
+  if (row.kind !== RUN_TASK_KIND)
+    return {
+      ...((await readTask(s, tenantId, id)) as Record<string, unknown>),
+      collector: 'push-import',
+    } as Record<string, unknown>;
+  const task = toTask(row);
+  const [shardRows] = await s.db.query<RowDataPacket[]>(
+    `SELECT task_id, shard_no, state, requested, epoch, gen, attempts, spec, cursor_json, pages, done_nodes,
+            failed_nodes, last_error, payload IS NOT NULL AS has_payload FROM collect_shard WHERE task_id = ? ORDER BY shard_no`,
+    [id],
+  );
+  const shards = shardRows.map(toShard);
+  const byState: Record<string, number> = {};
+  for (const sh of shards) byState[sh.state] = (byState[sh.state] ?? 0) + 1;
+  const settled = shards.filter((sh) => ['COMPLETED', 'FAILED', 'STOPPED'].includes(sh.state)).length;
+  return {
+    id: task.id,
+    kind: row.kind,
+    collector: task.collector,
+    source: task.source,
+    mode: task.mode,
+    state: task.state,
+    requested: task.requested,
+    range: task.range,
+    strategy: task.strategy,
+    settings: redact(s, task.collector, task.settings),
+    treeVersion: row.tree_version === null ? null : Number(row.tree_version),
+    since: task.since,
+    planned: task.sealed,
+    progress: {
+      shards: shards.length,
+      shardsByState: byState,
+      pages: shards.reduce((n, sh) => n + sh.pages, 0),
+      records: shards.reduce((n, sh) => n + sh.records, 0),
+      failedRecords: shards.reduce((n, sh) => n + sh.failedRecords, 0),
+      deletedNodes: row.deleted_nodes,
+      percent: !task.sealed ? 0 : shards.length === 0 ? 100 : Math.floor((settled * 100) / shards.length),
+    },
+    shards: shards.map((sh) => ({
+      shardId: shardIdOf(sh.shardNo),
+      state: sh.state,
+      requested: sh.requested,
+      cursor: sh.cursor,
+      attempts: sh.attempts,
+      epoch: sh.epoch,
+      pages: sh.pages,
+      records: sh.records,
+      failedRecords: sh.failedRecords,
+      lastError: sh.lastError,
+    })),
+    lastError: task.lastError,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    statusUrl: `/api/tasks/${id}`,
+    logsUrl: `/api/tasks/${id}/logs`,
+  };
+}
+
+export const listQuerySchema = z.strictObject({
+  source: sourceSchema.optional(),
+  state: z
+    .enum(['CREATED', 'RUNNING', 'PAUSED', 'COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'])
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+/** Tasks of a tenant, newest first, paged by an opaque cursor. */
+export async function listTasks(s: Services, tenantId: string, q: z.infer<typeof listQuerySchema>) {
+  const where = ['tenant_id = ?'];
+  const args: unknown[] = [tenantId];
+  if (q.source) {
+    where.push('source = ?');
+    args.push(q.source);
+  }
+  if (q.state) {
+    where.push('state = ?');
+    args.push(q.state);
+  }
+  if (q.cursor) {
+    const m = /^(\d{1,15})_([0-9a-f-]{36})$/.exec(Buffer.from(q.cursor, 'base64url').toString('utf8'));
+    if (!m)
+      throw badRequest('invalid cursor', [{ path: 'query.cursor', message: 'not a cursor this API gave' }]);
+    where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+    const at = new Date(Number(m[1]));
+    args.push(at, at, m[2]);
+  }
+  const [rows] = await s.db.query<RowDataPacket[]>(
+    `SELECT id, kind, collector, source, mode, state, requested, created_at, started_at, finished_at, last_error
+       FROM collect_task WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
+    [...args, q.limit + 1],
+  );
+  const page = rows.slice(0, q.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      collector: r.collector ?? 'push-import',
+      source: r.source,
+      mode: r.mode,
+      state: r.state,
+      requested: r.requested ?? null,
+      lastError: r.last_error ?? null,
+      createdAt: r.created_at,
+      startedAt: r.started_at,
+      finishedAt: r.finished_at,
+      statusUrl: `/api/tasks/${r.id}`,
+    })),
+    nextCursor:
+      rows.length > q.limit && last
+        ? Buffer.from(`${(last.created_at as Date).getTime()}_${last.id}`).toString('base64url')
+        : null,
+  };
+}
+
+/** Engine errors as API answers. */
+function asHttp(err: unknown): never {
+  if (err instanceof EngineError) {
+    if (err.code === 'NOT_FOUND') throw new HttpError(404, 'NOT_FOUND', err.message);
+    if (err.code === 'SOURCE_BUSY') throw conflict(err.message, err.details);
+    throw new HttpError(409, 'ILLEGAL_TRANSITION', err.message, err.details);
+  }
+  throw err;
+}
+
+async function controllable(s: Services, tenantId: string, id: string): Promise<void> {
+  const row = await ownedTaskRow(s, tenantId, id);
+  if (row.kind !== RUN_TASK_KIND)
+    throw new HttpError(
+      409,
+      'ILLEGAL_TRANSITION',
+      'imports are not controllable yet: they run to their end',
+      {
+        state: row.state,
+        kind: row.kind,
+      },
+    );
+}
+
+export const retryBodySchema = z.strictObject({
+  scope: z.enum(['FAILED', 'ALL', 'SHARDS']).default('FAILED'),
+  shardIds: z.array(z.string().max(20)).max(1000).optional(),
+});
+
+/** The seed's RetryStrategy: retries FAILED shards with this policy. */
+export const seedRetrySchema = z.strictObject({
+  maxRetries: z.number().int().min(1).max(100),
+  retryInterval: z.number().int().min(0).max(3_600_000),
+  exponentialBackoff: z.boolean().default(true),
+  scope: z.enum(['FAILED', 'ALL']).optional(),
+});
+
+export function retryOptions(body: z.infer<typeof retryBodySchema>): RetryOptions {
+  if (body.scope !== 'SHARDS') {
+    if (body.shardIds?.length)
+      throw badRequest('shardIds only go with scope SHARDS', [
+        { path: 'shardIds', message: 'only with scope SHARDS' },
+      ]);
+    return { scope: body.scope };
+  }
+  const problems: Problem[] = [];
+  if (!body.shardIds || body.shardIds.length === 0)
+    problems.push({ path: 'shardIds', message: 'scope SHARDS needs shardIds' });
+  const shardNos = (body.shardIds ?? []).map((id, i) => {
+    const n = shardNoOf(id);
+    if (n === undefined)
+      problems.push({ path: `shardIds[${i}]`, message: `"${id}" is not a shard id (s0, s1, …)` });
+    return n ?? -1;
+  });
+  if (problems.length > 0) throw badRequest(`the retry has ${problems.length} problem(s)`, problems);
+  return { scope: 'SHARDS', shardNos };
+}
+
+export async function controlRun(
+  s: Services,
+  tenantId: string,
+  id: string,
+  action: ControlAction,
+  opts: RetryOptions = {},
+): Promise<ControlResult> {
+  await controllable(s, tenantId, id);
+  return controlTask(s.engine, id, action, opts).catch(asHttp);
+}
+
+export async function controlRunShard(
+  s: Services,
+  tenantId: string,
+  id: string,
+  shardId: string,
+  action: ControlAction,
+): Promise<ControlResult> {
+  await controllable(s, tenantId, id);
+  const shardNo = shardNoOf(shardId);
+  if (shardNo === undefined) throw notFound(`shard "${shardId}"`);
+  return controlShard(s.engine, id, shardNo, action).catch(asHttp);
+}
+
+export const logsQuerySchema = z.strictObject({
+  shardId: z.string().max(20).optional(),
+  after: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export async function taskLogs(
+  s: Services,
+  tenantId: string,
+  id: string,
+  q: z.infer<typeof logsQuerySchema>,
+) {
+  await ownedTaskRow(s, tenantId, id);
+  const shardNo = q.shardId === undefined ? undefined : shardNoOf(q.shardId);
+  if (q.shardId !== undefined && shardNo === undefined) throw notFound(`shard "${q.shardId}"`);
+  const events = await s.events.list(id, {
+    ...(shardNo !== undefined ? { shardNo } : {}),
+    ...(q.after ? { after: q.after } : {}),
+    limit: q.limit + 1,
+  });
+  const page = events.slice(0, q.limit);
+  return {
+    items: page.map(({ shardNo: no, ...e }) => ({
+      ...e,
+      ...(no !== undefined ? { shardId: shardIdOf(no) } : {}),
+    })),
+    nextCursor: events.length > q.limit ? (page.at(-1)?.id ?? null) : null,
+  };
+}

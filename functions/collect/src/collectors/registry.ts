@@ -1,0 +1,13 @@
+import type { Config } from '@collect/common';
+import type { Collector } from '@collect/core';
+import type { TreeRecord } from '../adapters/tree-pages';
+import { testRailCollector } from './testrail';
+
+export type TreeCollector = Collector<unknown, unknown, unknown, unknown, TreeRecord>;
+
+/** The collectors this service runs, by type. */
+export function collectorRegistry(config: Config): ReadonlyMap<string, TreeCollector> {
+  const timeoutMs = config.COLLECT_HTTP_TIMEOUT_MS;
+  const all = [testRailCollector({ timeoutMs })] as unknown as TreeCollector[];
+  return new Map(all.map((c) => [c.type, c]));
+}

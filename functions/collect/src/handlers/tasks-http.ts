@@ -1,0 +1,116 @@
+import { badRequest, type HttpRequest, type HttpResult, httpHandler, notFound } from '@collect/common';
+import { CONTROL_ACTIONS, type ControlAction } from '@collect/core';
+import {
+  controlRun,
+  controlRunShard,
+  listQuerySchema,
+  listTasks,
+  logsQuerySchema,
+  retryBodySchema,
+  retryOptions,
+  seedRetrySchema,
+  startRun,
+  taskLogs,
+  viewTask,
+} from '../app/runs';
+import { getServices } from '../composition';
+import { parseOr400 } from './validation';
+
+const action = (req: HttpRequest, allowed: readonly ControlAction[] = CONTROL_ACTIONS): ControlAction => {
+  const a = req.params.action ?? '';
+  if (!(allowed as readonly string[]).includes(a)) throw notFound(`action "${a}"`);
+  return a as ControlAction;
+};
+
+/** A control's answer: 200 when it is done, 202 while a running shard still has to honour it. */
+const controlled = (
+  r: { requested: string | null; shards: { requested: string | null }[] },
+  body: unknown,
+): HttpResult => ({
+  status: r.requested || r.shards.some((s) => s.requested) ? 202 : 200,
+  body,
+});
+
+/** An optional JSON body (control routes may be called with none). */
+function optionalBody(req: HttpRequest): unknown {
+  const raw = req.rawBody?.trim() ?? '';
+  if (raw === '') return {};
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw badRequest('request body is not valid JSON', [{ path: '', message: (err as Error).message }]);
+  }
+}
+
+type Route = (req: HttpRequest) => Promise<HttpResult>;
+
+/** The task API (DESIGN §6), and the original design's /api/task aliases. */
+const routes: Record<string, Route> = {
+  'POST /api/tasks': async (req) => {
+    const { taskId } = await startRun(await getServices(), req.tenantId, optionalBody(req));
+    return { status: 202, body: { taskId, statusUrl: `/api/tasks/${taskId}` } };
+  },
+  'GET /api/tasks': async (req) => {
+    const q = parseOr400(listQuerySchema, req.query, 'query', 'query');
+    return { status: 200, body: await listTasks(await getServices(), req.tenantId, q) };
+  },
+  'GET /api/tasks/{id}': async (req) => ({
+    status: 200,
+    body: await viewTask(await getServices(), req.tenantId, req.params.id ?? ''),
+  }),
+  'POST /api/tasks/{id}/{action}': async (req) => {
+    const a = action(req);
+    const opts = a === 'retry' ? retryOptions(parseOr400(retryBodySchema, optionalBody(req), 'retry')) : {};
+    const r = await controlRun(await getServices(), req.tenantId, req.params.id ?? '', a, opts);
+    return controlled(r, r);
+  },
+  'POST /api/tasks/{id}/shards/{shardId}/{action}': async (req) => {
+    const r = await controlRunShard(
+      await getServices(),
+      req.tenantId,
+      req.params.id ?? '',
+      req.params.shardId ?? '',
+      action(req),
+    );
+    return controlled(r, r);
+  },
+  'GET /api/tasks/{id}/logs': async (req) => {
+    const q = parseOr400(logsQuerySchema, req.query, 'query', 'query');
+    return { status: 200, body: await taskLogs(await getServices(), req.tenantId, req.params.id ?? '', q) };
+  },
+  'GET /api/task/{taskId}/status': async (req) => {
+    const view = await viewTask(await getServices(), req.tenantId, req.params.taskId ?? '');
+    const shards = (view.shards ?? []) as { shardId?: string; shardNo?: number }[];
+    const shardStatus = Object.fromEntries(shards.map((s, i) => [s.shardId ?? String(s.shardNo ?? i), s]));
+    return { status: 200, body: { taskId: view.id, ...view, shardStatus } };
+  },
+  'POST /api/task/{taskId}/{action}': async (req) => {
+    const a = action(req, ['pause', 'resume', 'retry']);
+    let opts = {};
+    if (a === 'retry') {
+      const seed = parseOr400(seedRetrySchema, optionalBody(req), 'retry strategy');
+      const base = seed.retryInterval;
+      opts = {
+        scope: seed.scope ?? 'FAILED',
+        policy: {
+          maxAttempts: seed.maxRetries,
+          baseDelayMs: base,
+          maxDelayMs: seed.exponentialBackoff
+            ? Math.max(base, base * 2 ** Math.min(seed.maxRetries, 16))
+            : base,
+        },
+      };
+    }
+    const r = await controlRun(await getServices(), req.tenantId, req.params.taskId ?? '', a, opts);
+    return controlled(r, r);
+  },
+};
+
+export const handler = httpHandler(
+  async (req) => {
+    const route = routes[req.route];
+    if (!route) throw notFound(`route "${req.route}"`);
+    return route(req);
+  },
+  { maxBodyBytes: 64 * 1024, rawBody: true },
+);
