@@ -19,8 +19,9 @@ export async function finalizeIfSettled(deps: ChunkDeps, taskId: string): Promis
     FAILED: task.failedShards,
     PENDING: task.totalShards - task.doneShards - task.failedShards,
   };
-  const event = taskEventFromShards({ state: task.state, stopRequested: false, sealed: true, tally });
-  const final = event && nextTaskState(task.state, event);
+  // An import settles from CREATED too (a commit without parts): judge it as a running task.
+  const event = taskEventFromShards({ state: 'RUNNING', stopRequested: false, sealed: true, tally });
+  const final = event && nextTaskState('RUNNING', event);
   if (final === undefined || !isTaskFinished(final)) return;
   const version = task.treeVersion;
 

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeTestRail } from '../support/fake-testrail';
+import { Stack } from '../support/stack';
+import { waitFor } from '../support/wait';
+
+const stack = new Stack(3520, { SHARD_TIME_BUDGET_MS: '2000' });
+const tr = new FakeTestRail();
+
+beforeAll(async () => {
+  await tr.start();
+  await stack.start();
+});
+afterAll(async () => {
+  await stack.stop();
+  await tr.stop();
+});
+
+function seed(sections: number, perSection: number): void {
+  for (let i = 0; i < sections; i += 1) {
+    const s = tr.addSection(`Section ${i}`);
+    for (let k = 0; k < perSection; k += 1) tr.addCase(s, `Case ${i}.${k}`);
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
+const state = async (taskId: string): Promise<any> =>
+  (await stack.request('GET', `/api/tasks/${taskId}`)).body;
+
+describe('collecting from TestRail over the HTTP API, through serverless-offline and the bridge', () => {
+  it('runs a FULL collection to COMPLETED and serves the collected tree', async () => {
+    seed(3, 4);
+    const res = await stack.request('POST', '/api/tasks', {
+      collector: 'testrail',
+      source: 'tr',
+      mode: 'FULL',
+      settings: tr.settings(),
+      strategy: { shards: 2, pageSize: 3 },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const task = await stack.settledTask(res.body.taskId);
+    expect(task).toMatchObject({ state: 'COMPLETED', collector: 'testrail', mode: 'FULL' });
+    expect(task.progress.records).toBe(12);
+    expect(task.settings.apiKey).toBe('***');
+    const tree = await stack.request('GET', '/api/testcase/tree?source=tr&depth=3');
+    expect(tree.body.tree.map((n: { id: string }) => n.id).sort()).toEqual(
+      [...tr.sections.keys()].map((id) => `S${id}`).sort(),
+    );
+    const status = await stack.request('GET', `/api/task/${res.body.taskId}/status`);
+    expect(status.body).toMatchObject({ taskId: res.body.taskId, state: 'COMPLETED' });
+    expect(Object.keys(status.body.shardStatus)).toEqual(['s0', 's1']);
+    const logs = await stack.request('GET', `/api/tasks/${res.body.taskId}/logs?limit=5`);
+    expect(logs.body.items.length).toBe(5);
+    const more = await stack.request(
+      'GET',
+      `/api/tasks/${res.body.taskId}/logs?after=${logs.body.nextCursor}`,
+    );
+    expect(more.body.items[0].id > logs.body.items[4].id).toBe(true);
+    const list = await stack.request('GET', '/api/tasks?source=tr&limit=1');
+    expect(list.body.items[0].id).toBe(res.body.taskId);
+  });
+
+  it('pauses, then resumes, a running collection over HTTP and ends exact', async () => {
+    seed(2, 30);
+    tr.latencyMs = 40;
+    const res = await stack.request('POST', '/api/tasks', {
+      collector: 'testrail',
+      source: 'tr-pause',
+      mode: 'FULL',
+      settings: tr.settings(),
+      strategy: { shards: 2, pageSize: 2 },
+    });
+    const taskId = res.body.taskId;
+    await waitFor(
+      'pages to be written',
+      async () => ((await state(taskId)).progress?.pages > 2 ? true : undefined),
+      60_000,
+    );
+    const paused = await stack.request('POST', `/api/tasks/${taskId}/pause`);
+    expect([200, 202]).toContain(paused.status);
+    await waitFor(
+      'the task to pause',
+      async () => ((await state(taskId)).state === 'PAUSED' ? true : undefined),
+      60_000,
+    );
+    const requests = tr.requests.length;
+    const again = await stack.request('POST', `/api/tasks/${taskId}/pause`);
+    expect(again).toMatchObject({
+      status: 409,
+      body: { error: { code: 'ILLEGAL_TRANSITION', details: { state: 'PAUSED' } } },
+    });
+    expect(tr.requests.length).toBe(requests);
+    tr.latencyMs = 0;
+    expect((await stack.request('POST', `/api/task/${taskId}/resume`)).status).toBe(200);
+    const done = await stack.settledTask(taskId);
+    expect(done.state).toBe('COMPLETED');
+    expect(done.progress.records).toBe(60 + 12);
+  });
+
+  it('answers 400 with every problem, 404 for unknown tasks, shards and actions', async () => {
+    const bad = await stack.request('POST', '/api/tasks', { collector: 'nope', source: '', mode: 'X' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.length).toBeGreaterThanOrEqual(3);
+    expect((await stack.request('GET', '/api/tasks/00000000-0000-0000-0000-000000000000')).status).toBe(404);
+    expect((await stack.request('POST', '/api/tasks/not-a-task/pause')).status).toBe(404);
+    const list = await stack.request('GET', '/api/tasks?source=tr&limit=1');
+    const id = list.body.items[0].id;
+    expect((await stack.request('POST', `/api/tasks/${id}/jump`)).status).toBe(404);
+    expect((await stack.request('POST', `/api/tasks/${id}/shards/s99/pause`)).status).toBe(404);
+  });
+});
