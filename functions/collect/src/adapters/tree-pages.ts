@@ -7,6 +7,7 @@ import {
   type Task,
 } from '@collect/core';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { structureChanged } from '../app/apply-chunk';
 import { hashAndSerialize } from '../app/tree-walk';
 import { type FlatNode, nodeIdSchema } from '../schemas';
 import type { CaseStore } from './case-store.mongo';
@@ -219,15 +220,3 @@ export class TreePageStore implements PageStore<TreeRecord> {
 }
 
 const liveRow = (r: NodeRow | undefined) => (r && !r.deleted ? r : undefined);
-
-function structureChanged(n: FlatNode, before: NodeRow | undefined): boolean {
-  return (
-    !before ||
-    before.deleted ||
-    before.type !== n.type ||
-    before.hash !== n.hash ||
-    before.parentId !== n.parentId ||
-    before.path !== n.path ||
-    before.position !== n.position
-  );
-}

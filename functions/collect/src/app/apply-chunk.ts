@@ -4,7 +4,8 @@ import type { FlatNode, ImportChunkMessage } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
 import { finalizeIfSettled } from './finalize-import';
 
-function structureChanged(n: FlatNode, before: NodeRow | undefined): boolean {
+/** Whether storing `n` changes its row (new, revived, moved, renamed, or other content). */
+export function structureChanged(n: FlatNode, before: NodeRow | undefined): boolean {
   return (
     !before ||
     before.deleted ||
