@@ -1,43 +1,18 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import type { TestRailCase, TestRailSection } from '../../functions/collect/src/collectors/testrail';
-
-export interface Fault {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-}
+import { FakeHttpSource, type Send } from './fake-http';
 
 /**
  * A TestRail of our own (API v2 as documented: `index.php?/api/v2/…`, basic auth, bulk answers
  * paged with `limit`/`offset` and `_links.next`), with sections and cases held in maps that a
  * test mutates while a run goes on, and hooks for latency and faults. It counts every request.
  */
-export class FakeTestRail {
+export class FakeTestRail extends FakeHttpSource {
   readonly sections = new Map<number, TestRailSection>();
   readonly cases = new Map<number, TestRailCase>();
-  readonly requests: { api: string; at: number }[] = [];
   user = 'bot@example.com';
   apiKey = 'secret-key-123';
-  latencyMs = 0;
-  /** Called before each request is answered; a fault returned is the answer. */
-  fault: (api: string, params: URLSearchParams) => Fault | undefined = () => undefined;
-  /** Called once a request is parsed (to mutate the data mid-run, say). */
-  onRequest: (api: string) => void = () => undefined;
-  private server: Server | undefined;
   private nextId = 1;
-  baseUrl = '';
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r));
-    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this.baseUrl;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
-  }
 
   settings(extra: Record<string, unknown> = {}) {
     return { baseUrl: this.baseUrl, user: this.user, apiKey: this.apiKey, projectId: 1, ...extra };
@@ -84,29 +59,28 @@ export class FakeTestRail {
     this.cases.set(id, { ...c, ...change, updated_on: FakeTestRail.now() });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
+  protected parse(url: URL) {
     const [api = '', ...pairs] = url.search.slice(1).split('&');
-    const params = new URLSearchParams(pairs.join('&'));
-    this.requests.push({ api: `${api}&${pairs.join('&')}`, at: Date.now() });
-    this.onRequest(api);
-    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
-      res.end(typeof body === 'string' ? body : JSON.stringify(body));
-    };
+    return { api, params: new URLSearchParams(pairs.join('&')), logged: `${api}&${pairs.join('&')}` };
+  }
+
+  protected refuse(req: IncomingMessage) {
     const expected = `Basic ${Buffer.from(`${this.user}:${this.apiKey}`).toString('base64')}`;
-    if (req.headers.authorization !== expected)
-      return send(401, {
-        error: 'Authentication failed: invalid or missing user/password or session cookie.',
-      });
-    const fault = this.fault(api, params);
-    if (fault) return send(fault.status, fault.body ?? { error: `fault ${fault.status}` }, fault.headers);
+    if (req.headers.authorization === expected) return undefined;
+    return {
+      status: 401,
+      body: { error: 'Authentication failed: invalid or missing user/password or session cookie.' },
+    };
+  }
+
+  protected answer(api: string, params: URLSearchParams, send: Send): undefined {
     const limit = Math.min(250, Number(params.get('limit') ?? 250));
     const offset = Number(params.get('offset') ?? 0);
     const page = <T>(key: string, all: T[]) => {
-      const rest = [...pairs.filter((p) => !p.startsWith('offset='))].join('&');
-      const next = offset + limit < all.length ? `${api}&${rest}&offset=${offset + limit}` : null;
+      const rest = new URLSearchParams(params);
+      rest.delete('offset');
+      rest.append('offset', String(offset + limit));
+      const next = offset + limit < all.length ? `${api}&${rest}` : null;
       return {
         offset,
         limit,
@@ -130,6 +104,6 @@ export class FakeTestRail {
         .sort((a, b) => a.id - b.id);
       return send(200, page('cases', all));
     }
-    send(400, { error: `unknown method ${api}` });
+    return send(400, { error: `unknown method ${api}` });
   }
 }

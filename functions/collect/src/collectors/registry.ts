@@ -1,6 +1,7 @@
 import type { Config } from '@collect/common';
 import type { Collector } from '@collect/core';
 import type { TreeRecord } from '../adapters/tree-pages';
+import { httpTreeCollector } from './http-tree';
 import { testRailCollector } from './testrail';
 
 export type TreeCollector = Collector<unknown, unknown, unknown, unknown, TreeRecord>;
@@ -8,6 +9,9 @@ export type TreeCollector = Collector<unknown, unknown, unknown, unknown, TreeRe
 /** The collectors this service runs, by type. */
 export function collectorRegistry(config: Config): ReadonlyMap<string, TreeCollector> {
   const timeoutMs = config.COLLECT_HTTP_TIMEOUT_MS;
-  const all = [testRailCollector({ timeoutMs })] as unknown as TreeCollector[];
+  const all = [
+    testRailCollector({ timeoutMs }),
+    httpTreeCollector({ timeoutMs }),
+  ] as unknown as TreeCollector[];
   return new Map(all.map((c) => [c.type, c]));
 }

@@ -9,6 +9,7 @@ import {
 import { z } from 'zod';
 import type { TreeRecord } from '../adapters/tree-pages';
 import { getJson } from './http-source';
+import { parentsFirst, subtreeOf } from './tree-order';
 
 /** Where a source lives: http(s), no credentials, query or fragment in the URL. */
 export const baseUrlSchema = z
@@ -147,7 +148,7 @@ export function testRailCollector(opts: {
         sections.push(...page.items);
         next = page.next;
       }
-      const ordered = parentsFirst(sections);
+      const ordered = sectionsParentsFirst(sections);
       for (let i = 0; i < ordered.length; i += PLAN_CHUNK) {
         yield {
           records: ordered.slice(i, i + PLAN_CHUNK).map((s) => ({
@@ -165,7 +166,12 @@ export function testRailCollector(opts: {
         const root = sectionNumber(range.rootId);
         if (root === undefined || !sections.some((s) => s.id === root))
           throw new CollectError('task-fatal', `rootId "${range.rootId}" is not a section of this project`);
-        chosen = subtree(ordered, root);
+        chosen = subtreeOf(
+          ordered,
+          root,
+          (s) => s.id,
+          (s) => s.parent_id ?? null,
+        );
       }
       for (const group of split(
         chosen.map((s) => s.id),
@@ -235,38 +241,10 @@ export function caseRecord(c: TestRailCase): TreeRecord {
 }
 
 /** Sections ordered so that every parent comes before its children (depth-first, by display order). */
-export function parentsFirst(sections: TestRailSection[]): TestRailSection[] {
-  const ids = new Set(sections.map((s) => s.id));
-  const children = new Map<number | null, TestRailSection[]>();
-  for (const s of sections) {
-    const parent = s.parent_id && ids.has(s.parent_id) ? s.parent_id : null;
-    const list = children.get(parent) ?? [];
-    list.push(s);
-    children.set(parent, list);
-  }
-  for (const list of children.values())
-    list.sort((a, b) => (a.display_order ?? 0) - (b.display_order ?? 0) || a.id - b.id);
-  const out: TestRailSection[] = [];
-  const stack = [...(children.get(null) ?? [])].reverse();
-  const seen = new Set<number>();
-  while (stack.length > 0) {
-    const s = stack.pop() as TestRailSection;
-    if (seen.has(s.id)) continue;
-    seen.add(s.id);
-    out.push(s);
-    stack.push(...[...(children.get(s.id) ?? [])].reverse());
-  }
-  return out;
-}
-
-/** `root` and every section under it, in the same order. */
-function subtree(ordered: TestRailSection[], root: number): TestRailSection[] {
-  const inside = new Set<number>([root]);
-  return ordered.filter((s) => {
-    if (s.id === root || (s.parent_id !== null && inside.has(s.parent_id))) {
-      inside.add(s.id);
-      return true;
-    }
-    return false;
-  });
-}
+export const sectionsParentsFirst = (sections: TestRailSection[]): TestRailSection[] =>
+  parentsFirst(
+    sections,
+    (s) => s.id,
+    (s) => s.parent_id ?? null,
+    (a, b) => (a.display_order ?? 0) - (b.display_order ?? 0) || a.id - b.id,
+  );

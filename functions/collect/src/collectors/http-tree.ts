@@ -1,0 +1,217 @@
+import {
+  CollectError,
+  type Collector,
+  type PageContext,
+  type PlanContext,
+  type PlanStep,
+  split,
+} from '@collect/core';
+import { z } from 'zod';
+import type { TreeRecord } from '../adapters/tree-pages';
+import { caseContentSchema, caseMetadataSchema, nodeIdSchema } from '../schemas';
+import { getJson } from './http-source';
+import { baseUrlSchema } from './testrail';
+import { parentsFirst, subtreeOf } from './tree-order';
+
+/**
+ * The generic paginated HTTP tree source (`http-tree`): a small JSON contract any team can
+ * expose (README, "Generic HTTP source"):
+ *
+ *   GET {baseUrl}/directories?limit=&cursor=[&root=]
+ *     → { items: [{ id, parentId, name, position? }], next: cursor | null }
+ *   GET {baseUrl}/cases?directoryId=&limit=&cursor=[&updatedSince=][&updatedBefore=]
+ *     → { items: [{ id, name, position?, content?, metadata?, updatedAt? }], next: cursor | null }
+ *
+ * Cursors are opaque strings. `root` asks for one directory and everything under it (the
+ * subtree filter); `updatedSince` (inclusive) and `updatedBefore` (exclusive) are ISO-8601
+ * instants on a case's last change. A bearer token is sent when the settings have one.
+ */
+export const httpTreeSettingsSchema = z.strictObject({
+  baseUrl: baseUrlSchema,
+  token: z.string().min(1).max(4096).optional(),
+});
+export type HttpTreeSettings = z.infer<typeof httpTreeSettingsSchema>;
+
+const cursorSchema = z.string().min(1).max(2048).nullable();
+
+const directorySchema = z.object({
+  id: nodeIdSchema,
+  parentId: nodeIdSchema.nullable(),
+  name: z.string().max(10_000),
+  position: z.number().int().min(0).optional(),
+});
+export type HttpTreeDirectory = z.infer<typeof directorySchema>;
+
+/** Metadata keeps any other field the source sends, as TestRail's does. */
+const caseSchema = z.object({
+  id: nodeIdSchema,
+  name: z.string().max(10_000),
+  position: z.number().int().min(0).optional(),
+  content: caseContentSchema.optional(),
+  metadata: z.looseObject(caseMetadataSchema.shape).optional(),
+  updatedAt: z.string().optional(),
+});
+export type HttpTreeCase = z.infer<typeof caseSchema>;
+
+const envelopeSchema = z.object({ items: z.array(z.unknown()).max(10_000), next: cursorSchema });
+
+/** A case shard: the directories whose cases it reads, in order. */
+export interface HttpTreeSpec {
+  directories: string[];
+}
+
+/** Which directory, and the source's cursor inside it (`null`: its first page). */
+export interface HttpTreeCursor {
+  i: number;
+  next: string | null;
+}
+
+/** Directories are held while planning (to order them parents first); more is refused. */
+export const MAX_DIRECTORIES = 200_000;
+const MAX_PAGE = 1000;
+const PLAN_PAGE = 1000;
+
+function client(s: HttpTreeSettings, timeoutMs: number) {
+  const headers: Record<string, string> = s.token ? { authorization: `Bearer ${s.token}` } : {};
+  const base = s.baseUrl.replace(/\/+$/, '');
+  return async (path: 'directories' | 'cases', params: Record<string, string | undefined>) => {
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) query.set(k, v);
+    const what = `GET /${path}?${query}`;
+    const body = await getJson('the http-tree source', `${base}/${path}?${query}`, what, headers, timeoutMs);
+    const page = envelopeSchema.safeParse(body);
+    if (!page.success)
+      throw new CollectError(
+        'shard-fatal',
+        `the http-tree source broke its contract on ${what}: ${page.error.issues
+          .map((i) => `${i.path.join('.') || 'body'}: ${i.message}`)
+          .join('; ')}`,
+      );
+    if (page.data.next !== null && page.data.next === params.cursor)
+      throw new CollectError(
+        'shard-fatal',
+        `the http-tree source answered ${what} with the same cursor again`,
+      );
+    return page.data;
+  };
+}
+
+/**
+ * Planning lists every directory (or, for RANGE by `rootId`, the subtree the source answers to
+ * `root`) and writes them parents first; the directories whose cases are read are split into
+ * `strategy.shards` shards, and a shard pages through `GET /cases` directory by directory.
+ * Items that break the contract are counted as failed records, not stored.
+ */
+export function httpTreeCollector(opts: {
+  timeoutMs: number;
+  version?: string;
+}): Collector<HttpTreeSettings, HttpTreeSpec, HttpTreeCursor, unknown, TreeRecord> {
+  return {
+    type: 'http-tree',
+    version: opts.version ?? '1',
+    route: 'run-shard',
+    settings: httpTreeSettingsSchema,
+    secrets: ['token'],
+
+    async *plan(ctx: PlanContext<HttpTreeSettings>): AsyncIterable<PlanStep<HttpTreeSpec, TreeRecord>> {
+      const get = client(ctx.settings, opts.timeoutMs);
+      const range = ctx.task.range;
+      const root = range && 'rootId' in range ? range.rootId : undefined;
+      const directories: HttpTreeDirectory[] = [];
+      let cursor: string | null = null;
+      do {
+        await ctx.throttle();
+        const page = await get('directories', {
+          limit: String(PLAN_PAGE),
+          cursor: cursor ?? undefined,
+          root,
+        });
+        for (const item of page.items) {
+          const d = directorySchema.safeParse(item);
+          if (d.success) directories.push(d.data);
+        }
+        if (directories.length > MAX_DIRECTORIES)
+          throw new CollectError('task-fatal', `the source lists more than ${MAX_DIRECTORIES} directories`);
+        cursor = page.next;
+      } while (cursor !== null);
+      const ordered = parentsFirst(
+        directories,
+        (d) => d.id,
+        (d) => d.parentId,
+        (a, b) => (a.position ?? 0) - (b.position ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+      );
+      for (let i = 0; i < ordered.length; i += PLAN_PAGE)
+        yield {
+          records: ordered.slice(i, i + PLAN_PAGE).map((d) => ({
+            id: d.id,
+            type: 'DIRECTORY' as const,
+            parentId: d.parentId,
+            name: d.name,
+            position: d.position ?? 0,
+          })),
+        };
+      let chosen = ordered;
+      if (root !== undefined) {
+        if (!ordered.some((d) => d.id === root))
+          throw new CollectError('task-fatal', `rootId "${root}" is not a directory of this source`);
+        // A source that ignores `root` answers everything: keep the subtree only.
+        chosen = subtreeOf(
+          ordered,
+          root,
+          (d) => d.id,
+          (d) => d.parentId,
+        );
+      }
+      for (const group of split(
+        chosen.map((d) => d.id),
+        ctx.strategy.shards,
+      ))
+        yield { shard: { directories: group } };
+    },
+
+    async fetchPage(ctx: PageContext<HttpTreeSettings, HttpTreeSpec>, cursor: HttpTreeCursor | null) {
+      const at = cursor ?? { i: 0, next: null };
+      const directoryId = ctx.spec.directories[at.i];
+      if (directoryId === undefined) return { items: [], next: null };
+      const range = ctx.task.range;
+      const since =
+        ctx.task.mode === 'INCREMENTAL' && ctx.task.since
+          ? ctx.task.since
+          : range && 'updatedAfter' in range
+            ? range.updatedAfter
+            : undefined;
+      const page = await client(ctx.settings, opts.timeoutMs)('cases', {
+        directoryId,
+        limit: String(Math.min(MAX_PAGE, Math.max(1, ctx.strategy.pageSize))),
+        cursor: at.next ?? undefined,
+        updatedSince: since,
+        updatedBefore: range && 'updatedBefore' in range ? range.updatedBefore : undefined,
+      });
+      const items: TreeRecord[] = [];
+      for (const raw of page.items) {
+        const c = caseSchema.safeParse(raw);
+        if (c.success) items.push(caseRecord(c.data, directoryId));
+      }
+      const next: HttpTreeCursor | null = page.next
+        ? { i: at.i, next: page.next }
+        : at.i + 1 < ctx.spec.directories.length
+          ? { i: at.i + 1, next: null }
+          : null;
+      return { items, next, rejected: page.items.length - items.length };
+    },
+
+    map: (items) => items as TreeRecord[],
+  };
+}
+
+function caseRecord(c: HttpTreeCase, directoryId: string): TreeRecord {
+  return {
+    id: c.id,
+    type: 'CASE',
+    parentId: directoryId,
+    name: c.name,
+    position: c.position ?? 0,
+    ...(c.content ? { content: c.content } : {}),
+    ...(c.metadata ? { metadata: c.metadata as TreeRecord['metadata'] } : {}),
+  };
+}

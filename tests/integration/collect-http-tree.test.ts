@@ -1,0 +1,302 @@
+import { decodeBody, topology } from '@collect/common';
+import { runShard } from '@collect/core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { controlRun, controlRunShard, startRun, taskLogs } from '../../functions/collect/src/app/runs';
+import { engineMessageSchema } from '../../functions/collect/src/handlers/engine-consumers';
+import { engineDriver } from '../support/engine-driver';
+import { FakeTreeSource } from '../support/fake-tree-source';
+import { type LiveNode, liveTree } from '../support/stores';
+import { createTestEnv, type TestEnv } from '../support/test-env';
+
+let env: TestEnv;
+let src: FakeTreeSource;
+let d: ReturnType<typeof engineDriver>;
+const tenant = 'default';
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  d = engineDriver(env, tenant);
+});
+afterAll(async () => {
+  await src?.stop();
+  await env?.close();
+});
+beforeEach(async () => {
+  await src?.stop();
+  src = new FakeTreeSource();
+  await src.start();
+});
+
+/** What the source holds, in the form of `liveTree`. */
+function expected(): LiveNode[] {
+  const out: LiveNode[] = [];
+  for (const x of src.directories.values()) out.push([x.id, x.parentId, 'DIRECTORY', x.name, x.position]);
+  for (const c of src.cases.values()) out.push([c.id, c.directoryId, 'CASE', c.name, c.position]);
+  return out.sort();
+}
+
+/** `dirs` top-level directories, each with a subdirectory; `perDir` cases in each of the two. */
+function seed(dirs = 3, perDir = 4): string[] {
+  const ids: string[] = [];
+  for (let i = 0; i < dirs; i += 1) {
+    const top = src.addDirectory(`d${i}`, `Directory ${i} 🌲`);
+    const sub = src.addDirectory(`d${i}.sub`, `Sub ${i}`, top);
+    ids.push(top, sub);
+    for (let k = 0; k < perDir; k += 1) {
+      src.addCase(`c${i}.${k}`, top, `Case ${i}.${k}`);
+      src.addCase(`c${i}.sub.${k}`, sub, `Deep ${i}.${k}`);
+    }
+  }
+  return ids;
+}
+
+const run = (source: string, extra: Record<string, unknown> = {}) => ({
+  collector: 'http-tree',
+  source,
+  mode: 'FULL',
+  settings: src.settings(),
+  strategy: { shards: 3, pageSize: 2 },
+  ...extra,
+});
+
+describe('an http-tree run through the engine, on the real stores', () => {
+  it('FULL: stores exactly the source with every case detail, and never shows the token', async () => {
+    seed();
+    const view = await d.runToEnd(run('ht-full'));
+    expect(view.state).toBe('COMPLETED');
+    expect(await liveTree(env.db, 'ht-full')).toEqual(expected());
+    const doc = await env.mongo.collection('case_detail').findOne({ source: 'ht-full', caseId: 'c1.2' });
+    expect(doc).toMatchObject({
+      name: 'Case 1.2',
+      content: {
+        preconditions: 'pre Case 1.2',
+        steps: [{ action: 'do Case 1.2', expected: 'see Case 1.2' }],
+      },
+      metadata: { priority: 1, tags: ['smoke'], owner: 'qa' },
+    });
+    expect(JSON.stringify(view)).not.toContain(src.token);
+    const logs = await taskLogs(env.services, tenant, view.id, { limit: 1000 });
+    expect(JSON.stringify(logs)).not.toContain(src.token);
+  });
+
+  it('keeps the original design case document: a list of expected results and a numeric priority', async () => {
+    src.addDirectory('root', 'Root');
+    src.addCase('seed-case', 'root', 'Login works', {
+      content: {
+        description: 'd',
+        preconditions: 'p',
+        steps: [{ action: 'a', expected: 'e' }],
+        expectedResults: [],
+      },
+      metadata: { priority: 1, tags: ['login'], status: 'ACTIVE' },
+    });
+    expect((await d.runToEnd(run('ht-seed'))).state).toBe('COMPLETED');
+    const doc = await env.mongo.collection('case_detail').findOne({ source: 'ht-seed', caseId: 'seed-case' });
+    expect(doc?.content).toEqual({
+      description: 'd',
+      preconditions: 'p',
+      steps: [{ action: 'a', expected: 'e' }],
+      expectedResults: [],
+    });
+    expect(doc?.metadata).toEqual({ priority: 1, tags: ['login'], status: 'ACTIVE' });
+  });
+
+  it('INCREMENTAL picks up edits, moves and new cases made before and during the previous run', async () => {
+    const dirs = seed(2, 3);
+    let mutated = false;
+    src.onRequest = (api) => {
+      if (!mutated && api === '/cases') {
+        mutated = true;
+        src.editCase('c0.0', { name: 'Edited during the run' });
+        src.addCase('added-during', dirs[0] as string, 'Added during the run');
+        src.editCase('c1.sub.2', { directoryId: dirs[0] as string });
+      }
+    };
+    expect((await d.runToEnd(run('ht-inc'))).state).toBe('COMPLETED');
+    src.onRequest = () => undefined;
+    const from = src.requests.length;
+    src.addDirectory('fresh', 'Fresh', dirs[1] as string);
+    src.addCase('fresh-case', 'fresh', 'Fresh case');
+    src.editCase('c0.1', { name: 'Renamed before' });
+    const moved = src.directories.get(dirs[3] as string);
+    if (moved) moved.parentId = dirs[0] as string;
+    const inc = await d.runToEnd(run('ht-inc', { mode: 'INCREMENTAL' }));
+    expect(inc.state).toBe('COMPLETED');
+    expect(await liveTree(env.db, 'ht-inc')).toEqual(expected());
+    const caseRequests = src.requests.slice(from).filter((r) => r.api.startsWith('/cases'));
+    expect(caseRequests.length).toBeGreaterThan(0);
+    expect(caseRequests.every((r) => r.api.includes('updatedSince='))).toBe(true);
+  });
+
+  it('RANGE by rootId asks for that subtree and deletes only inside it; RANGE by time only upserts', async () => {
+    const dirs = seed(2, 2);
+    await d.runToEnd(run('ht-range'));
+    src.cases.delete('c0.sub.0');
+    src.cases.delete('c1.0');
+    const view = await d.runToEnd(run('ht-range', { mode: 'RANGE', range: { rootId: dirs[0] } }));
+    expect(view.state).toBe('COMPLETED');
+    expect(
+      src.requests.some((r) => r.api.startsWith(`/directories?`) && r.api.includes(`root=${dirs[0]}`)),
+    ).toBe(true);
+    const live = (await liveTree(env.db, 'ht-range')).map((n) => n[0]);
+    expect(live).not.toContain('c0.sub.0');
+    expect(live).toContain('c1.0');
+    src.editCase('c1.1', { name: 'Changed lately' });
+    const byTime = await d.runToEnd(
+      run('ht-range', {
+        mode: 'RANGE',
+        range: { updatedAfter: new Date(Date.now() - 60_000).toISOString() },
+      }),
+    );
+    expect(byTime.state).toBe('COMPLETED');
+    const after = await liveTree(env.db, 'ht-range');
+    expect(after.find((n) => n[0] === 'c1.1')?.[3]).toBe('Changed lately');
+    expect(after.map((n) => n[0])).toContain('c1.0');
+  });
+
+  it('a RANGE run on a rootId the source does not know fails the task with the reason', async () => {
+    seed(1, 1);
+    const view = await d.runToEnd(run('ht-noroot', { mode: 'RANGE', range: { rootId: 'nope' } }));
+    expect(view.state).toBe('FAILED');
+    expect(view.lastError).toMatch(/404|not a directory/);
+  });
+});
+
+describe('a source that breaks the contract', () => {
+  it('counts items that break it as failed records and stores the rest', async () => {
+    src.addDirectory('root', 'Root');
+    src.addCase('ok', 'root', 'Fine');
+    src.addCase('bad', 'root', 'Bad content', { content: { steps: 'not a list' } as never });
+    const view = await d.runToEnd(run('ht-items', { strategy: { shards: 1 } }));
+    expect(view.state).toBe('COMPLETED');
+    expect(view.progress).toMatchObject({ records: 1, failedRecords: 1 });
+    expect((await liveTree(env.db, 'ht-items')).map((n) => n[0])).toEqual(['ok', 'root']);
+  });
+
+  it('fails the shard, with what was wrong, on an answer that is not the contract or a cursor that repeats', async () => {
+    seed(2, 1);
+    src.fault = (api, params) =>
+      api === '/cases' && params.get('directoryId') === 'd0'
+        ? { status: 200, body: JSON.stringify({ records: [] }) }
+        : api === '/cases' && params.get('directoryId') === 'd1' && !params.get('cursor')
+          ? { status: 200, body: JSON.stringify({ items: [], next: 'again' }) }
+          : api === '/cases' && params.get('cursor') === 'again'
+            ? { status: 200, body: JSON.stringify({ items: [], next: 'again' }) }
+            : undefined;
+    const view = await d.runToEnd(run('ht-contract', { strategy: { shards: 4 } }));
+    expect(view.state).toBe('PARTIALLY_COMPLETED');
+    const errors = view.shards.map((s) => s.lastError ?? '').join('\n');
+    expect(errors).toMatch(/broke its contract .*items/);
+    expect(errors).toMatch(/same cursor again/);
+  });
+
+  it('fails the task at once on a wrong token', async () => {
+    seed(1, 1);
+    const view = await d.runToEnd(run('ht-401', { settings: src.settings({ token: 'wrong' }) }));
+    expect(view.state).toBe('FAILED');
+    expect(view.lastError).toMatch(/credentials rejected/);
+    expect(src.requests.length).toBe(1);
+  });
+});
+
+describe('control of single shards and retries', () => {
+  it('pauses one shard while the others finish; the task stays open until it is resumed, then ends exact', async () => {
+    seed(4, 3);
+    const { taskId } = await startRun(
+      env.services,
+      tenant,
+      run('ht-shard-pause', { strategy: { shards: 2, pageSize: 1 } }),
+    );
+    let paused = false;
+    src.onRequest = (api) => {
+      if (!paused && api === '/cases') {
+        paused = true;
+        void controlRunShard(env.services, tenant, taskId, 's0', 'pause');
+      }
+    };
+    await d.runUntil('s1 to complete and s0 to park', async () => {
+      const v = await d.view(taskId);
+      return v.shards[0]?.state === 'PAUSED' && v.shards[1]?.state === 'COMPLETED';
+    });
+    const v = await d.view(taskId);
+    expect(v.state).toBe('PAUSED');
+    const requests = src.requests.length;
+    while (await d.step()) {}
+    expect(src.requests.length).toBe(requests);
+    const resumed = await controlRunShard(env.services, tenant, taskId, 's0', 'resume');
+    expect(resumed.state).toBe('RUNNING');
+    expect(resumed.shards).toEqual([expect.objectContaining({ shardId: 's0', state: 'PENDING' })]);
+    await d.runUntil('the task to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
+    expect(await liveTree(env.db, 'ht-shard-pause')).toEqual(expected());
+    const pages = src.requests.filter((r) => r.api.startsWith('/cases')).map((r) => r.api);
+    // At most the page in flight when the pause landed is asked for twice.
+    expect(pages.length - new Set(pages).size).toBeLessThanOrEqual(1);
+  });
+
+  it('retries with each scope: FAILED, ALL, then SHARDS by id', async () => {
+    seed(3, 1);
+    let failing = true;
+    src.fault = (api, params) =>
+      failing && api === '/cases' && params.get('directoryId')?.startsWith('d1')
+        ? { status: 400 }
+        : undefined;
+    const view = await d.runToEnd(run('ht-retry', { strategy: { shards: 3 } }));
+    expect(view.state).toBe('PARTIALLY_COMPLETED');
+    const failed = view.shards.filter((s) => s.state === 'FAILED').map((s) => s.shardId);
+    expect(failed.length).toBeGreaterThan(0);
+
+    const settled = () =>
+      d.runUntil('the retry to settle', async () => (await d.view(view.id)).state === 'PARTIALLY_COMPLETED');
+
+    // FAILED, with the source still failing: only the failed shard runs, and fails again.
+    let from = src.requests.length;
+    await controlRun(env.services, tenant, view.id, 'retry', { scope: 'FAILED' });
+    await settled();
+    expect(src.requests.slice(from).every((r) => r.api.includes('directoryId=d1'))).toBe(true);
+    // ALL: every shard runs again from its start.
+    from = src.requests.length;
+    await controlRun(env.services, tenant, view.id, 'retry', { scope: 'ALL' });
+    await settled();
+    const dirsAsked = src.requests
+      .slice(from)
+      .map((r) => new URL(r.api, 'http://x').searchParams.get('directoryId'));
+    expect(new Set(dirsAsked)).toEqual(new Set(['d0', 'd0.sub', 'd1', 'd2', 'd2.sub']));
+    // SHARDS, once the source is fixed: only the named shard runs, and the task completes exact.
+    failing = false;
+    from = src.requests.length;
+    const [shardNo] = failed.map((id) => Number(id.slice(1)));
+    await controlRun(env.services, tenant, view.id, 'retry', {
+      scope: 'SHARDS',
+      shardNos: [shardNo as number],
+    });
+    await d.runUntil('the task to complete', async () => (await d.view(view.id)).state === 'COMPLETED');
+    expect(src.requests.slice(from).every((r) => r.api.includes('directoryId=d1'))).toBe(true);
+    expect(await liveTree(env.db, 'ht-retry')).toEqual(expected());
+  });
+
+  it('a shard message delivered twice at once writes each record once and ends exact', async () => {
+    seed(2, 3);
+    const { taskId } = await startRun(
+      env.services,
+      tenant,
+      run('ht-twice', { strategy: { shards: 2, pageSize: 2 } }),
+    );
+    await d.step(); // the plan
+    const t = topology(env.config.AMQP_PREFIX);
+    const m = await env.channel.get(t.queue('run-shard'), { noAck: false });
+    if (m === false) throw new Error('no shard message queued');
+    const msg = engineMessageSchema.parse(
+      JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm')),
+    );
+    const outcomes = await Promise.all([
+      runShard(env.services.engine, msg, { deadline: Date.now() + 60_000 }),
+      runShard(env.services.engine, msg, { deadline: Date.now() + 60_000 }),
+    ]);
+    env.channel.ack(m);
+    expect(outcomes).toContain('completed');
+    await d.runUntil('the task to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
+    expect(await liveTree(env.db, 'ht-twice')).toEqual(expected());
+    const v = await d.view(taskId);
+    expect(v.progress).toMatchObject({ records: src.cases.size });
+  });
+});

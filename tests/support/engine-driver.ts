@@ -1,0 +1,63 @@
+import { decodeBody, topology } from '@collect/common';
+import { isTaskFinished, planTask, runShard } from '@collect/core';
+import { toPlanMessage } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
+import { startRun, viewTask } from '../../functions/collect/src/app/runs';
+import { engineMessageSchema } from '../../functions/collect/src/handlers/engine-consumers';
+import type { TestEnv } from './test-env';
+import { waitFor } from './wait';
+
+export type TaskView = Record<string, unknown> & {
+  id: string;
+  state: string;
+  shards: { shardId: string; state: string; lastError: string | null; attempts: number; cursor: unknown }[];
+};
+
+/**
+ * Runs the engine's queues by hand, one message at a time, as the plan and run-shard consumers
+ * do (delayed retries come back through the real delay queues): a test decides when work runs.
+ */
+export function engineDriver(env: TestEnv, tenant = 'default') {
+  const t = topology(env.config.AMQP_PREFIX);
+
+  /** One message from the plan or run-shard queue; false when both are empty. */
+  async function step(): Promise<boolean> {
+    for (const route of ['plan', 'run-shard'] as const) {
+      const m = await env.channel.get(t.queue(route), { noAck: false });
+      if (m === false) continue;
+      const msg = engineMessageSchema.parse(
+        JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm')),
+      );
+      if (route === 'plan') await planTask(env.services.engine, toPlanMessage(msg));
+      else await runShard(env.services.engine, msg, { deadline: Date.now() + 60_000 });
+      env.channel.ack(m);
+      return true;
+    }
+    return false;
+  }
+
+  /** Runs queued work until `done` holds. */
+  async function runUntil(what: string, done: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      what,
+      async () => {
+        while (await step()) if (await done()) return true;
+        return (await done()) ? true : undefined;
+      },
+      timeoutMs,
+      50,
+    );
+  }
+
+  const view = (id: string) => viewTask(env.services, tenant, id) as Promise<TaskView>;
+
+  /** Starts a run and runs it to a final state. */
+  async function runToEnd(body: Record<string, unknown>): Promise<TaskView> {
+    const { taskId } = await startRun(env.services, tenant, body);
+    await runUntil(`task ${taskId} to finish`, async () =>
+      isTaskFinished((await view(taskId)).state as never),
+    );
+    return view(taskId);
+  }
+
+  return { step, runUntil, view, runToEnd };
+}
