@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 /** Resident set size of a process in bytes, or 0 if it is gone. */
 function rss(pid: number): number {
@@ -98,5 +99,56 @@ export class ProcessMonitor {
     if (this.timer) clearInterval(this.timer);
     this.sample();
     return new Map([...this.peaks].map(([k, v]) => [k, v.peak]));
+  }
+}
+
+/** The processes of a bench: the stack's parts, the driver, and the shared services. */
+export function stackMonitor(stack: { processGroups(): Map<string, number> }): ProcessMonitor {
+  const names: Record<string, string> = {
+    offline: 'serverless-offline (API)',
+    workers: 'serverless-offline (workers)',
+    bridge: 'rabbitmq bridge',
+  };
+  return new ProcessMonitor(() => {
+    const m = new Map<string, { pids?: number[]; pgid?: number }>();
+    for (const [part, pgid] of stack.processGroups()) m.set(names[part] ?? part, { pgid });
+    m.set('bench driver', { pids: [process.pid] });
+    m.set('mariadbd', { pids: pidsOf('mariadbd') });
+    m.set('mongodb server', { pids: mongoServerPid() });
+    m.set('rabbitmq (beam.smp)', { pids: pidsOf('beam.smp') });
+    m.set('redis-server', { pids: pidsOf('redis-server') });
+    return m;
+  });
+}
+
+/** "label 1.2, …" of the CPU each process used between two readings, busiest first. */
+export function cpuUse(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after]
+    .map(([label, total]): [string, number] => [label, total - (before.get(label) ?? 0)])
+    .filter(([, used]) => used >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([label, used]) => `${label} ${used.toFixed(1)}`)
+    .join(', ');
+}
+
+function mongoServerPid(): number[] {
+  try {
+    return [Number(readFileSync(resolve(__dirname, '../.mongo/mongod.pid'), 'utf8').trim())];
+  } catch {
+    return [];
+  }
+}
+
+const MB = 1024 * 1024;
+
+/** Stops the monitor and prints each process's peak RSS beside its RSS when the bench started. */
+export function printPeaks(memory: ProcessMonitor): void {
+  const peaks = memory.stop();
+  console.log('peak RSS per process (and when the bench started):');
+  for (const [label, bytes] of peaks) {
+    const start = `(${((memory.atStart.get(label) ?? 0) / MB).toFixed(0)} MB)`;
+    console.log(
+      `  ${label.padEnd(32)} ${(bytes / MB).toFixed(0).padStart(5)} MB ${start.padStart(9)}${bytes > 512 * MB ? '  over 512 MB' : ''}`,
+    );
   }
 }

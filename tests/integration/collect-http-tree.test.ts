@@ -1,8 +1,10 @@
 import { decodeBody, topology } from '@collect/common';
 import { runShard } from '@collect/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { engineMessageSchema } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
+import { recordDeadShards } from '../../functions/collect/src/app/dead-shards';
 import { controlRun, controlRunShard, startRun, taskLogs } from '../../functions/collect/src/app/runs';
-import { engineMessageSchema } from '../../functions/collect/src/handlers/engine-consumers';
+import { deadEvent } from '../support/dead-event';
 import { engineDriver } from '../support/engine-driver';
 import { FakeTreeSource } from '../support/fake-tree-source';
 import { type LiveNode, liveTree } from '../support/stores';
@@ -298,5 +300,30 @@ describe('control of single shards and retries', () => {
     expect(await liveTree(env.db, 'ht-twice')).toEqual(expected());
     const v = await d.view(taskId);
     expect(v.progress).toMatchObject({ records: src.cases.size });
+  });
+});
+
+describe('a shard message RabbitMQ gave up on', () => {
+  it('fails its shard with the reason, parks the message, and a retry completes the run exact', async () => {
+    seed(2, 2);
+    const { taskId } = await startRun(env.services, tenant, run('ht-dead', { strategy: { shards: 2 } }));
+    await d.step(); // the plan
+    const t = topology(env.config.AMQP_PREFIX);
+    const m = await env.channel.get(t.queue('run-shard'), { noAck: false });
+    if (m === false) throw new Error('no shard message queued');
+    env.channel.ack(m);
+    expect(await recordDeadShards(env.services, deadEvent(m), 'run-shard')).toBe(1);
+    const parked = await env.channel.get(t.parkedQueue('run-shard'), { noAck: true });
+    expect(parked && parked.content.equals(m.content)).toBe(true);
+    await d.runUntil(
+      'the task to settle',
+      async () => (await d.view(taskId)).state === 'PARTIALLY_COMPLETED',
+    );
+    const failed = (await d.view(taskId)).shards.filter((s) => s.state === 'FAILED');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.lastError).toMatch(/dead-lettered/);
+    await controlRun(env.services, tenant, taskId, 'retry');
+    await d.runUntil('the retry to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
+    expect(await liveTree(env.db, 'ht-dead')).toEqual(expected());
   });
 });

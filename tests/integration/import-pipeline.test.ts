@@ -1,4 +1,4 @@
-import { type RabbitMqEvent, topology } from '@collect/common';
+import { topology } from '@collect/common';
 import type { GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -11,6 +11,7 @@ import { readTask } from '../../functions/collect/src/app/read-task';
 import { readTree } from '../../functions/collect/src/app/read-tree';
 import { submitImport } from '../../functions/collect/src/app/submit-import';
 import type { ImportChunkMessage } from '../../functions/collect/src/schemas';
+import { deadEvent } from '../support/dead-event';
 import { liveTree } from '../support/stores';
 import { createTestEnv, decodeShard, type TestEnv, takeShardMessages } from '../support/test-env';
 import { dir, flatten, type InNode, kase, sampleTree } from '../support/tree-fixtures';
@@ -362,23 +363,6 @@ describe('tenants', () => {
 
 describe('a shard message that RabbitMQ dead-lettered', () => {
   /** The Amazon MQ event the bridge would hand the dead-letter consumer for `m`. */
-  const deadEvent = (m: { content: Buffer; properties: { messageId?: string; contentEncoding?: string } }) =>
-    ({
-      eventSource: 'aws:rmq',
-      rmqMessagesByQueue: {
-        'dead::/': [
-          {
-            basicProperties: {
-              messageId: m.properties.messageId ?? null,
-              contentEncoding: m.properties.contentEncoding ?? null,
-              headers: { 'x-delivery-count': 5 },
-            },
-            redelivered: true,
-            data: m.content.toString('base64'),
-          },
-        ],
-      },
-    }) as unknown as RabbitMqEvent;
 
   it('records its shard FAILED, settles the task without deleting anything, and parks the message', async () => {
     const source = 'dead';

@@ -41,21 +41,25 @@ describe('serverless package for AWS', () => {
       'collect-prod-importChunkDead',
       'collect-prod-importTestcases',
       'collect-prod-openImport',
+      'collect-prod-planDead',
       'collect-prod-planTask',
       'collect-prod-runShard',
+      'collect-prod-runShardDead',
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(11);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(13);
   });
 
-  it('maps the work queues and the import dead-letter queue of the Amazon MQ broker to their consumers', () => {
+  it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
     expect(mappings.map((m) => m.Properties.Queues).sort()).toEqual([
       ['collect.import-chunk'],
       ['collect.import-chunk.dead'],
       ['collect.plan'],
+      ['collect.plan.dead'],
       ['collect.run-shard'],
+      ['collect.run-shard.dead'],
     ]);
     for (const mapping of mappings) {
       expect(mapping.Properties).toMatchObject({

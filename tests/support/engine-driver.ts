@@ -1,8 +1,10 @@
 import { decodeBody, topology } from '@collect/common';
 import { isTaskFinished, planTask, runShard } from '@collect/core';
-import { toPlanMessage } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
+import {
+  engineMessageSchema,
+  toPlanMessage,
+} from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
 import { startRun, viewTask } from '../../functions/collect/src/app/runs';
-import { engineMessageSchema } from '../../functions/collect/src/handlers/engine-consumers';
 import type { TestEnv } from './test-env';
 import { waitFor } from './wait';
 

@@ -1,4 +1,5 @@
 export * from './engine/control';
+export * from './engine/dead-letter';
 export * from './engine/deps';
 export * from './engine/plan-task';
 export * from './engine/run-shard';

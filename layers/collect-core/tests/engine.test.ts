@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { controlShard, controlTask, planTask, runShard, shardIdOf } from '../src';
-import { engine, fakeCollector, httpError, newTask } from './harness';
+import { abandonMessage, controlShard, controlTask, planTask, runShard, shardIdOf } from '../src';
+import { engine, fakeCollector, httpError, newTask, type ShardMessage } from './harness';
 
 type Env = ReturnType<typeof engine>;
 const FAR = Number.MAX_SAFE_INTEGER;
@@ -334,6 +334,26 @@ describe('fencing, duplicates and budgets', () => {
     expect(env.pages.commits.length).toBe(before);
   });
 
+  it('settles the task when a replay finds its shard done (its worker died before settling)', async () => {
+    const env = engine(fakeCollector({ shards: 1, pages: 1 }));
+    await started(env);
+    const m = env.queue.messages.shift()?.message as ShardMessage;
+    const finishing = env.lifecycle.finishing.bind(env.lifecycle);
+    let crash = true;
+    env.lifecycle.finishing = async (task, final) => {
+      if (!crash) return finishing(task, final);
+      crash = false;
+      throw new Error('killed');
+    };
+    // The settle dies half-way (as its process would); what the run answers does not matter.
+    await runShard(env.deps, m, { deadline: FAR }).catch(() => undefined);
+    expect(crash).toBe(false);
+    expect((await env.tasks.getShard('t1', 0))?.state).toBe('COMPLETED');
+    expect((await env.tasks.getTask('t1'))?.state).toBe('RUNNING');
+    expect(await runShard(env.deps, m, { deadline: FAR })).toBe('skipped');
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+  });
+
   it('hands a long shard over to a continuation once its time budget is spent', async () => {
     let env!: Env;
     const c = fakeCollector({
@@ -363,5 +383,49 @@ describe('fencing, duplicates and budgets', () => {
     expect(await runShard(env.deps, b?.message as never, { deadline: FAR })).toBe('busy');
     expect(env.queue.messages.at(-1)?.delayMs).toBeGreaterThan(0);
     expect(a).toBeDefined();
+  });
+});
+
+describe('messages the broker gave up on', () => {
+  it('fails the shard of a dead message, keeps its page, and settles the task', async () => {
+    const env = engine(fakeCollector({ shards: 2, pages: 1 }));
+    await started(env);
+    const [dead, alive] = env.queue.messages.splice(0, 2).map((m) => m.message);
+    await runShard(env.deps, alive as ShardMessage, { deadline: FAR });
+    const withPage = { ...(dead as ShardMessage), inline: { page: 'kept' } };
+    expect(await abandonMessage(env.deps, withPage, 'dead-lettered')).toBe('failed');
+    const shard = await env.tasks.getShard('t1', (dead as ShardMessage).shardNo);
+    expect(shard).toMatchObject({ state: 'FAILED', lastError: 'dead-lettered' });
+    expect(env.tasks.payloadOf('t1', shard?.shardNo as number)).toEqual({ page: 'kept' });
+    expect((await env.tasks.getTask('t1'))?.state).toBe('PARTIALLY_COMPLETED');
+    // Delivered to the dead queue again: nothing changes.
+    expect(await abandonMessage(env.deps, withPage, 'again')).toBe('unchanged');
+  });
+
+  it('changes nothing for a message a newer one replaced, or a shard that settled', async () => {
+    const env = engine(fakeCollector({ shards: 1, pages: 1 }));
+    await started(env);
+    const m = env.queue.messages[0]?.message as ShardMessage;
+    await controlShard(env.deps, 't1', 0, 'pause');
+    await controlShard(env.deps, 't1', 0, 'resume');
+    expect(await abandonMessage(env.deps, m, 'old generation')).toBe('unchanged');
+    await drain(env);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+    expect(await abandonMessage(env.deps, { ...m, gen: 99 }, 'late')).toBe('unchanged');
+  });
+
+  it('fails a task whose plan message died before it was planned, and not one already planned', async () => {
+    const env = engine(fakeCollector({ shards: 1, pages: 1 }));
+    env.tasks.insertTask(newTask('t1'));
+    expect(await abandonMessage(env.deps, { taskId: 't1', shardNo: -1, gen: 0 }, 'dead-lettered')).toBe(
+      'failed',
+    );
+    expect(await env.tasks.getTask('t1')).toMatchObject({ state: 'FAILED' });
+    expect((await env.tasks.getTask('t1'))?.lastError).toMatch(/dead-lettered/);
+    const planned = engine(fakeCollector({ shards: 1, pages: 1 }));
+    await started(planned);
+    expect(await abandonMessage(planned.deps, { taskId: 't1', shardNo: -1, gen: 0 }, 'late')).toBe(
+      'unchanged',
+    );
   });
 });

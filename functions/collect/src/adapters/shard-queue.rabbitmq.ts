@@ -9,6 +9,16 @@ import {
 } from '@collect/common';
 import type { Dispatch, PlanMessage, ShardQueue } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
+import { z } from 'zod';
+
+/** A message of the engine's queues (plan messages carry shard number -1). */
+export const engineMessageSchema = z.object({
+  taskId: z.string().min(1).max(64),
+  shardNo: z.number().int().min(-1),
+  gen: z.number().int().min(0),
+  notBefore: z.number().optional(),
+  inline: z.unknown().optional(),
+});
 
 const isQueueName = (route: string): route is QueueName => (QUEUES as readonly string[]).includes(route);
 

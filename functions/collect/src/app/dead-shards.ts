@@ -4,54 +4,74 @@ import {
   logger,
   type OutgoingMessage,
   publishConfirmed,
+  type QueueName,
   type RabbitMqEvent,
+  type RabbitMqMessage,
   retryWhileUnavailable,
   topology,
 } from '@collect/common';
+import { abandonMessage, type EngineDeps } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
-import { type ImportChunkMessage, importChunkMessageSchema } from '../schemas';
+import { engineMessageSchema } from '../adapters/shard-queue.rabbitmq';
+import type { TreeRecord } from '../adapters/tree-pages';
+import { importChunkMessageSchema } from '../schemas';
 import { failChunk } from './apply-chunk';
 import type { ChunkDeps } from './chunk-deps';
 
-type DeadDeps = ChunkDeps & { config: Config; channel: () => Promise<ConfirmChannel> };
+type DeadDeps = ChunkDeps & {
+  config: Config;
+  channel: () => Promise<ConfirmChannel>;
+  engine: EngineDeps<TreeRecord>;
+};
+
+const REASON = 'dead-lettered: its deliveries ran out before it was applied';
+
+/** What a dead message of each queue means: the failure to record before it is parked. */
+const recorders: Partial<
+  Record<QueueName, (deps: DeadDeps, m: RabbitMqMessage, what: string) => Promise<void>>
+> = {
+  'import-chunk': async (deps, m, what) => {
+    await failChunk(deps, decodeMessage(importChunkMessageSchema, m, what), REASON);
+  },
+  plan: async (deps, m, what) => {
+    await abandonMessage(deps.engine, decodeMessage(engineMessageSchema, m, what), REASON);
+  },
+  'run-shard': async (deps, m, what) => {
+    await abandonMessage(deps.engine, decodeMessage(engineMessageSchema, m, what), REASON);
+  },
+};
 
 /**
- * Shard messages RabbitMQ dead-lettered. The worker records a shard FAILED on its last delivery,
- * but a message can die without ever reaching it (the event source could not invoke the
- * function, say) or with the worker dying each time: its shard would stay unsettled and its
- * task would hold the source until IMPORT_STALE_SECONDS. So each dead message's shard is
- * recorded FAILED here (a no-op if it already settled), its task settles, and the message is
- * moved, byte for byte, to the `.parked` queue, where it stays for inspection or a later retry.
- * A message that is not a shard is parked as it is. Nothing here fails permanently: a message on
- * the dead queue must never loop.
+ * Messages RabbitMQ dead-lettered from `queue`. A worker records its own failures, but a message
+ * can die without ever reaching it (the event source could not invoke the function, say) or with
+ * the worker dying each time: its shard would stay unsettled and hold its task (and source). So
+ * each dead message's shard is recorded FAILED here (a no-op if it already settled; a plan
+ * message fails its unplanned task), its task settles, and the message is moved, byte for byte,
+ * to the `.parked` queue, where it stays for inspection or a later retry. A message that cannot
+ * be read is parked as it is. Nothing here fails permanently: a dead message must never loop.
  */
-export async function recordDeadShards(deps: DeadDeps, event: RabbitMqEvent): Promise<number> {
+export async function recordDeadShards(
+  deps: DeadDeps,
+  event: RabbitMqEvent,
+  queue: QueueName = 'import-chunk',
+): Promise<number> {
   const t = topology(deps.config.AMQP_PREFIX);
+  const record = recorders[queue];
   let parked = 0;
   for (const messages of Object.values(event.rmqMessagesByQueue ?? {})) {
     for (const m of messages) {
-      const body = Buffer.from(m.data, 'base64');
       const props = m.basicProperties;
       const messageId = props?.messageId ?? undefined;
-      const log = logger({ messageId });
-      let shard: ImportChunkMessage | undefined;
-      try {
-        shard = decodeMessage(importChunkMessageSchema, m, `dead message ${messageId}`);
-      } catch (err) {
-        log.warn({ err }, 'a dead message that is not a shard; parking it as it is');
-      }
-      if (shard) {
-        const dead = shard;
-        const reason = 'dead-lettered: its deliveries ran out before it was applied';
+      const log = logger({ messageId, queue });
+      if (record)
         await retryWhileUnavailable(
-          () => failChunk(deps, dead, reason),
+          () => record(deps, m, `dead message ${messageId}`),
           deps.config.WORKER_UNAVAILABLE_BUDGET_MS,
         ).catch((err) => log.error({ err }, 'could not record a dead message; parking it anyway'));
-      }
       const outgoing: OutgoingMessage = {
-        routingKey: t.parkedQueue('import-chunk'),
+        routingKey: t.parkedQueue(queue),
         messageId: messageId ?? `dead-${Date.now()}`,
-        body,
+        body: Buffer.from(m.data, 'base64'),
         ...(props?.contentEncoding ? { contentEncoding: props.contentEncoding } : {}),
         headers: { ...(props?.headers ?? {}), 'x-parked-at': new Date().toISOString() },
       };

@@ -1,17 +1,7 @@
 import { consumerHandler, loadConfig, logger, retryWhileUnavailable } from '@collect/common';
 import { planTask, runShard } from '@collect/core';
-import { z } from 'zod';
-import { toPlanMessage } from '../adapters/shard-queue.rabbitmq';
+import { engineMessageSchema, toPlanMessage } from '../adapters/shard-queue.rabbitmq';
 import { getServices } from '../composition';
-
-/** A message of the engine's queues (plan messages carry shard number -1). */
-export const engineMessageSchema = z.object({
-  taskId: z.string().min(1).max(64),
-  shardNo: z.number().int().min(-1),
-  gen: z.number().int().min(0),
-  notBefore: z.number().optional(),
-  inline: z.unknown().optional(),
-});
 
 /** Stop starting pages this long before the invocation's timeout. */
 const TIMEOUT_MARGIN_MS = 30_000;

@@ -30,12 +30,12 @@ export const CONCURRENCY_WAIT_MS = 500;
 
 type Claim =
   | { kind: 'run'; task: Task; shard: Shard }
-  | { kind: 'skip'; reason: string }
+  | { kind: 'skip'; reason: string; settle?: boolean }
   | { kind: 'parked'; request: ControlRequest }
   | { kind: 'busy'; task: Task };
 
 /** Keeps a push shard's page when the shard leaves the queue without it being applied. */
-const keepPayload = (v: ShardView, msg: ShardMessage) =>
+export const keepPayload = (v: ShardView, msg: ShardMessage) =>
   msg.inline !== undefined && !v.hasPayload ? { payload: msg.inline } : {};
 
 function decideClaim(v: ShardView, msg: ShardMessage): ShardDecision<Claim> {
@@ -45,7 +45,9 @@ function decideClaim(v: ShardView, msg: ShardMessage): ShardDecision<Claim> {
   if (isTaskFinished(task.state)) return { result: { kind: 'skip', reason: `the task is ${task.state}` } };
   if (shard.state === 'PAUSED')
     return { result: { kind: 'skip', reason: 'the shard is paused' }, patch: keepPayload(v, msg) };
-  if (isShardSettled(shard.state)) return { result: { kind: 'skip', reason: `the shard is ${shard.state}` } };
+  // A replay after a crash between the shard's last commit and its task's settle: settle now.
+  if (isShardSettled(shard.state))
+    return { result: { kind: 'skip', reason: `the shard is ${shard.state}`, settle: true } };
   if (shard.state === 'RUNNING' && shard.requested) {
     // Its previous worker died before honouring a control: honour it now, without fetching.
     const request = shard.requested;
@@ -94,7 +96,10 @@ export async function runShard<R>(
   // Read before the claim: a control asked after the claim changes it.
   let token = await deps.flags.token(msg.taskId);
   const claim = await deps.tasks.withShard(msg.taskId, msg.shardNo, (v) => decideClaim(v, msg));
-  if (!claim || claim.kind === 'skip') return 'skipped';
+  if (!claim || claim.kind === 'skip') {
+    if (claim?.settle) await settleTask(deps, msg.taskId);
+    return 'skipped';
+  }
   if (claim.kind === 'parked') {
     await recordControl(deps, msg, claim.request);
     await settleTask(deps, msg.taskId);
