@@ -67,12 +67,9 @@ describe('a FULL import through the queue and the worker', () => {
     expect(docs.map((d) => d.caseId)).toEqual(['a-sub-1', 'a1', 'a2', 'b-sub-1', 'b-sub-2', 'b1', 'top']);
     expect(docs.find((d) => d.caseId === 'a-sub-1')?.name).toBe('𝒜 deep case');
     const task = await env.services.tasks.get(taskId);
-    expect(task).toMatchObject({
-      state: 'COMPLETED',
-      doneNodes: 12,
-      changedNodes: 12,
-      doneShards: 4,
-      failedShards: 0,
+    expect(task).toMatchObject({ state: 'COMPLETED', doneNodes: 12, changedNodes: 12 });
+    expect(await readTask(env.services, tenant, taskId)).toMatchObject({
+      progress: { doneShards: 4, failedShards: 0 },
     });
     const snapshot = await env.mongo
       .collection('tree_snapshot')
@@ -225,16 +222,23 @@ describe('fencing', () => {
       tree: kase('only', 'Only'),
     });
     const [message] = await takeMessages();
-    const stale = await env.services.tasks.claimShard(taskId, 0);
-    const fresh = await env.services.tasks.claimShard(taskId, 0);
-    expect(fresh).toBe((stale ?? 0) + 1);
-    const conn = await env.db.getConnection();
-    try {
-      const outcome = { state: 'COMPLETED' as const, doneNodes: 1, failedNodes: 0, changedNodes: 1 };
-      expect(await env.services.tasks.settleShard(conn, taskId, 0, stale ?? 0, outcome)).toBe(false);
-    } finally {
-      conn.release();
-    }
+    if (!message) throw new Error('no shard message');
+    const { engine } = env.services;
+    const claim = () =>
+      engine.tasks.withShard(taskId, 0, (v) => ({
+        result: v.shard.epoch + 1,
+        patch: { event: 'claim' as const, epoch: v.shard.epoch + 1 },
+      }));
+    const stale = (await claim()) as number;
+    const fresh = await claim();
+    expect(fresh).toBe(stale + 1);
+    const task = await engine.tasks.getTask(taskId);
+    const page = { upserts: message.upserts, deletes: message.deletes };
+    const cp = { cursor: null, done: true, pages: 1, records: 1, failedRecords: 0 };
+    await engine.pages.prepare(task as never, [page]);
+    expect(await engine.pages.commit(task as never, { shardNo: 0, epoch: stale }, [page], cp)).toEqual({
+      owned: false,
+    });
     if (message) await applyChunk(env.services, message);
     expect((await env.services.tasks.get(taskId))?.state).toBe('COMPLETED');
   });
@@ -326,11 +330,10 @@ describe('an API process that dies between recording an import and queuing its s
         throw err;
       }),
     );
-    expect(await env.services.tasks.get(lostId)).toMatchObject({
+    expect(await readTask(env.services, tenant, lostId)).toMatchObject({
       state: 'FAILED',
       lastError: expect.stringMatching(/never queued.*superseded by/),
-      failedShards: 4,
-      failedNodes: 12,
+      progress: { failedShards: 4, failedNodes: 12 },
     });
     expect((await env.services.tasks.shards(lostId)).map((s) => s.state)).toEqual(Array(4).fill('FAILED'));
     for (const m of await takeMessages()) await applyChunk(env.services, m);
@@ -380,8 +383,10 @@ describe('a shard message that RabbitMQ dead-lettered', () => {
       await applyChunk(env.services, decodeShard(m));
     }
     expect(await recordDeadShards(env.services, deadEvent(lost as GetMessage))).toBe(1);
-    const task = await env.services.tasks.get(taskId);
-    expect(task).toMatchObject({ state: 'PARTIALLY_COMPLETED', failedShards: 1 });
+    expect(await readTask(env.services, tenant, taskId)).toMatchObject({
+      state: 'PARTIALLY_COMPLETED',
+      progress: { failedShards: 1 },
+    });
     expect((await env.services.tasks.shards(taskId))[0]).toMatchObject({
       state: 'FAILED',
       lastError: expect.stringMatching(/dead-lettered/),

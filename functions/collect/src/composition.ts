@@ -16,7 +16,9 @@ import type { Pool } from 'mysql2/promise';
 import { CaseStore } from './adapters/case-store.mongo';
 import { MysqlTaskRepository } from './adapters/engine-tasks.mysql';
 import { RedisControlFlags, RedisRateLimiter } from './adapters/flow.redis';
+import { ImportPageStore } from './adapters/import-pages';
 import { ImportStaging } from './adapters/import-staging.mysql';
+import { TreePageStores, type TreeWrite } from './adapters/page-stores';
 import { RabbitShardQueue } from './adapters/shard-queue.rabbitmq';
 import { TaskEvents } from './adapters/task-events.mongo';
 import { TaskStore } from './adapters/task-store.mysql';
@@ -27,13 +29,15 @@ import { TreeStore } from './adapters/tree-store.mysql';
 import type { ChunkDeps } from './app/chunk-deps';
 import type { ImportDeps } from './app/submit-import';
 import { MongoSnapshotWriter } from './app/tree-snapshot';
-import { collectorRegistry } from './collectors/registry';
+import { pushImportCollector } from './collectors/push-import';
+import { collectorRegistry, type TreeCollector } from './collectors/registry';
 
 export interface Services extends ImportDeps, ChunkDeps {
   treeMaxNodes: number;
   /** The collection engine, wired to MySQL, RabbitMQ, MongoDB and Redis. */
-  engine: EngineDeps<TreeRecord>;
-  collectors: ReadonlyMap<string, Collector<unknown, unknown, unknown, unknown, TreeRecord>>;
+  engine: EngineDeps<TreeWrite>;
+  /** The collectors a run may name (the push import is not one of them). */
+  collectors: ReadonlyMap<string, TreeCollector>;
   events: TaskEvents;
 }
 
@@ -58,20 +62,24 @@ export function buildServices(config: Config, clients: Clients): Services {
     topology(config.AMQP_PREFIX),
     config.AMQP_GZIP_MIN_BYTES,
   );
-  const pages = new TreePageStore(db, trees, cases, cache);
+  const collected = new TreePageStore(db, trees, cases, cache);
+  const pushed = new ImportPageStore(db, trees, cases, cache, (id) => collected.versionOf(id));
+  const staging = new ImportStaging(db);
   const collectors = collectorRegistry(config);
-  const engine: EngineDeps<TreeRecord> = {
+  const push = pushImportCollector();
+  const engine: EngineDeps<TreeWrite> = {
     tasks: new MysqlTaskRepository(db, queue, async (conn, task) => {
-      await trees.retakeSource(conn, task.tenantId, task.source, task.id, await pages.versionOf(task.id));
+      await trees.retakeSource(conn, task.tenantId, task.source, task.id, await collected.versionOf(task.id));
     }),
     queue,
-    pages,
-    lifecycle: new TreeRunLifecycle(db, trees, tasks, pages, snapshots, cache),
+    pages: new TreePageStores(collected, pushed),
+    lifecycle: new TreeRunLifecycle(db, trees, tasks, collected, snapshots, cache, staging),
     events,
     limiter: new RedisRateLimiter(clients.redis),
     flags: new RedisControlFlags(clients.redis),
     clock: systemClock,
     collectorOf: (task: Task) => {
+      if (task.collector === push.type) return push as unknown as TreeCollector;
       const c = collectors.get(task.collector);
       if (!c) throw new Error(`no collector "${task.collector}" in this service`);
       return c;
@@ -87,7 +95,7 @@ export function buildServices(config: Config, clients: Clients): Services {
     cache,
     events,
     snapshots,
-    staging: new ImportStaging(db),
+    staging,
     channel: clients.channel,
     treeMaxNodes: config.TREE_MAX_NODES,
     engine,

@@ -119,7 +119,14 @@ export const flatNodeSchema = z.object({
   metadata: z.custom<FlatNode['metadata']>(isObject).optional(),
 });
 
-/** The RabbitMQ message of one import shard. */
+/** What an import shard applies: its page, carried by its message (or kept by a parked shard). */
+export const importPageSchema = z.object({
+  upserts: z.array(flatNodeSchema).default([]),
+  deletes: z.array(z.string()).default([]),
+});
+export type ImportPage = z.infer<typeof importPageSchema>;
+
+/** The RabbitMQ message of one import shard, as the import publishes it. */
 export const importChunkMessageSchema = z.object({
   taskId: z.string(),
   shardNo: z.number().int().min(0),

@@ -91,6 +91,8 @@ export interface Shard {
   records: number;
   failedRecords: number;
   lastError: string | null;
+  /** Push shards: whether the shard keeps its page (it was parked or failed with it). */
+  keptPayload?: boolean;
 }
 
 /** Shard ids shown by the API: URL-safe, stable per task. */

@@ -240,6 +240,11 @@ export interface Collector<S = unknown, Spec = unknown, C = unknown, Item = unkn
   readonly version: string;
   /** The worker queue its shards run on. */
   readonly route: string;
+  /**
+   * Push collectors: a shard's page travels in its message (`inline`), not fetched from a source;
+   * a shard that leaves the queue without applying it keeps it until it runs again.
+   */
+  readonly push?: boolean;
   readonly settings: SettingsSchema<S>;
   /** Setting names never shown or logged. */
   readonly secrets: readonly string[];

@@ -429,3 +429,62 @@ describe('messages the broker gave up on', () => {
     );
   });
 });
+
+describe('push shards (their page travels in the message)', () => {
+  /** A push collector: a shard's one page is what its message carries. */
+  const pushCollector = () => {
+    const c = fakeCollector({ shards: 0, pages: 1 });
+    return {
+      ...c,
+      push: true,
+      async fetchPage(ctx: { inline?: unknown }) {
+        if (!Array.isArray(ctx.inline)) throw new Error('no page');
+        return { items: ctx.inline as { id: string; shard: number }[], next: null };
+      },
+    };
+  };
+  const pushed = async (env: Env) => {
+    env.tasks.insertTask({ ...newTask('t1'), collector: 'push', state: 'RUNNING', sealed: true });
+    env.tasks.insertShard({
+      taskId: 't1',
+      shardNo: 0,
+      state: 'PENDING',
+      requested: null,
+      epoch: 0,
+      gen: 0,
+      attempts: 0,
+      spec: null,
+      cursor: null,
+      pages: 0,
+      records: 0,
+      failedRecords: 0,
+      lastError: null,
+    });
+    return { taskId: 't1', shardNo: 0, gen: 0, inline: [{ id: 'a', shard: 0 }] } satisfies ShardMessage;
+  };
+
+  it('keeps the page of a shard paused in the queue, and applies it on resume', async () => {
+    const env = engine(pushCollector() as never);
+    const m = await pushed(env);
+    await controlShard(env.deps, 't1', 0, 'pause');
+    expect(await runShard(env.deps, m, { deadline: FAR })).toBe('skipped');
+    expect(env.tasks.payloadOf('t1', 0)).toEqual(m.inline);
+    await controlShard(env.deps, 't1', 0, 'resume');
+    expect(env.queue.messages.map((q) => q.message)).toEqual([
+      { taskId: 't1', shardNo: 0, gen: 1, inline: m.inline },
+    ]);
+    expect(await drain(env)).toEqual(['completed']);
+    expect([...env.pages.records.keys()]).toEqual(['a']);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+  });
+
+  it('lets the message still queued run a shard resumed before it arrived', async () => {
+    const env = engine(pushCollector() as never);
+    const m = await pushed(env);
+    await controlShard(env.deps, 't1', 0, 'pause');
+    await controlShard(env.deps, 't1', 0, 'resume');
+    expect(env.queue.messages).toEqual([]);
+    expect(await runShard(env.deps, m, { deadline: FAR })).toBe('completed');
+    expect([...env.pages.records.keys()]).toEqual(['a']);
+  });
+});

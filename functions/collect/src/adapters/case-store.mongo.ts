@@ -1,6 +1,7 @@
 import { MONGO } from '@collect/common';
 import { type AnyBulkWriteOperation, type Db, MongoBulkWriteError } from 'mongodb';
 import type { FlatNode } from '../schemas';
+import type { StoredNode } from './tree-store.mysql';
 
 export interface CaseDetailDoc {
   _id: string;
@@ -84,6 +85,35 @@ export class CaseStore {
 
   private collection() {
     return this.db.collection<CaseDetailDoc>(MONGO.caseDetail);
+  }
+
+  /**
+   * The documents of the cases among `nodes` that are new, changed, or missing or different here,
+   * given the MySQL rows they had `before` this write. One MySQL already has with this content is
+   * checked against its document's hash and rewritten only if that is missing or differs, so the
+   * stores converge even after MongoDB lost data, at the cost of one read per page.
+   */
+  async writeChanged(
+    tenantId: string,
+    source: string,
+    version: number,
+    nodes: FlatNode[],
+    before: ReadonlyMap<string, StoredNode>,
+  ): Promise<void> {
+    const cases = nodes.filter((n) => n.type === 'CASE');
+    const known = cases.filter((n) => {
+      const row = before.get(n.id);
+      return row !== undefined && !row.deleted && row.type === 'CASE' && row.hash === n.hash;
+    });
+    const stored = await this.contentHashes(
+      tenantId,
+      source,
+      known.map((n) => n.id),
+    );
+    const knownIds = new Set(known.map((n) => n.id));
+    const stale = cases.filter((n) => !knownIds.has(n.id) || stored.get(n.id) !== n.hash);
+    const unseen = new Set(cases.filter((n) => !before.has(n.id)).map((n) => n.id));
+    await this.write(tenantId, source, version, stale, unseen);
   }
 
   /** The stored content hash of each of `caseIds` that has a document. */

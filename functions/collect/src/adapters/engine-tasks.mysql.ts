@@ -64,6 +64,7 @@ export function toShard(r: RowDataPacket): Shard {
     records: r.done_nodes,
     failedRecords: r.failed_nodes,
     lastError: r.last_error ?? null,
+    keptPayload: Number(r.has_payload ?? 0) === 1,
   };
 }
 

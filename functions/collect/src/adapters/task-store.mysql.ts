@@ -1,5 +1,5 @@
 import { inTransaction } from '@collect/common';
-import { isTaskFinished, type ShardState, type TaskState } from '@collect/core';
+import { isTaskFinished, nextTaskState, type ShardState, type TaskState } from '@collect/core';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
 export interface NewTask {
@@ -28,15 +28,14 @@ export interface TaskRow {
   source: string;
   mode: string;
   state: TaskState;
+  /** A pause or stop asked and not yet honoured by every shard. */
+  requested: string | null;
   /** No more shards will be added: the task may settle once they all have. */
   sealed: boolean;
   treeVersion: number | null;
   totalShards: number;
-  doneShards: number;
-  failedShards: number;
   totalNodes: number;
   doneNodes: number;
-  failedNodes: number;
   changedNodes: number;
   deletedNodes: number;
   lastError: string | null;
@@ -57,6 +56,8 @@ export interface ShardRow {
   failedNodes: number;
   changedNodes: number;
   lastError: string | null;
+  /** A pause or stop asked of it while it runs. */
+  requested: string | null;
   /** When RabbitMQ confirmed its message (null: not confirmed yet). */
   queuedAt: Date | null;
   updatedAt: Date;
@@ -72,14 +73,12 @@ function toTask(r: RowDataPacket): TaskRow {
     source: r.source,
     mode: r.mode,
     state: r.state,
+    requested: r.requested ?? null,
     sealed: r.sealed === 1,
     treeVersion: r.tree_version === null ? null : Number(r.tree_version),
     totalShards: r.total_shards,
-    doneShards: r.done_shards,
-    failedShards: r.failed_shards,
     totalNodes: r.total_nodes,
     doneNodes: r.done_nodes,
-    failedNodes: r.failed_nodes,
     changedNodes: r.changed_nodes,
     deletedNodes: r.deleted_nodes,
     lastError: r.last_error,
@@ -127,11 +126,12 @@ export class TaskStore {
     taskId: string,
     firstNo: number,
     shards: NewShard[],
+    state: 'PENDING' | 'PAUSED' = 'PENDING',
   ): Promise<void> {
     for (let i = 0; i < shards.length; i += 1000) {
       const rows = shards
         .slice(i, i + 1000)
-        .map((s, j) => [taskId, firstNo + i + j, s.kind, 'PENDING', s.nodeCount]);
+        .map((s, j) => [taskId, firstNo + i + j, s.kind, state, s.nodeCount]);
       await conn.query('INSERT INTO collect_shard (task_id, shard_no, kind, state, node_count) VALUES ?', [
         rows,
       ]);
@@ -148,7 +148,10 @@ export class TaskStore {
     shards: NewShard[],
     nodes: number,
   ): Promise<number> {
-    await this.insertShards(conn, task.id, task.totalShards, shards);
+    // A part sent to a paused import is kept, not applied: its shards wait PAUSED (their
+    // messages leave their chunk with them) until the import is resumed.
+    const paused = task.state === 'PAUSED' || task.requested === 'PAUSE';
+    await this.insertShards(conn, task.id, task.totalShards, shards, paused ? 'PAUSED' : 'PENDING');
     await conn.query(
       'UPDATE collect_task SET total_shards = total_shards + ?, total_nodes = total_nodes + ? WHERE id = ?',
       [shards.length, nodes, task.id],
@@ -156,8 +159,13 @@ export class TaskStore {
     return task.totalShards;
   }
 
+  /** No more shards: a task none of whose shards ran yet starts, so it can settle (even with none). */
   async seal(conn: PoolConnection, taskId: string): Promise<void> {
-    await conn.query('UPDATE collect_task SET sealed = 1 WHERE id = ?', [taskId]);
+    await conn.query(
+      `UPDATE collect_task SET sealed = 1, state = IF(state = 'CREATED', ?, state),
+              started_at = COALESCE(started_at, CURRENT_TIMESTAMP(3)) WHERE id = ?`,
+      [nextTaskState('CREATED', 'start'), taskId],
+    );
   }
 
   async get(id: string, conn: Queryable = this.db, forUpdate = false): Promise<TaskRow | undefined> {
@@ -208,14 +216,7 @@ export class TaskStore {
     );
     const failed = (res as { affectedRows: number }).affectedRows;
     if (failed === 0) return 0;
-    // Every failure the task counts is a shard's, so its counters are the sums over its shards.
-    await conn.query(
-      `UPDATE collect_task t SET last_error = ?,
-              failed_shards = (SELECT COUNT(*) FROM collect_shard h WHERE h.task_id = t.id AND h.state = 'FAILED'),
-              failed_nodes = (SELECT COALESCE(SUM(h.failed_nodes), 0) FROM collect_shard h WHERE h.task_id = t.id)
-        WHERE t.id = ?`,
-      [error, taskId],
-    );
+    await conn.query('UPDATE collect_task SET last_error = ? WHERE id = ?', [error, taskId]);
     return failed;
   }
 
@@ -240,6 +241,7 @@ export class TaskStore {
       failedNodes: r.failed_nodes,
       changedNodes: r.changed_nodes,
       lastError: r.last_error,
+      requested: r.requested ?? null,
       queuedAt: r.queued_at,
       updatedAt: r.updated_at,
       lost: Boolean(r.lost),
@@ -258,101 +260,6 @@ export class TaskStore {
               finished_at = IF(?, CURRENT_TIMESTAMP(3), finished_at) WHERE id = ?`,
       [state, lastError, terminal, id],
     );
-  }
-
-  /**
-   * Claims a shard for one delivery: bumps its epoch (the fencing token) and attempts.
-   * Returns the epoch, or `undefined` when the shard is already settled (a replay).
-   */
-  async claimShard(taskId: string, shardNo: number): Promise<number | undefined> {
-    return inTransaction(this.db, async (conn) => {
-      const [rows] = await conn.query<RowDataPacket[]>(
-        'SELECT state, epoch FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE',
-        [taskId, shardNo],
-      );
-      const row = rows[0];
-      // A message of a task that already ended (say, FAILED when its shards could not all be
-      // queued) must not write: its tree version is no longer the source's.
-      const [tasks] = await conn.query<RowDataPacket[]>('SELECT state FROM collect_task WHERE id = ?', [
-        taskId,
-      ]);
-      const taskState = tasks[0]?.state;
-      if (
-        !row ||
-        !['PENDING', 'RUNNING', 'RETRYING'].includes(row.state) ||
-        (taskState !== undefined && isTaskFinished(taskState))
-      ) {
-        return undefined;
-      }
-      const epoch = Number(row.epoch) + 1;
-      // A delivered message was queued, whether or not its publisher lived to record the confirm.
-      await conn.query(
-        `UPDATE collect_shard SET state = 'RUNNING', epoch = ?, attempts = attempts + 1,
-                queued_at = COALESCE(queued_at, CURRENT_TIMESTAMP(3))
-          WHERE task_id = ? AND shard_no = ?`,
-        [epoch, taskId, shardNo],
-      );
-      // Only the first claim of a task writes its row (the row every settle also updates).
-      if (taskState === 'CREATED') {
-        await conn.query(
-          `UPDATE collect_task SET state = 'RUNNING', started_at = COALESCE(started_at, CURRENT_TIMESTAMP(3))
-            WHERE id = ? AND state = 'CREATED'`,
-          [taskId],
-        );
-      }
-      return epoch;
-    });
-  }
-
-  /**
-   * Settles a shard (COMPLETED or FAILED) if `epoch` still owns it, and adds its counts to the
-   * task. Returns false when a newer claim owns the shard: the caller's writes are stale.
-   */
-  async settleShard(
-    conn: PoolConnection,
-    taskId: string,
-    shardNo: number,
-    epoch: number,
-    outcome: {
-      state: 'COMPLETED' | 'FAILED';
-      doneNodes: number;
-      failedNodes: number;
-      changedNodes: number;
-      error?: string;
-    },
-  ): Promise<boolean> {
-    const [res] = await conn.query(
-      `UPDATE collect_shard SET state = ?, done_nodes = ?, failed_nodes = ?, changed_nodes = ?, last_error = ?
-        WHERE task_id = ? AND shard_no = ? AND epoch = ? AND state = 'RUNNING'`,
-      [
-        outcome.state,
-        outcome.doneNodes,
-        outcome.failedNodes,
-        outcome.changedNodes,
-        outcome.error ?? null,
-        taskId,
-        shardNo,
-        epoch,
-      ],
-    );
-    if ((res as { affectedRows: number }).affectedRows !== 1) return false;
-    const completed = outcome.state === 'COMPLETED' ? 1 : 0;
-    await conn.query(
-      `UPDATE collect_task SET done_shards = done_shards + ?, failed_shards = failed_shards + ?,
-              done_nodes = done_nodes + ?, failed_nodes = failed_nodes + ?, changed_nodes = changed_nodes + ?,
-              last_error = COALESCE(?, last_error)
-        WHERE id = ?`,
-      [
-        completed,
-        1 - completed,
-        outcome.doneNodes,
-        outcome.failedNodes,
-        outcome.changedNodes,
-        outcome.error ?? null,
-        taskId,
-      ],
-    );
-    return true;
   }
 
   async addDeleted(conn: PoolConnection, taskId: string, count: number): Promise<void> {

@@ -2,37 +2,48 @@ import { inTransaction } from '@collect/common';
 import type { RunLifecycle, Task, TaskState } from '@collect/core';
 import type { Pool } from 'mysql2/promise';
 import type { SnapshotWriter } from '../app/tree-snapshot';
+import { PUSH_COLLECTOR } from './engine-tasks.mysql';
+import type { ImportStaging } from './import-staging.mysql';
 import type { TaskStore } from './task-store.mysql';
 import type { TreeCache } from './tree-cache.redis';
 import type { TreePageStore } from './tree-pages';
 import type { TreeStore } from './tree-store.mysql';
 
 /**
- * How a collection run of a test-case tree ends. A COMPLETED run publishes what it saw: FULL
+ * How a run of a test-case tree ends, collected or imported (push). A COMPLETED run publishes what it saw: FULL
  * deletes what the source no longer has (RANGE by rootId: within that subtree), INCREMENTAL the
  * directories the source no longer lists (and what is under them); the version is marked applied,
  * the snapshot written, and FULL and INCREMENTAL runs move the source's watermark to when they
- * started reading. A run that did not complete deletes nothing. Either way the source is freed
- * and the cache invalidated. Every step is idempotent.
+ * started reading. An import deletes what a FULL tree lacks; an INCREMENTAL import's deletes are
+ * its own (applied by its shards), and an import has no watermark. A run that did not complete
+ * deletes nothing. Either way the source is freed, the cache invalidated, and the staging rows of
+ * an import in parts forgotten. Every step is idempotent.
  */
 export class TreeRunLifecycle implements RunLifecycle {
   constructor(
     private readonly db: Pool,
     private readonly trees: TreeStore,
     private readonly tasks: TaskStore,
-    private readonly pages: TreePageStore,
+    private readonly versions: Pick<TreePageStore, 'versionOf'>,
     private readonly snapshots: SnapshotWriter,
     private readonly cache: TreeCache,
+    private readonly staging: ImportStaging,
   ) {}
 
   async finishing(task: Task, final: TaskState): Promise<void> {
     if (final !== 'COMPLETED') return;
-    const version = await this.pages.versionOf(task.id);
+    const version = await this.versions.versionOf(task.id);
     await inTransaction(this.db, async (conn) => {
       const locked = await this.tasks.get(task.id, conn, true);
       if (!locked || locked.state === 'COMPLETED') return;
+      const pushed = task.collector === PUSH_COLLECTOR;
       let deleted = 0;
-      if (task.mode === 'FULL')
+      if (pushed) {
+        if (task.mode === 'FULL') {
+          const unseen = await this.trees.softDeleteUnseen(conn, task.tenantId, task.source, version);
+          if (unseen > 0) await this.tasks.addDeleted(conn, task.id, unseen);
+        }
+      } else if (task.mode === 'FULL')
         deleted = await this.trees.softDeleteUnseen(conn, task.tenantId, task.source, version);
       else if (task.mode === 'INCREMENTAL')
         deleted = await this.trees.softDeleteUnseenDirectories(conn, task.tenantId, task.source, version);
@@ -53,7 +64,7 @@ export class TreeRunLifecycle implements RunLifecycle {
       if (deleted > 0)
         await conn.query('UPDATE collect_task SET deleted_nodes = ? WHERE id = ?', [deleted, task.id]);
       await this.trees.markApplied(conn, task.tenantId, task.source, version);
-      if ((task.mode === 'FULL' || task.mode === 'INCREMENTAL') && task.startedReadingAt) {
+      if (!pushed && (task.mode === 'FULL' || task.mode === 'INCREMENTAL') && task.startedReadingAt) {
         await conn.query(
           `INSERT INTO collect_watermark (tenant_id, source, collector, watermark, task_id) VALUES (?, ?, ?, ?, ?)
            ON DUPLICATE KEY UPDATE task_id = IF(VALUES(watermark) > watermark, VALUES(task_id), task_id),
@@ -68,5 +79,6 @@ export class TreeRunLifecycle implements RunLifecycle {
   async finished(task: Task, _final: TaskState): Promise<void> {
     await this.trees.endImport(this.db, task.tenantId, task.source, task.id);
     await this.cache.invalidate(task.tenantId, task.source);
+    if (task.collector === PUSH_COLLECTOR) await this.staging.clear(task.id);
   }
 }

@@ -7,12 +7,11 @@ import {
   type Task,
 } from '@collect/core';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { structureChanged } from '../app/apply-chunk';
 import { hashAndSerialize } from '../app/tree-walk';
 import { type FlatNode, nodeIdSchema } from '../schemas';
 import type { CaseStore } from './case-store.mongo';
 import type { TreeCache } from './tree-cache.redis';
-import type { NodeRow, TreeStore } from './tree-store.mysql';
+import { type NodeRow, structureChanged, type TreeStore } from './tree-store.mysql';
 
 /** A node as a collector maps it: its place is its parent; the store works out its path. */
 export interface TreeRecord {
@@ -101,27 +100,9 @@ export class TreePageStore implements PageStore<TreeRecord> {
       task.source,
       nodes.map((n) => n.id),
     );
-    await this.writeDocuments(task, version, nodes, before);
+    await this.cases.writeChanged(task.tenantId, task.source, version, nodes, before);
     const changed = nodes.filter((n) => structureChanged(n, before.get(n.id))).length;
     this.prepared.set(records, { nodes, changed });
-  }
-
-  /** MongoDB: documents of cases that are new, changed, or missing there. */
-  private async writeDocuments(task: Task, version: number, nodes: FlatNode[], before: Map<string, NodeRow>) {
-    const cases = nodes.filter((n) => n.type === 'CASE');
-    const known = cases.filter((n) => {
-      const row = before.get(n.id);
-      return row !== undefined && !row.deleted && row.type === 'CASE' && row.hash === n.hash;
-    });
-    const stored = await this.cases.contentHashes(
-      task.tenantId,
-      task.source,
-      known.map((n) => n.id),
-    );
-    const knownIds = new Set(known.map((n) => n.id));
-    const stale = cases.filter((n) => !knownIds.has(n.id) || stored.get(n.id) !== n.hash);
-    const unseen = new Set(cases.filter((n) => !before.has(n.id)).map((n) => n.id));
-    await this.cases.write(task.tenantId, task.source, version, stale, unseen);
   }
 
   async commit(

@@ -28,6 +28,19 @@ export interface NodeRow extends StoredNode {
 
 type Queryable = Pool | PoolConnection;
 
+/** Whether storing `n` changes its row (new, revived, moved, renamed, or other content). */
+export function structureChanged(n: FlatNode, before: StoredNode | undefined): boolean {
+  return (
+    !before ||
+    before.deleted ||
+    before.type !== n.type ||
+    before.hash !== n.hash ||
+    before.parentId !== n.parentId ||
+    before.path !== n.path ||
+    before.position !== n.position
+  );
+}
+
 /** Ids per `IN (…)` lookup: keeps statements small whatever the request size. */
 const LOOKUP_BATCH = 1000;
 

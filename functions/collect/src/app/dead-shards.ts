@@ -12,16 +12,15 @@ import {
 } from '@collect/common';
 import { abandonMessage, type EngineDeps } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
+import type { TreeWrite } from '../adapters/page-stores';
 import { engineMessageSchema } from '../adapters/shard-queue.rabbitmq';
-import type { TreeRecord } from '../adapters/tree-pages';
-import { importChunkMessageSchema } from '../schemas';
-import { failChunk } from './apply-chunk';
+import { importQueueMessageSchema, importShardMessage } from './apply-chunk';
 import type { ChunkDeps } from './chunk-deps';
 
 type DeadDeps = ChunkDeps & {
   config: Config;
   channel: () => Promise<ConfirmChannel>;
-  engine: EngineDeps<TreeRecord>;
+  engine: EngineDeps<TreeWrite>;
 };
 
 const REASON = 'dead-lettered: its deliveries ran out before it was applied';
@@ -31,7 +30,11 @@ const recorders: Partial<
   Record<QueueName, (deps: DeadDeps, m: RabbitMqMessage, what: string) => Promise<void>>
 > = {
   'import-chunk': async (deps, m, what) => {
-    await failChunk(deps, decodeMessage(importChunkMessageSchema, m, what), REASON);
+    await abandonMessage(
+      deps.engine,
+      importShardMessage(decodeMessage(importQueueMessageSchema, m, what)),
+      REASON,
+    );
   },
   plan: async (deps, m, what) => {
     await abandonMessage(deps.engine, decodeMessage(engineMessageSchema, m, what), REASON);

@@ -1,10 +1,9 @@
 import { conflict, HttpError, inTransaction, newId, notFound, queueDepth, topology } from '@collect/common';
-import { isTaskFinished } from '@collect/core';
+import { isTaskFinished, settleTask } from '@collect/core';
 import type { PoolConnection } from 'mysql2/promise';
 import type { TaskRow } from '../adapters/task-store.mysql';
 import { type ImportChunkMessage, isTaskId } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
-import { finalizeIfSettled } from './finalize-import';
 import { failLostShards } from './lost-shards';
 import { fail, type ImportPlan, planIncremental } from './plan-import';
 import {
@@ -178,6 +177,6 @@ export async function commitImport(
     level: 'info',
     message: `import committed with ${task.totalShards} shard(s)`,
   });
-  await finalizeIfSettled(deps, taskId);
+  await settleTask(deps.engine, taskId);
   return { taskId, totalShards: task.totalShards };
 }

@@ -1,7 +1,6 @@
 import { type Config, inTransaction } from '@collect/common';
-import { isTaskFinished } from '@collect/core';
+import { isTaskFinished, settleTask } from '@collect/core';
 import type { ChunkDeps } from './chunk-deps';
-import { finalizeIfSettled } from './finalize-import';
 
 /**
  * Fails the shards of a task whose messages died with the API process that recorded them (it
@@ -39,6 +38,6 @@ export async function failLostShards(deps: ChunkDeps & { config: Config }, taskI
     level: 'error',
     message: `${failed} shard(s) never queued: the API stopped before RabbitMQ confirmed them`,
   });
-  await finalizeIfSettled(deps, taskId);
+  await settleTask(deps.engine, taskId);
   return failed;
 }

@@ -1,5 +1,5 @@
 import { type Config, notFound } from '@collect/common';
-import { isTaskFinished } from '@collect/core';
+import { isTaskFinished, shardIdOf } from '@collect/core';
 import { isTaskId } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
 import { failLostShards } from './lost-shards';
@@ -21,31 +21,36 @@ export async function readTask(
     task = (await deps.tasks.get(id)) ?? task;
     shards = await deps.tasks.shards(id);
   }
+  // Shard counts come from the shards themselves: the engine moves their states (control,
+  // retries, dead letters) and the task's row keeps the node counters its pages add.
   const byState: Record<string, number> = {};
   for (const s of shards) byState[s.state] = (byState[s.state] ?? 0) + 1;
+  const doneShards = byState.COMPLETED ?? 0;
+  const failedShards = byState.FAILED ?? 0;
+  const failedNodes = shards.filter((s) => s.state === 'FAILED').reduce((n, s) => n + s.nodeCount, 0);
   return {
     id: task.id,
     kind: task.kind,
     source: task.source,
     mode: task.mode,
     state: task.state,
+    requested: task.requested,
+    collector: 'push-import',
     treeVersion: task.treeVersion,
     progress: {
       totalNodes: task.totalNodes,
       doneNodes: task.doneNodes,
-      failedNodes: task.failedNodes,
+      failedNodes,
       changedNodes: task.changedNodes,
       deletedNodes: task.deletedNodes,
       totalShards: task.totalShards,
-      doneShards: task.doneShards,
-      failedShards: task.failedShards,
+      doneShards,
+      failedShards,
       percent:
-        task.totalShards === 0
-          ? 100
-          : Math.floor(((task.doneShards + task.failedShards) * 100) / task.totalShards),
+        task.totalShards === 0 ? 100 : Math.floor(((doneShards + failedShards) * 100) / task.totalShards),
     },
     shardsByState: byState,
-    shards: shards.map(({ lost: _, ...s }) => s),
+    shards: shards.map(({ lost: _, ...s }) => ({ shardId: shardIdOf(s.shardNo), ...s })),
     lastError: task.lastError,
     createdAt: task.createdAt,
     startedAt: task.startedAt,

@@ -1,10 +1,10 @@
 import type { Config } from '@collect/common';
 import type { Collector } from '@collect/core';
-import type { TreeRecord } from '../adapters/tree-pages';
+import type { TreeWrite } from '../adapters/page-stores';
 import { httpTreeCollector } from './http-tree';
 import { testRailCollector } from './testrail';
 
-export type TreeCollector = Collector<unknown, unknown, unknown, unknown, TreeRecord>;
+export type TreeCollector = Collector<unknown, unknown, unknown, unknown, TreeWrite>;
 
 /** The collectors this service runs, by type. */
 export function collectorRegistry(config: Config): ReadonlyMap<string, TreeCollector> {

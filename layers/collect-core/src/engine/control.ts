@@ -78,13 +78,23 @@ function pausePlan(v: TaskView, only?: Shard): Plan {
   return { task: { requested: 'PAUSE', ...(unplanned ? { event: 'pause' } : {}) }, changes, dispatch: [] };
 }
 
-function resumePlan(v: TaskView, route: string, only?: Shard): Plan {
+/** Where a task's shards are queued, and whether their messages carry their page (push). */
+interface Target {
+  route: string;
+  push: boolean;
+}
+
+function resumePlan(v: TaskView, { route, push }: Target, only?: Shard): Plan {
   const { task } = v;
   if (isTaskFinished(task.state)) illegal(`the task is ${task.state}`, task);
   const changes: Change[] = [];
   const dispatch: Dispatch[] = [];
   for (const s of only ? [only] : v.shards) {
-    if (s.state === 'PAUSED') {
+    if (s.state === 'PAUSED' && push && !s.keptPayload) {
+      // A push shard paused while its message waited in a queue: that message (the only copy of
+      // its page) is still coming, and runs it once the shard is pending again.
+      changes.push({ shardNo: s.shardNo, event: 'resume' });
+    } else if (s.state === 'PAUSED') {
       const [c, d] = requeue(task, s, 'resume', route);
       changes.push(c);
       dispatch.push(d);
@@ -181,14 +191,14 @@ async function apply<R>(
   deps: EngineDeps<R>,
   taskId: string,
   action: ControlAction,
-  build: (v: TaskView, route: string) => Plan,
+  build: (v: TaskView, target: Target) => Plan,
   shardNo?: number,
 ): Promise<ControlResult> {
   const out = await deps.tasks.withTask(
     taskId,
     (v): TaskDecision<Change[]> => {
-      const route = deps.collectorOf(v.task).route;
-      const p = build(v, route);
+      const c = deps.collectorOf(v.task);
+      const p = build(v, { route: c.route, push: c.push === true });
       return {
         result: p.changes,
         ...(p.task ? { task: p.task } : {}),
@@ -233,16 +243,16 @@ export function controlTask<R>(
   action: ControlAction,
   opts: RetryOptions = {},
 ): Promise<ControlResult> {
-  return apply(deps, taskId, action, (v, route) => {
+  return apply(deps, taskId, action, (v, target) => {
     switch (action) {
       case 'pause':
         return pausePlan(v);
       case 'resume':
-        return resumePlan(v, route);
+        return resumePlan(v, target);
       case 'stop':
         return stopPlan(v);
       case 'retry':
-        return retryPlan(v, route, opts);
+        return retryPlan(v, target.route, opts);
     }
   });
 }
@@ -258,21 +268,21 @@ export function controlShard<R>(
     deps,
     taskId,
     action,
-    (v, route) => {
+    (v, target) => {
       const shard = v.shards.find((s) => s.shardNo === shardNo);
       if (!shard) throw new EngineError('NOT_FOUND', `no shard ${shardIdOf(shardNo)} in task "${taskId}"`);
       switch (action) {
         case 'pause':
           return pausePlan(v, shard);
         case 'resume': {
-          const p = resumePlan(v, route, shard);
+          const p = resumePlan(v, target, shard);
           // The task goes on with this shard; the task-wide pause no longer holds.
           return { ...p, task: { ...p.task, ...(v.task.requested === 'PAUSE' ? { requested: null } : {}) } };
         }
         case 'stop':
           return stopPlan(v, shard);
         case 'retry':
-          return retryPlan(v, route, {}, shard);
+          return retryPlan(v, target.route, {}, shard);
       }
     },
     shardNo,

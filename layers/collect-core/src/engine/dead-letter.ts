@@ -26,11 +26,12 @@ export async function abandonMessage<R>(
     await failTask(deps, task.id, `planning ${reason}`);
     return 'failed';
   }
-  const failed = await deps.tasks.withShard(msg.taskId, msg.shardNo, (v) =>
-    msg.gen < v.shard.gen || isShardSettled(v.shard.state) || v.shard.state === 'PAUSED'
-      ? { result: false }
-      : { result: true, patch: { event: 'fail' as const, lastError: reason, ...keepPayload(v, msg) } },
-  );
+  const failed = await deps.tasks.withShard(msg.taskId, msg.shardNo, (v) => {
+    if (msg.gen < v.shard.gen || isShardSettled(v.shard.state)) return { result: false };
+    // A paused shard stays paused; a push shard keeps the page only this message had.
+    if (v.shard.state === 'PAUSED') return { result: false, patch: keepPayload(v, msg) };
+    return { result: true, patch: { event: 'fail' as const, lastError: reason, ...keepPayload(v, msg) } };
+  });
   if (!failed) return 'unchanged';
   await deps.events.record({
     taskId: msg.taskId,

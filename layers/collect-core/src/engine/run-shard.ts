@@ -97,6 +97,16 @@ export async function runShard<R>(
   let token = await deps.flags.token(msg.taskId);
   const claim = await deps.tasks.withShard(msg.taskId, msg.shardNo, (v) => decideClaim(v, msg));
   if (!claim || claim.kind === 'skip') {
+    if (claim)
+      // At-least-once delivery made visible: a duplicate or outdated message did nothing.
+      await deps.events.record({
+        taskId: msg.taskId,
+        shardNo: msg.shardNo,
+        level: 'info',
+        type: 'shard.skipped',
+        message: `message skipped: ${claim.reason}`,
+        data: { gen: msg.gen },
+      });
     if (claim?.settle) await settleTask(deps, msg.taskId);
     return 'skipped';
   }

@@ -103,6 +103,12 @@ interface StoredShard extends Shard {
 
 class Illegal extends Error {}
 
+/** A stored shard as the engine reads it: its page (if kept) is only flagged. */
+const viewOf = ({ payload, ...s }: StoredShard): Shard => ({
+  ...structuredClone(s),
+  keptPayload: payload !== undefined,
+});
+
 /**
  * Tasks and shards in maps. Units of work run one at a time (JavaScript runs them to the end
  * between awaits; the only await inside is the dispatch), and a failed dispatch undoes the unit.
@@ -134,15 +140,14 @@ export class MemoryTaskRepository implements TaskRepository {
   async getShard(taskId: string, shardNo: number): Promise<Shard | undefined> {
     const s = this.shards.get(this.key(taskId, shardNo));
     if (!s) return undefined;
-    const { payload: _, ...shard } = s;
-    return structuredClone(shard);
+    return viewOf(s);
   }
 
   async getShards(taskId: string): Promise<Shard[]> {
     return [...this.shards.values()]
       .filter((s) => s.taskId === taskId)
       .sort((a, b) => a.shardNo - b.shardNo)
-      .map(({ payload: _, ...s }) => structuredClone(s));
+      .map(viewOf);
   }
 
   async tally(taskId: string): Promise<ShardTally> {
@@ -229,9 +234,7 @@ export class MemoryTaskRepository implements TaskRepository {
       const all = [...this.shards.values()].filter((s) => s.taskId === taskId);
       const d = decide({
         task: structuredClone(task),
-        shards: opts.withShards
-          ? all.sort((a, b) => a.shardNo - b.shardNo).map(({ payload: _, ...s }) => structuredClone(s))
-          : [],
+        shards: opts.withShards ? all.sort((a, b) => a.shardNo - b.shardNo).map(viewOf) : [],
         tally: tallyOf(all.map((s) => s.state)),
       });
       const taskCopy = structuredClone(task);

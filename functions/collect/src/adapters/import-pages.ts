@@ -1,0 +1,129 @@
+import { inTransaction } from '@collect/common';
+import {
+  type Checkpoint,
+  type CommitOutcome,
+  nextShardState,
+  type PageStore,
+  type Task,
+} from '@collect/core';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { FlatNode, ImportPage } from '../schemas';
+import type { CaseStore } from './case-store.mongo';
+import type { TreeCache } from './tree-cache.redis';
+import { type NodeRow, type NodeType, structureChanged, type TreeStore } from './tree-store.mysql';
+
+/**
+ * Pushed import pages as the engine's page store. A page is flattened already (paths computed
+ * by the API), so `prepare` only reads the stored rows of its nodes and writes the MongoDB
+ * documents of cases that are new or changed (before MySQL: a crash in between replays the
+ * document write rather than skipping it); `commit` is one MySQL transaction: the tree rows,
+ * moved subtrees (INCREMENTAL), deletes, the shard completed (fenced by its epoch) and the
+ * task's counters; `committed` bumps the source's cache generation.
+ */
+export class ImportPageStore implements PageStore<ImportPage> {
+  private readonly before = new WeakMap<ImportPage[], Map<string, NodeRow>>();
+
+  constructor(
+    private readonly db: Pool,
+    private readonly trees: TreeStore,
+    private readonly cases: CaseStore,
+    private readonly cache: TreeCache,
+    private readonly versionOf: (taskId: string) => Promise<number>,
+  ) {}
+
+  async prepare(task: Task, pages: ImportPage[]): Promise<void> {
+    const version = await this.versionOf(task.id);
+    const upserts = pages.flatMap((p) => p.upserts);
+    const before = await this.storedRows(task, upserts);
+    await this.cases.writeChanged(task.tenantId, task.source, version, upserts, before);
+    this.before.set(pages, before);
+  }
+
+  /** The MySQL rows of the nodes, each from the table of its own type (an id that changed type has one of each). */
+  private async storedRows(task: Task, upserts: FlatNode[]): Promise<Map<string, NodeRow>> {
+    const before = new Map<string, NodeRow>();
+    for (const type of ['DIRECTORY', 'CASE'] as const satisfies readonly NodeType[]) {
+      const ids = upserts.filter((n) => n.type === type).map((n) => n.id);
+      if (ids.length === 0) continue;
+      for (const [id, row] of await this.trees.findByIds(this.db, task.tenantId, task.source, ids, [type]))
+        before.set(id, row);
+    }
+    return before;
+  }
+
+  async commit(
+    task: Task,
+    shard: { shardNo: number; epoch: number },
+    pages: ImportPage[],
+    cp: Checkpoint,
+  ): Promise<CommitOutcome> {
+    const before =
+      this.before.get(pages) ??
+      (await this.storedRows(
+        task,
+        pages.flatMap((p) => p.upserts),
+      ));
+    const version = await this.versionOf(task.id);
+    const { tenantId, source } = task;
+    const upserts = pages.flatMap((p) => p.upserts);
+    const deletes = pages.flatMap((p) => p.deletes);
+    const changed = upserts.filter((n) => structureChanged(n, before.get(n.id)));
+    const completed = nextShardState('RUNNING', 'complete');
+    return inTransaction(this.db, async (conn): Promise<CommitOutcome> => {
+      // The task row first, then the shard: the lock order of every unit of the engine.
+      await conn.query('SELECT id FROM collect_task WHERE id = ? FOR UPDATE', [task.id]);
+      const [rows] = await conn.query<RowDataPacket[]>(
+        'SELECT state, epoch, requested FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE',
+        [task.id, shard.shardNo],
+      );
+      const row = rows[0];
+      if (row?.state !== 'RUNNING' || row.epoch !== shard.epoch) return { owned: false };
+      await this.trees.upsert(conn, tenantId, source, version, upserts);
+      if (task.mode === 'INCREMENTAL') {
+        for (const n of changed) {
+          const old = before.get(n.id);
+          if (n.type === 'DIRECTORY' && old && !old.deleted && old.path !== n.path)
+            await this.trees.rewriteSubtreePaths(
+              conn,
+              tenantId,
+              source,
+              version,
+              old.path,
+              n.path,
+              n.level - old.level,
+            );
+        }
+      }
+      const deleted = await this.trees.softDeleteSubtrees(conn, tenantId, source, version, deletes);
+      await conn.query(
+        `UPDATE collect_shard SET pages = pages + ?, done_nodes = done_nodes + ?, changed_nodes = changed_nodes + ?,
+                state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload)
+          WHERE task_id = ? AND shard_no = ?`,
+        [
+          cp.pages,
+          upserts.length + deletes.length,
+          changed.length,
+          cp.done,
+          completed,
+          cp.done,
+          cp.done,
+          task.id,
+          shard.shardNo,
+        ],
+      );
+      await conn.query(
+        `UPDATE collect_task SET done_nodes = done_nodes + ?, changed_nodes = changed_nodes + ?,
+                deleted_nodes = deleted_nodes + ? WHERE id = ?`,
+        [upserts.length + deletes.length, changed.length, deleted, task.id],
+      );
+      return { owned: true, requested: cp.done ? null : (row.requested ?? null) };
+    });
+  }
+
+  async committed(task: Task): Promise<void> {
+    await this.cache.invalidate(task.tenantId, task.source);
+  }
+
+  /** Imports are planned by their request; nothing is listed up front. */
+  async writePlanned(): Promise<void> {}
+}
