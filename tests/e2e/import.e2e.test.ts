@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stack } from '../support/stack';
 import { dir, flatten, type InNode, kase, sampleTree } from '../support/tree-fixtures';
+import { waitFor } from '../support/wait';
 
 const stack = new Stack(3100, {
   IMPORT_CHUNK_SIZE: '4',
@@ -189,6 +190,44 @@ describe('a tree sent in parts', () => {
       (await stack.request('POST', partsUrl, { nodes: [{ ...kase('late', 'late'), parentId: null }] }))
         .status,
     ).toBe(409);
+  });
+});
+
+describe('control of an import over HTTP', () => {
+  it('pauses an import: its parts wait, nothing is written; resumed and committed, it ends exact', async () => {
+    const open = await stack.request('POST', '/api/testcase/imports', {
+      source: 'paused-import',
+      mode: 'FULL',
+    });
+    expect(open.status, JSON.stringify(open.body)).toBe(201);
+    const { taskId, partsUrl, commitUrl } = open.body;
+    const paused = await stack.request('POST', `/api/tasks/${taskId}/pause`);
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body.state).toBe('PAUSED');
+    const tree = sampleTree();
+    const part = await stack.request('POST', partsUrl, { nodes: [{ ...tree, parentId: null }] });
+    expect(part.status, JSON.stringify(part.body)).toBe(202);
+    const shards = (part.body.shards as number[]).length;
+    // Each chunk reaches the worker, which keeps it with its shard and writes nothing.
+    await waitFor('every chunk to be kept', async () => {
+      const logs = (await stack.request('GET', `/api/tasks/${taskId}/logs?limit=1000`)).body;
+      return logs.items.filter((e: { type: string }) => e.type === 'shard.skipped').length >= shards
+        ? true
+        : undefined;
+    });
+    const [rows] = await db.query<RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM test_case WHERE source = 'paused-import'",
+    );
+    expect(Number(rows[0]?.n)).toBe(0);
+    const view = (await stack.request('GET', `/api/tasks/${taskId}`)).body;
+    expect(view.shards.every((s: { state: string }) => s.state === 'PAUSED')).toBe(true);
+
+    const resumed = await stack.request('POST', `/api/tasks/${taskId}/resume`);
+    expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+    expect((await stack.request('POST', commitUrl)).status).toBe(202);
+    const settled = await stack.settledTask(taskId);
+    expect(settled.state, JSON.stringify(settled)).toBe('COMPLETED');
+    expect(await treeFromApi('paused-import')).toEqual(flatten(tree));
   });
 });
 

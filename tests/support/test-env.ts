@@ -13,6 +13,10 @@ import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage } from 'a
 import { Redis } from 'ioredis';
 import { type Db, MongoClient } from 'mongodb';
 import type { Pool } from 'mysql2/promise';
+import {
+  type ImportQueueMessage,
+  importQueueMessageSchema,
+} from '../../functions/collect/src/app/apply-chunk';
 import { buildServices, type Services } from '../../functions/collect/src/composition';
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
 import { withDatabase } from './stores';
@@ -92,3 +96,7 @@ export async function takeShardMessages(env: TestEnv): Promise<GetMessage[]> {
 /** The shard a message carries, its content encoding undone. */
 export const decodeShard = (m: GetMessage): ImportChunkMessage =>
   importChunkMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'shard')));
+
+/** Any message of the import queue (as the import published it, or as the engine queued it again). */
+export const decodeImportMessage = (m: GetMessage): ImportQueueMessage =>
+  importQueueMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'shard')));

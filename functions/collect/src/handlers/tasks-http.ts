@@ -24,12 +24,14 @@ const action = (req: HttpRequest, allowed: readonly ControlAction[] = CONTROL_AC
 
 /** A control's answer: 200 when it is done, 202 while a running shard still has to honour it. */
 const controlled = (
-  r: { requested: string | null; shards: { requested: string | null }[] },
+  r: { state: string; requested: string | null; shards: { requested: string | null }[] },
   body: unknown,
-): HttpResult => ({
-  status: r.requested || r.shards.some((s) => s.requested) ? 202 : 200,
-  body,
-});
+): HttpResult => {
+  const reached =
+    (r.requested === 'PAUSE' && r.state === 'PAUSED') || (r.requested === 'STOP' && r.state === 'STOPPED');
+  const pending = (r.requested !== null && !reached) || r.shards.some((s) => s.requested);
+  return { status: pending ? 202 : 200, body };
+};
 
 /** An optional JSON body (control routes may be called with none). */
 function optionalBody(req: HttpRequest): unknown {

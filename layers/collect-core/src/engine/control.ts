@@ -102,7 +102,8 @@ function resumePlan(v: TaskView, { route, push }: Target, only?: Shard): Plan {
       changes.push({ shardNo: s.shardNo, requested: null });
     else if (only) illegal(`shard ${shardIdOf(s.shardNo)} is ${s.state}`, task, { shardState: s.state });
   }
-  const unplanned = !task.sealed && task.state === 'PAUSED';
+  // A pull task paused before it was planned is planned now; a push task is planned by its requests.
+  const unplanned = !push && !task.sealed && task.state === 'PAUSED';
   if (!only && changes.length === 0 && task.state !== 'PAUSED' && task.requested !== 'PAUSE')
     illegal('nothing is paused', task);
   return {
