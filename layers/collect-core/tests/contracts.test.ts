@@ -1,0 +1,43 @@
+import {
+  FakeClock,
+  MemoryControlFlags,
+  MemoryEventLog,
+  MemoryRateLimiter,
+  MemoryShardQueue,
+  MemoryTaskRepository,
+} from '../src/testing';
+import {
+  controlFlagsContract,
+  eventLogContract,
+  rateLimiterContract,
+  shardQueueContract,
+  taskRepositoryContract,
+} from './contracts/ports';
+
+// The in-memory adapters keep the contracts every real adapter keeps (tests/integration/port-contracts.test.ts).
+taskRepositoryContract('memory', () => {
+  const queue = new MemoryShardQueue();
+  const repo = new MemoryTaskRepository(queue);
+  return {
+    repo,
+    async seed(task, shards) {
+      repo.insertTask(task);
+      for (const s of shards) repo.insertShard(s);
+    },
+    published: async () => queue.take(),
+  };
+});
+controlFlagsContract('memory', () => new MemoryControlFlags());
+rateLimiterContract('memory', () => new MemoryRateLimiter(new FakeClock()));
+eventLogContract('memory', () => new MemoryEventLog());
+shardQueueContract('memory', () => {
+  const queue = new MemoryShardQueue();
+  return {
+    queue,
+    take: async (route) =>
+      queue.messages
+        .splice(0)
+        .filter((m) => m.route === route)
+        .map((m) => m.message),
+  };
+});

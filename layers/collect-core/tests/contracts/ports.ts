@@ -1,0 +1,304 @@
+/**
+ * One contract suite per engine port, run against the in-memory adapter (unit) and the real one
+ * (integration, on MariaDB, RabbitMQ, MongoDB and Redis): what the engine relies on, stated once.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  type ControlFlags,
+  type EventLog,
+  type RateLimiter,
+  resolveStrategy,
+  type Shard,
+  type ShardMessage,
+  type ShardQueue,
+  type Task,
+  type TaskRepository,
+} from '../../src';
+
+/** What a suite needs of an adapter under test; `reset` runs before each test. */
+export interface RepositoryHarness {
+  repo: TaskRepository;
+  /** Stores a task (and its shards) as a run would have created them. */
+  seed(task: Task, shards: Shard[]): Promise<void>;
+  /** The messages the repository's units published, in order. */
+  published(): Promise<ShardMessage[]>;
+}
+
+/** A task id fresh in every test (both adapters key on it), UUID-shaped for the real store. */
+export const freshId = (): string => crypto.randomUUID();
+
+export const contractTask = (id: string, over: Partial<Task> = {}): Task => ({
+  id,
+  tenantId: 'contract',
+  collector: 'fake',
+  source: `contract-${id.slice(-12)}`,
+  mode: 'FULL',
+  state: 'RUNNING',
+  requested: null,
+  settings: { ok: true },
+  range: null,
+  strategy: resolveStrategy({}),
+  sealed: true,
+  since: null,
+  startedReadingAt: null,
+  lastError: null,
+  ...over,
+});
+
+export const contractShard = (taskId: string, shardNo: number, over: Partial<Shard> = {}): Shard => ({
+  taskId,
+  shardNo,
+  state: 'PENDING',
+  requested: null,
+  epoch: 0,
+  gen: 0,
+  attempts: 0,
+  spec: { n: shardNo },
+  cursor: null,
+  pages: 0,
+  records: 0,
+  failedRecords: 0,
+  lastError: null,
+  ...over,
+});
+
+export function taskRepositoryContract(name: string, harness: () => RepositoryHarness): void {
+  describe(`TaskRepository contract: ${name}`, () => {
+    it('reads nothing for an unknown task or shard, and runs no unit for it', async () => {
+      const { repo } = harness();
+      const id = freshId();
+      expect(await repo.getTask(id)).toBeUndefined();
+      expect(await repo.getShard(id, 0)).toBeUndefined();
+      expect(await repo.getShards(id)).toEqual([]);
+      expect(await repo.withShard(id, 0, () => ({ result: 1 }))).toBeUndefined();
+      expect(await repo.withTask(id, () => ({ result: 1 }))).toBeUndefined();
+    });
+
+    it('reads back what was stored, shards in order, with a tally by state', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.seed(contractTask(id), [
+        contractShard(id, 1, { state: 'COMPLETED', cursor: { page: 3 }, pages: 3, records: 6 }),
+        contractShard(id, 0),
+      ]);
+      expect(await h.repo.getTask(id)).toMatchObject({
+        id,
+        state: 'RUNNING',
+        sealed: true,
+        settings: { ok: true },
+      });
+      const shards = await h.repo.getShards(id);
+      expect(shards.map((s) => [s.shardNo, s.state, s.cursor, s.pages, s.records])).toEqual([
+        [0, 'PENDING', null, 0, 0],
+        [1, 'COMPLETED', { page: 3 }, 3, 6],
+      ]);
+      const tally = await h.repo.tally(id);
+      expect([tally.PENDING, tally.COMPLETED, tally.RUNNING]).toEqual([1, 1, 0]);
+    });
+
+    it('moves a shard by a legal event, with its fields, the task by its event, and publishes its dispatch', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.seed(contractTask(id, { state: 'CREATED', sealed: true }), [contractShard(id, 0)]);
+      const out = await h.repo.withShard(id, 0, (v) => {
+        expect(v.task.id).toBe(id);
+        expect(v.shard.state).toBe('PENDING');
+        return {
+          result: 'claimed',
+          patch: { event: 'claim', epoch: v.shard.epoch + 1, gen: 2, attempts: 1, lastError: 'x' },
+          taskEvent: 'start',
+          dispatch: [{ route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 2 } }],
+        };
+      });
+      expect(out).toBe('claimed');
+      expect(await h.repo.getShard(id, 0)).toMatchObject({
+        state: 'RUNNING',
+        epoch: 1,
+        gen: 2,
+        attempts: 1,
+        lastError: 'x',
+      });
+      expect((await h.repo.getTask(id))?.state).toBe('RUNNING');
+      expect(await h.published()).toEqual([expect.objectContaining({ taskId: id, shardNo: 0, gen: 2 })]);
+    });
+
+    it('writes nothing and publishes nothing when a unit names an illegal event', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.seed(contractTask(id), [contractShard(id, 0, { state: 'COMPLETED' })]);
+      await expect(
+        h.repo.withShard(id, 0, () => ({
+          result: 1,
+          patch: { event: 'claim', epoch: 9 },
+          dispatch: [{ route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 1 } }],
+        })),
+      ).rejects.toThrow();
+      expect(await h.repo.getShard(id, 0)).toMatchObject({ state: 'COMPLETED', epoch: 0 });
+      await expect(h.repo.withTask(id, () => ({ result: 1, task: { event: 'resume' } }))).rejects.toThrow();
+      expect((await h.repo.getTask(id))?.state).toBe('RUNNING');
+      expect(await h.published()).toEqual([]);
+    });
+
+    it('creates shards, changes others and the task in one unit, with every shard in view when asked', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.seed(contractTask(id, { sealed: false }), [contractShard(id, 0)]);
+      await h.repo.withTask(
+        id,
+        (v) => {
+          expect(v.shards.map((s) => s.shardNo)).toEqual([0]);
+          return {
+            result: true,
+            task: { sealed: true, requested: 'PAUSE', lastError: 'why' },
+            shards: [{ shardNo: 0, event: 'pause' }],
+            newShards: [{ shardNo: 1, state: 'PENDING', spec: { n: 1 } }],
+            dispatch: [{ route: 'run-shard', message: { taskId: id, shardNo: 1, gen: 0 } }],
+          };
+        },
+        { withShards: true },
+      );
+      expect(await h.repo.getTask(id)).toMatchObject({ sealed: true, requested: 'PAUSE', lastError: 'why' });
+      expect((await h.repo.getShards(id)).map((s) => [s.shardNo, s.state, s.spec])).toEqual([
+        [0, 'PAUSED', { n: 0 }],
+        [1, 'PENDING', { n: 1 }],
+      ]);
+      expect((await h.published()).map((m) => m.shardNo)).toEqual([1]);
+    });
+
+    it('keeps a push page with its shard and sends it with a dispatch that asks for it, until dropped', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.seed(contractTask(id), [contractShard(id, 0)]);
+      await h.repo.withShard(id, 0, (v) => {
+        expect(v.hasPayload).toBe(false);
+        return { result: 1, patch: { event: 'pause', payload: { page: ['a', 'b'] } } };
+      });
+      expect((await h.repo.getShard(id, 0))?.keptPayload).toBe(true);
+      await h.repo.withShard(id, 0, (v) => {
+        expect(v.hasPayload).toBe(true);
+        return {
+          result: 1,
+          patch: { event: 'resume', gen: 1 },
+          dispatch: [
+            { route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 1 }, withStoredPayload: true },
+          ],
+        };
+      });
+      expect(await h.published()).toEqual([
+        expect.objectContaining({ gen: 1, inline: { page: ['a', 'b'] } }),
+      ]);
+      await h.repo.withShard(id, 0, () => ({ result: 1, patch: { payload: null } }));
+      expect((await h.repo.getShard(id, 0))?.keptPayload).toBe(false);
+    });
+
+    it('counts the other shards running (for the concurrency limit)', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.seed(contractTask(id, { strategy: resolveStrategy({ concurrency: 2 }) }), [
+        contractShard(id, 0),
+        contractShard(id, 1, { state: 'RUNNING', epoch: 1 }),
+        contractShard(id, 2, { state: 'RUNNING', epoch: 1 }),
+      ]);
+      expect(await h.repo.withShard(id, 0, (v) => ({ result: v.runningOthers }))).toBe(2);
+      expect(await h.repo.withShard(id, 1, (v) => ({ result: v.runningOthers }))).toBe(1);
+    });
+
+    it('serialises units of one shard: concurrent claims each see the other’s epoch', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.seed(contractTask(id), [contractShard(id, 0)]);
+      const claim = () =>
+        h.repo.withShard(id, 0, (v) => ({
+          result: v.shard.epoch + 1,
+          patch: { event: 'claim' as const, epoch: v.shard.epoch + 1 },
+        }));
+      const epochs = await Promise.all([claim(), claim(), claim()]);
+      expect([...epochs].sort()).toEqual([1, 2, 3]);
+      expect((await h.repo.getShard(id, 0))?.epoch).toBe(3);
+    });
+  });
+}
+
+export function controlFlagsContract(name: string, make: () => ControlFlags): void {
+  describe(`ControlFlags contract: ${name}`, () => {
+    it('changes a task’s token on every bump, and no other task’s', async () => {
+      const flags = make();
+      const [a, b] = [freshId(), freshId()];
+      const a0 = await flags.token(a);
+      const b0 = await flags.token(b);
+      await flags.bump(a);
+      const a1 = await flags.token(a);
+      expect(a1).not.toEqual(a0);
+      expect(await flags.token(b)).toEqual(b0);
+      await flags.bump(a);
+      expect(await flags.token(a)).not.toEqual(a1);
+      expect(await flags.token(a)).toEqual(await flags.token(a));
+    });
+  });
+}
+
+export function rateLimiterContract(name: string, make: () => RateLimiter): void {
+  describe(`RateLimiter contract: ${name}`, () => {
+    it('grants a first token, at most `perSecond` within a second, then answers a wait of at most a second', async () => {
+      const limiter = make();
+      const key = `contract/${freshId()}`;
+      const answers: number[] = [];
+      for (let i = 0; i < 4; i += 1) answers.push(await limiter.reserve(key, 3));
+      expect(answers[0]).toBe(0);
+      expect(answers.filter((w) => w === 0).length).toBeLessThanOrEqual(3);
+      const waits = answers.filter((w) => w > 0);
+      expect(waits.length).toBeGreaterThan(0);
+      for (const w of waits) expect(w).toBeLessThanOrEqual(1000);
+      expect(await limiter.reserve(`contract/${freshId()}`, 3)).toBe(0);
+    });
+  });
+}
+
+export function eventLogContract(name: string, make: () => EventLog): void {
+  describe(`EventLog contract: ${name}`, () => {
+    it('records task and shard events, with data, without failing', async () => {
+      const log = make();
+      const id = freshId();
+      await expect(
+        log.record({ taskId: id, level: 'info', type: 'task.x', message: 'm', data: { n: 1 } }),
+      ).resolves.toBeUndefined();
+      await expect(
+        log.record({ taskId: id, shardNo: 0, level: 'error', type: 'shard.failed', message: 'boom' }),
+      ).resolves.toBeUndefined();
+    });
+  });
+}
+
+/** A queue under test, and how to read back what reached a route (waiting up to `ms`). */
+export interface QueueHarness {
+  queue: ShardQueue;
+  take(route: string, ms: number): Promise<ShardMessage[]>;
+}
+
+export function shardQueueContract(name: string, harness: () => QueueHarness): void {
+  describe(`ShardQueue contract: ${name}`, () => {
+    it('delivers what it publishes to each route, with the page of a push shard', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.queue.publish([
+        { route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 0 } },
+        { route: 'run-shard', message: { taskId: id, shardNo: 1, gen: 3, inline: { page: [1, 2] } } },
+      ]);
+      const got = await h.take('run-shard', 0);
+      expect(got).toEqual([
+        { taskId: id, shardNo: 0, gen: 0 },
+        { taskId: id, shardNo: 1, gen: 3, inline: { page: [1, 2] } },
+      ]);
+    });
+
+    it('delivers a delayed message once its delay is over', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.queue.publish([
+        { route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 1 }, delayMs: 300 },
+      ]);
+      const got = await h.take('run-shard', 5000);
+      expect(got).toEqual([expect.objectContaining({ taskId: id, shardNo: 0, gen: 1 })]);
+    });
+  });
+}

@@ -1,0 +1,110 @@
+import { decodeBody, topology } from '@collect/common';
+import type { Shard, ShardMessage, Task } from '@collect/core';
+import { afterAll, beforeAll } from 'vitest';
+import { MysqlTaskRepository } from '../../functions/collect/src/adapters/engine-tasks.mysql';
+import { RedisControlFlags, RedisRateLimiter } from '../../functions/collect/src/adapters/flow.redis';
+import {
+  engineMessageSchema,
+  RabbitShardQueue,
+} from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
+import { TaskEvents } from '../../functions/collect/src/adapters/task-events.mongo';
+import {
+  controlFlagsContract,
+  eventLogContract,
+  rateLimiterContract,
+  shardQueueContract,
+  taskRepositoryContract,
+} from '../../layers/collect-core/tests/contracts/ports';
+import { createTestEnv, type TestEnv } from '../support/test-env';
+import { waitFor } from '../support/wait';
+
+// The real adapters keep the contracts the in-memory ones keep (layers/collect-core/tests/contracts.test.ts).
+let env: TestEnv;
+beforeAll(async () => {
+  env = await createTestEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const rabbitQueue = () =>
+  new RabbitShardQueue(
+    env.services.channel,
+    topology(env.config.AMQP_PREFIX),
+    env.config.AMQP_GZIP_MIN_BYTES,
+  );
+
+/** Every message now on a route's work queue, waiting up to `ms` for the first. */
+async function take(route: 'run-shard' | 'plan', ms: number): Promise<ShardMessage[]> {
+  const queue = topology(env.config.AMQP_PREFIX).queue(route);
+  const out: ShardMessage[] = [];
+  const drain = async () => {
+    for (;;) {
+      const m = await env.channel.get(queue, { noAck: true });
+      if (m === false) return;
+      out.push(
+        engineMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm'))),
+      );
+    }
+  };
+  await drain();
+  if (out.length === 0 && ms > 0)
+    await waitFor('a message', async () => (await drain(), out.length > 0 ? true : undefined), ms, 50);
+  return out;
+}
+
+async function seed(task: Task, shards: Shard[]): Promise<void> {
+  await env.db.query(
+    `INSERT INTO collect_task (id, tenant_id, kind, collector, source, mode, state, requested, sealed, settings,
+                               range_json, strategy, concurrency, last_error, tree_version)
+     VALUES (?, ?, 'collect', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+    [
+      task.id,
+      task.tenantId,
+      task.collector,
+      task.source,
+      task.mode,
+      task.state,
+      task.requested,
+      task.sealed,
+      JSON.stringify(task.settings),
+      task.range ? JSON.stringify(task.range) : null,
+      JSON.stringify(task.strategy),
+      task.strategy.concurrency,
+      task.lastError,
+    ],
+  );
+  for (const s of shards)
+    await env.db.query(
+      `INSERT INTO collect_shard (task_id, shard_no, kind, state, requested, epoch, gen, attempts, spec, cursor_json,
+                                  pages, done_nodes, failed_nodes, last_error)
+       VALUES (?, ?, 'pull', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        s.taskId,
+        s.shardNo,
+        s.state,
+        s.requested,
+        s.epoch,
+        s.gen,
+        s.attempts,
+        JSON.stringify(s.spec),
+        s.cursor === null ? null : JSON.stringify(s.cursor),
+        s.pages,
+        s.records,
+        s.failedRecords,
+        s.lastError,
+      ],
+    );
+}
+
+taskRepositoryContract('MySQL + RabbitMQ', () => {
+  const repo = new MysqlTaskRepository(env.db, rabbitQueue(), async () => undefined);
+  return { repo, seed, published: () => take('run-shard', 0) };
+});
+controlFlagsContract('Redis', () => new RedisControlFlags(env.redis));
+rateLimiterContract('Redis', () => new RedisRateLimiter(env.redis));
+eventLogContract('MongoDB', () => new TaskEvents(env.mongo));
+shardQueueContract('RabbitMQ', () => ({
+  queue: rabbitQueue(),
+  take: (route, ms) => take(route as 'run-shard', ms),
+}));
