@@ -3,6 +3,8 @@ import { runShard } from '@collect/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { engineMessageSchema } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
 import { recordDeadShards } from '../../functions/collect/src/app/dead-shards';
+import { readCase } from '../../functions/collect/src/app/read-case';
+import { readTree } from '../../functions/collect/src/app/read-tree';
 import { controlRun, controlRunShard, startRun, taskLogs } from '../../functions/collect/src/app/runs';
 import { deadEvent } from '../support/dead-event';
 import { engineDriver } from '../support/engine-driver';
@@ -101,6 +103,13 @@ describe('an http-tree run through the engine, on the real stores', () => {
       expectedResults: [],
     });
     expect(doc?.metadata).toEqual({ priority: 1, tags: ['login'], status: 'ACTIVE' });
+    // The tree and the case answer the priority with the type it was given.
+    expect(await readCase(env.services, tenant, 'ht-seed', 'seed-case')).toMatchObject({
+      priority: 1,
+      metadata: { priority: 1 },
+    });
+    const tree = await readTree({ ...env.services, maxNodes: 1000 }, tenant, { source: 'ht-seed', depth: 3 });
+    expect(tree.tree[0]?.children?.[0]).toMatchObject({ id: 'seed-case', priority: 1 });
   });
 
   it('INCREMENTAL picks up edits, moves and new cases made before and during the previous run', async () => {

@@ -6,6 +6,10 @@ import { lostShard } from './task-store.mysql';
 
 export type NodeType = 'DIRECTORY' | 'CASE';
 
+/** A case's priority as it was given (text or number), from its column's JSON text. */
+export const priorityOf = (v: unknown): string | number | null =>
+  typeof v === 'string' ? (JSON.parse(v) as string | number) : null;
+
 /** What the store knows of an existing node, enough to tell what an upsert changes. */
 export interface StoredNode {
   id: string;
@@ -22,7 +26,7 @@ export interface StoredNode {
 
 export interface NodeRow extends StoredNode {
   status?: string;
-  priority?: string | null;
+  priority?: string | number | null;
   updateTime: Date;
 }
 
@@ -65,7 +69,7 @@ function toStored(type: NodeType, r: RowDataPacket): NodeRow {
     deleted: r.deleted === 1,
     version: Number(r.version),
     status: r.status,
-    priority: r.priority ?? null,
+    priority: priorityOf(r.priority),
     updateTime: r.update_time,
   };
 }
@@ -295,7 +299,13 @@ export class TreeStore {
     const dirs = nodes.filter((n) => n.type === 'DIRECTORY').map((n) => row(n, []));
     const cases = nodes
       .filter((n) => n.type === 'CASE')
-      .map((n) => row(n, [n.metadata?.status ?? 'ACTIVE', n.metadata?.priority ?? null]));
+      .map((n) => {
+        const priority = n.metadata?.priority;
+        return row(n, [
+          n.metadata?.status ?? 'ACTIVE',
+          priority === undefined ? null : JSON.stringify(priority),
+        ]);
+      });
     await this.upsertRows(conn, 'DIRECTORY', [], dirs);
     await this.upsertRows(conn, 'CASE', ['status', 'priority'], cases);
   }

@@ -2,6 +2,7 @@ import { HttpError, notFound } from '@collect/common';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TreeCache } from '../adapters/tree-cache.redis';
 import type { TreeStore } from '../adapters/tree-store.mysql';
+import { priorityOf } from '../adapters/tree-store.mysql';
 
 export interface TreeNodeView {
   id: string;
@@ -9,7 +10,7 @@ export interface TreeNodeView {
   name: string;
   position: number;
   status?: string;
-  priority?: string | null;
+  priority?: string | number | null;
   children?: TreeNodeView[];
   /** Set on directories at the depth cut-off that have children not returned. */
   hasMore?: boolean;
@@ -63,7 +64,7 @@ async function childrenOf(
         name: r.name,
         position: r.position,
         status: r.status,
-        priority: r.priority,
+        priority: priorityOf(r.priority),
       });
     }
   }
