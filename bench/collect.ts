@@ -20,11 +20,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { MONGO } from '@collect/common';
 import { chunk } from '@collect/core';
 import { MongoClient } from 'mongodb';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { caseRecord, sectionId } from '../functions/collect/src/collectors/testrail';
+import { MONGO } from '../functions/collect/src/mongo-collections';
 import { Stack } from '../tests/support/stack';
 import { waitFor } from '../tests/support/wait';
 import { GeneratedTestRail } from './generated-testrail';

@@ -1,8 +1,8 @@
-import { MONGO } from '@collect/common';
-import { setupMongo } from '@collect/common/setup';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import { contentHash } from '../functions/collect/src/app/tree-walk';
+import { MONGO } from '../functions/collect/src/mongo-collections';
+import { setupMongo } from '../functions/collect/src/setup';
 
 /** A record as both benches write it: a directory or a case with its details. */
 export interface RawNode {

@@ -4,11 +4,12 @@
  * exchange/queue set. A finished run removes its own; this is for runs that were killed.
  * `npm run clean:test-data`
  */
-import { deleteTopology, loadConfig } from '@collect/common';
+import { deleteTopology } from '@collect/common';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
+import { loadConfig } from '../functions/collect/src/config';
 
 const LEFTOVER = /^collect_(it|e2e)_[0-9a-f]+$/;
 

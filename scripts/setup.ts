@@ -2,13 +2,14 @@
  * Applies every schema change: MySQL migrations, MongoDB indexes, RabbitMQ exchanges and queues.
  * Idempotent; `npm start` and the tests run it. Reads the same environment as the functions.
  */
-import { assertTopology, closeMongo, loadConfig, mongoDb } from '@collect/common';
-import { migrateMysql, setupMongo } from '@collect/common/setup';
+import { assertTopology, closeMongo, mongoDb } from '@collect/common';
 import amqp from 'amqplib';
+import { loadConfig } from '../functions/collect/src/config';
+import { migrateCollect, setupMongo } from '../functions/collect/src/setup';
 
 export async function setup(): Promise<void> {
   const cfg = loadConfig();
-  const applied = await migrateMysql(cfg.MYSQL_URL);
+  const applied = await migrateCollect(cfg.MYSQL_URL);
   console.log(`mysql: ${applied.length ? `applied ${applied.join(', ')}` : 'schema up to date'}`);
   await setupMongo(await mongoDb(), cfg.TASK_EVENT_TTL_DAYS);
   await closeMongo();

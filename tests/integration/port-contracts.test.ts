@@ -49,7 +49,15 @@ async function take(route: 'run-shard' | 'plan', ms: number): Promise<ShardMessa
   };
   await drain();
   if (out.length === 0 && ms > 0)
-    await waitFor('a message', async () => (await drain(), out.length > 0 ? true : undefined), ms, 50);
+    await waitFor(
+      'a message',
+      async () => {
+        await drain();
+        return out.length > 0 ? true : undefined;
+      },
+      ms,
+      50,
+    );
   return out;
 }
 

@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { assertTopology, deleteTopology } from '@collect/common';
-import { dropMysqlDatabase, migrateMysql, setupMongo } from '@collect/common/setup';
+import { dropMysqlDatabase } from '@collect/common/setup';
 import { isTaskFinished } from '@collect/core';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
+import { migrateCollect, setupMongo } from '../../functions/collect/src/setup';
 import { withDatabase } from './stores';
 import { GiveUp, waitFor } from './wait';
 
@@ -57,7 +58,7 @@ export class Stack {
   /** Creates the stores and queues, then starts both processes and waits until HTTP answers. */
   async start(): Promise<void> {
     mkdirSync(this.logDir, { recursive: true });
-    await migrateMysql(this.env.MYSQL_URL as string);
+    await migrateCollect(this.env.MYSQL_URL as string);
     const mongo = await new MongoClient(this.env.MONGO_URL as string).connect();
     await setupMongo(mongo.db(), 1);
     await mongo.close();

@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import {
-  assertTopology,
-  type Config,
-  configSchema,
-  createMysqlPool,
-  decodeBody,
-  deleteTopology,
-  topology,
-} from '@collect/common';
-import { dropMysqlDatabase, migrateMysql, setupMongo } from '@collect/common/setup';
+import { assertTopology, createMysqlPool, decodeBody, deleteTopology, topology } from '@collect/common';
+import { dropMysqlDatabase } from '@collect/common/setup';
 import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { type Db, MongoClient } from 'mongodb';
@@ -18,7 +10,9 @@ import {
   importQueueMessageSchema,
 } from '../../functions/collect/src/app/apply-chunk';
 import { buildServices, type Services } from '../../functions/collect/src/composition';
+import { type Config, collectConfigSchema as configSchema } from '../../functions/collect/src/config';
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
+import { migrateCollect, setupMongo } from '../../functions/collect/src/setup';
 import { withDatabase } from './stores';
 
 export interface TestEnv {
@@ -49,7 +43,7 @@ export async function createTestEnv(overrides: Partial<Record<keyof Config, stri
     LOG_LEVEL: 'silent',
     ...overrides,
   });
-  await migrateMysql(config.MYSQL_URL);
+  await migrateCollect(config.MYSQL_URL);
   const db = createMysqlPool(config.MYSQL_URL, 4);
   const mongoClient = await new MongoClient(config.MONGO_URL).connect();
   const mongo = mongoClient.db();

@@ -1,14 +1,5 @@
-import {
-  type Config,
-  confirmChannel,
-  isUnavailable,
-  loadConfig,
-  mongoDb,
-  mysqlPool,
-  redis,
-  topology,
-} from '@collect/common';
-import { type Collector, classifyFailure, type EngineDeps, systemClock, type Task } from '@collect/core';
+import { confirmChannel, isUnavailable, mongoDb, mysqlPool, redis, topology } from '@collect/common';
+import { classifyFailure, type EngineDeps, systemClock, type Task } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
@@ -24,13 +15,14 @@ import { TaskEvents } from './adapters/task-events.mongo';
 import { TaskStore } from './adapters/task-store.mysql';
 import { TreeCache } from './adapters/tree-cache.redis';
 import { TreeRunLifecycle } from './adapters/tree-lifecycle';
-import { TreePageStore, type TreeRecord } from './adapters/tree-pages';
+import { TreePageStore } from './adapters/tree-pages';
 import { TreeStore } from './adapters/tree-store.mysql';
 import type { ChunkDeps } from './app/chunk-deps';
 import type { ImportDeps } from './app/submit-import';
 import { MongoSnapshotWriter } from './app/tree-snapshot';
 import { pushImportCollector } from './collectors/push-import';
 import { collectorRegistry, type TreeCollector } from './collectors/registry';
+import { type Config, loadConfig } from './config';
 
 export interface Services extends ImportDeps, ChunkDeps {
   treeMaxNodes: number;

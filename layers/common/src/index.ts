@@ -7,7 +7,6 @@ export * from './errors';
 export * from './http/http-handler';
 export * from './ids';
 export * from './logger';
-export { MONGO } from './migrations/mongo-setup';
 export * from './queue/body-encoding';
 export * from './queue/consumer-handler';
 export * from './queue/rmq-event';

@@ -1,5 +1,5 @@
-import { MONGO } from '@collect/common';
 import { type AnyBulkWriteOperation, type Db, MongoBulkWriteError } from 'mongodb';
+import { MONGO } from '../mongo-collections';
 import type { FlatNode } from '../schemas';
 import type { StoredNode } from './tree-store.mysql';
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { logger, MONGO } from '@collect/common';
+import { logger } from '@collect/common';
 import type { EventLog, TaskEventEntry } from '@collect/core';
 import type { Db } from 'mongodb';
+import { MONGO } from '../mongo-collections';
 
 let seq = 0;
 const processTag = randomBytes(3).toString('hex');

@@ -1,4 +1,3 @@
-import { inTransaction } from '@collect/common';
 import { isTaskFinished, nextTaskState, type ShardState, type TaskState } from '@collect/core';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 

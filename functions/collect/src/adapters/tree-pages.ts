@@ -120,7 +120,7 @@ export class TreePageStore implements PageStore<TreeRecord> {
         [task.id, shard.shardNo],
       );
       const row = rows[0];
-      if (!row || row.state !== 'RUNNING' || row.epoch !== shard.epoch) return { owned: false };
+      if (row?.state !== 'RUNNING' || row.epoch !== shard.epoch) return { owned: false };
       await this.trees.upsert(conn, task.tenantId, task.source, version, prepared.nodes);
       await conn.query(
         `UPDATE collect_shard SET cursor_json = ?, pages = pages + ?, done_nodes = done_nodes + ?,

@@ -1,5 +1,4 @@
 import {
-  type Config,
   decodeMessage,
   logger,
   type OutgoingMessage,
@@ -14,6 +13,7 @@ import { abandonMessage, type EngineDeps } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
 import type { TreeWrite } from '../adapters/page-stores';
 import { engineMessageSchema } from '../adapters/shard-queue.rabbitmq';
+import type { Config } from '../config';
 import { importQueueMessageSchema, importShardMessage } from './apply-chunk';
 import type { ChunkDeps } from './chunk-deps';
 

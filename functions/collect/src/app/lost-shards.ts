@@ -1,5 +1,6 @@
-import { type Config, inTransaction } from '@collect/common';
+import { inTransaction } from '@collect/common';
 import { isTaskFinished, settleTask } from '@collect/core';
+import type { Config } from '../config';
 import type { ChunkDeps } from './chunk-deps';
 
 /**

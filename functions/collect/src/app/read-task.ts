@@ -1,5 +1,6 @@
-import { type Config, notFound } from '@collect/common';
+import { notFound } from '@collect/common';
 import { isTaskFinished, shardIdOf } from '@collect/core';
+import type { Config } from '../config';
 import { isTaskId } from '../schemas';
 import type { ChunkDeps } from './chunk-deps';
 import { failLostShards } from './lost-shards';

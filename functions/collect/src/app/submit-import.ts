@@ -1,5 +1,4 @@
 import {
-  type Config,
   encodeBody,
   inTransaction,
   newId,
@@ -14,6 +13,7 @@ import type { ImportStaging } from '../adapters/import-staging.mysql';
 import type { TaskEvents } from '../adapters/task-events.mongo';
 import type { NewShard, TaskStore } from '../adapters/task-store.mysql';
 import type { TreeStore } from '../adapters/tree-store.mysql';
+import type { Config } from '../config';
 import type { FlatNode, ImportChunkMessage, ImportRequest } from '../schemas';
 import { type ImportPlan, planFull, planIncremental } from './plan-import';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { MONGO } from '@collect/common';
 import type { Db } from 'mongodb';
 import type { Pool } from 'mysql2/promise';
+import { MONGO } from '../mongo-collections';
 
 /** Entries per snapshot part document: keeps each document far below MongoDB's 16 MB. */
 const PART_SIZE = 5000;

@@ -1,6 +1,6 @@
-import type { Config } from '@collect/common';
 import type { Collector } from '@collect/core';
 import type { TreeWrite } from '../adapters/page-stores';
+import type { Config } from '../config';
 import { httpTreeCollector } from './http-tree';
 import { testRailCollector } from './testrail';
 

@@ -1,14 +1,9 @@
-import {
-  consumerHandler,
-  type DeliveryMeta,
-  loadConfig,
-  logger,
-  retryWhileUnavailable,
-} from '@collect/common';
+import { consumerHandler, type DeliveryMeta, logger, retryWhileUnavailable } from '@collect/common';
 import { planTask, runShard } from '@collect/core';
 import { engineMessageSchema, toPlanMessage } from '../adapters/shard-queue.rabbitmq';
 import { applyChunk, importQueueMessageSchema } from '../app/apply-chunk';
 import { getServices, type Services } from '../composition';
+import { loadConfig } from '../config';
 
 /** Stop starting pages this long before the invocation's timeout. */
 const TIMEOUT_MARGIN_MS = 30_000;

@@ -1,6 +1,7 @@
-import { httpHandler, loadConfig } from '@collect/common';
+import { httpHandler } from '@collect/common';
 import { addPart } from '../app/import-parts';
 import { getServices } from '../composition';
+import { loadConfig } from '../config';
 import { importPartSchema } from '../schemas';
 import { rethrowPublishFailure } from './publish-failure';
 import { parseOr400 } from './validation';

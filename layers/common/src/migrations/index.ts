@@ -1,3 +1,2 @@
-// Setup-time code (migrations, index creation): imported by scripts and tests, never bundled into a function.
-export * from './mongo-setup';
+// Setup-time code (migrations): imported by setup scripts and tests, never bundled into a function.
 export * from './mysql-migrate';

@@ -1,11 +1,18 @@
+// Setup-time code (schema, indexes): run by scripts/setup.ts and the tests, never bundled into a function.
+import { join } from 'node:path';
+import { type MigrationSet, migrateMysql } from '@collect/common/setup';
 import type { Db } from 'mongodb';
+import { MONGO } from './mongo-collections';
 
-/** MongoDB collection names, in one place. */
-export const MONGO = {
-  caseDetail: 'case_detail',
-  treeSnapshot: 'tree_snapshot',
-  taskEvent: 'task_event',
-} as const;
+/** platform-collect's MySQL migrations (`migrations/mysql/NNN_*.sql`), its own. */
+export const collectMigrations: MigrationSet = {
+  scope: 'collect',
+  dir: join(__dirname, '../migrations/mysql'),
+};
+
+/** Applies platform-collect's MySQL migrations not yet applied; returns their names. */
+export const migrateCollect = (mysqlUrl: string): Promise<string[]> =>
+  migrateMysql(mysqlUrl, collectMigrations);
 
 /**
  * Creates the collections' indexes (idempotent). `case_detail` and `tree_snapshot` use
