@@ -115,6 +115,26 @@ describe('control of an import task (it runs on the engine)', () => {
     expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());
   });
 
+  it('pauses an import in parts that is running: PAUSED once none of its chunks runs, before the commit', async () => {
+    const source = 'imp-parts-running';
+    const { taskId } = await openImport(env.services, tenant, source);
+    const tree = sampleTree();
+    const [a, b] = tree.children ?? [];
+    await addPart(env.services, tenant, taskId, [{ ...tree, children: [a], parentId: null }]);
+    const [first, ...queued] = await takeShardMessages(env);
+    expect(await applyChunk(env.services, decodeImportMessage(first as never))).toBe('completed');
+    expect((await view(taskId)).state).toBe('RUNNING');
+    expect((await controlRun(env.services, tenant, taskId, 'pause')).state).toBe('PAUSED');
+    for (const m of queued) expect(await applyChunk(env.services, decodeImportMessage(m))).toBe('skipped');
+    await addPart(env.services, tenant, taskId, [{ ...b, parentId: 'root' }]);
+    expect(new Set(await drain())).toEqual(new Set(['skipped']));
+    expect((await controlRun(env.services, tenant, taskId, 'resume')).state).toBe('RUNNING');
+    await drain();
+    await commitImport(env.services, tenant, taskId);
+    expect((await view(taskId)).state).toBe('COMPLETED');
+    expect(await liveTree(env.db, source)).toEqual(flatten({ ...tree, children: [a, b] } as never).sort());
+  });
+
   it('answers 409 with the state for a control that does not apply, and 404 for an unknown shard', async () => {
     const source = 'imp-409';
     const { taskId } = await submitImport(env.services, tenant, { source, mode: 'FULL', tree: sampleTree() });

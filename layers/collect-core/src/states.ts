@@ -157,6 +157,8 @@ export interface TaskOutlook {
   state: TaskState;
   /** A stop asked of the whole task: once nothing runs, it ends STOPPED. */
   stopRequested: boolean;
+  /** A pause asked of the whole task (a task still getting shards pauses only then). */
+  pauseRequested?: boolean;
   /** Its shards exist (planning is over) and none will be added (imports in parts: committed). */
   sealed: boolean;
   tally: ShardTally;
@@ -170,11 +172,15 @@ export interface TaskOutlook {
  * - a PAUSED task with a shard queued or running again: RUNNING.
  */
 export function taskEventFromShards(o: TaskOutlook): TaskEvent | undefined {
-  if (isTaskFinished(o.state) || !o.sealed) return undefined;
+  if (isTaskFinished(o.state)) return undefined;
   const t = o.tally;
   const total = SHARD_STATES.reduce((n, s) => n + t[s], 0);
   const active = t.PENDING + t.RUNNING + t.RETRYING;
   const open = active + t.PAUSED;
+  // A task that may still get shards (being planned, or an import taking parts) never ends by
+  // its shards; it pauses once none of those it has runs and a pause was asked.
+  if (!o.sealed)
+    return o.pauseRequested && o.state === 'RUNNING' && active === 0 && t.PAUSED > 0 ? 'pause' : undefined;
   let event: TaskEvent | undefined;
   if (open === 0) {
     if (o.stopRequested || (t.STOPPED > 0 && t.COMPLETED + t.FAILED === 0)) event = 'stop';

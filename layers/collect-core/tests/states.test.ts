@@ -126,6 +126,13 @@ describe('the task state its shards call for', () => {
   });
   it('says nothing of a task still being planned or already finished', () => {
     expect(outlook('RUNNING', {}, { sealed: false })).toBeUndefined();
+    expect(outlook('RUNNING', { COMPLETED: 3 }, { sealed: false })).toBeUndefined();
     expect(outlook('FAILED', { COMPLETED: 2 })).toBeUndefined();
+  });
+  it('pauses a task still getting shards only when its pause was asked and none of its shards runs', () => {
+    const unsealed = { sealed: false, pauseRequested: true };
+    expect(outlook('RUNNING', { COMPLETED: 1, PAUSED: 2 }, unsealed)).toBe('pause');
+    expect(outlook('RUNNING', { PENDING: 1, PAUSED: 2 }, unsealed)).toBeUndefined();
+    expect(outlook('RUNNING', { COMPLETED: 1, PAUSED: 2 }, { sealed: false })).toBeUndefined();
   });
 });

@@ -19,6 +19,7 @@ export async function settleTask<R>(deps: EngineDeps<R>, taskId: string): Promis
   const event = taskEventFromShards({
     state: task.state,
     stopRequested: task.requested === 'STOP',
+    pauseRequested: task.requested === 'PAUSE',
     sealed: task.sealed,
     tally,
   });
@@ -30,6 +31,7 @@ export async function settleTask<R>(deps: EngineDeps<R>, taskId: string): Promis
     const again = taskEventFromShards({
       state: v.task.state,
       stopRequested: v.task.requested === 'STOP',
+      pauseRequested: v.task.requested === 'PAUSE',
       sealed: v.task.sealed,
       tally: v.tally,
     });
