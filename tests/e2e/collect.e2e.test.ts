@@ -1,6 +1,8 @@
+import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeTestRail } from '../support/fake-testrail';
 import { Stack } from '../support/stack';
+import { type LiveNode, liveTree } from '../support/stores';
 import { waitFor } from '../support/wait';
 
 const stack = new Stack(3520, { SHARD_TIME_BUDGET_MS: '2000' });
@@ -94,6 +96,54 @@ describe('collecting from TestRail over the HTTP API, through serverless-offline
     const done = await stack.settledTask(taskId);
     expect(done.state).toBe('COMPLETED');
     expect(done.progress.records).toBe(60 + 12);
+  });
+
+  it('ends exact when the worker process is killed while a page is in flight', async () => {
+    seed(3, 12);
+    tr.latencyMs = 30;
+    let casePages = 0;
+    let killed: Promise<void> | undefined;
+    tr.onRequest = (api) => {
+      // The sixth case page is being fetched: the function process dies with it in flight.
+      if (api.includes('get_cases') && ++casePages === 6) killed = stack.kill('workers');
+    };
+    const res = await stack.request('POST', '/api/tasks', {
+      collector: 'testrail',
+      source: 'tr-kill',
+      mode: 'FULL',
+      settings: tr.settings(),
+      strategy: { shards: 2, pageSize: 3 },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    await waitFor('the worker to be killed', async () => (killed ? true : undefined), 60_000);
+    await killed;
+    tr.onRequest = () => undefined;
+    tr.latencyMs = 0;
+    await stack.startPart('workers');
+    const done = await stack.settledTask(res.body.taskId, 180_000);
+    expect(done.state, JSON.stringify(done)).toBe('COMPLETED');
+    const db = await mysql.createConnection({ uri: stack.env.MYSQL_URL });
+    try {
+      const want: LiveNode[] = [
+        ...[...tr.sections.values()].map(
+          (x): LiveNode => [
+            `S${x.id}`,
+            x.parent_id ? `S${x.parent_id}` : null,
+            'DIRECTORY',
+            x.name,
+            x.display_order ?? 0,
+          ],
+        ),
+        ...[...tr.cases.values()].map(
+          (c): LiveNode => [`C${c.id}`, `S${c.section_id}`, 'CASE', c.title, c.display_order ?? c.id],
+        ),
+      ].sort();
+      expect(await liveTree(db, 'tr-kill')).toEqual(want);
+    } finally {
+      await db.end();
+    }
+    // Each record counted once: the page in flight was not committed, so it was fetched again whole.
+    expect(done.progress.records).toBe(tr.cases.size);
   });
 
   it('answers 400 with every problem, 404 for unknown tasks, shards and actions', async () => {
