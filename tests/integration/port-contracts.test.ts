@@ -1,16 +1,21 @@
 import { decodeBody, topology } from '@collect/common';
 import type { Shard, ShardMessage, Task } from '@collect/core';
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll } from 'vitest';
-import { MysqlTaskRepository } from '../../functions/collect/src/adapters/engine-tasks.mysql';
+import { MysqlTaskRepository, PUSH_COLLECTOR } from '../../functions/collect/src/adapters/engine-tasks.mysql';
 import { RedisControlFlags, RedisRateLimiter } from '../../functions/collect/src/adapters/flow.redis';
+import type { TreeWrite } from '../../functions/collect/src/adapters/page-stores';
 import {
   engineMessageSchema,
   RabbitShardQueue,
 } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
 import { TaskEvents } from '../../functions/collect/src/adapters/task-events.mongo';
+import type { TreeRecord } from '../../functions/collect/src/adapters/tree-pages';
+import { hashAndSerialize } from '../../functions/collect/src/app/tree-walk';
 import {
   controlFlagsContract,
   eventLogContract,
+  pageStoreContract,
   rateLimiterContract,
   shardQueueContract,
   taskRepositoryContract,
@@ -116,3 +121,70 @@ shardQueueContract('RabbitMQ', () => ({
   queue: rabbitQueue(),
   take: (route, ms) => take(route as 'run-shard', ms),
 }));
+
+const liveCases = async (task: Task): Promise<string[]> => {
+  const [rows] = await env.db.query<RowDataPacket[]>(
+    'SELECT id FROM test_case WHERE tenant_id = ? AND source = ? AND deleted = 0 ORDER BY id',
+    [task.tenantId, task.source],
+  );
+  return rows.map((r) => r.id as string);
+};
+
+pageStoreContract<TreeWrite>('MySQL + MongoDB (collected tree records)', () => {
+  const repo = new MysqlTaskRepository(env.db, rabbitQueue(), async () => undefined);
+  let n = 0;
+  return {
+    pages: env.services.engine.pages,
+    repo,
+    async seed(task, shards) {
+      await seed(task, shards);
+      await env.services.engine.pages.writePlanned(task, [
+        { id: 'D', type: 'DIRECTORY', parentId: null, name: 'Directory', position: 0 },
+      ]);
+    },
+    page: (_task, count) =>
+      Array.from({ length: count }, (): TreeRecord => {
+        n += 1;
+        return {
+          id: `c${n}`,
+          type: 'CASE',
+          parentId: 'D',
+          name: `Case ${n}`,
+          position: n,
+          content: { steps: [] },
+        };
+      }),
+    stored: liveCases,
+    keepsCursor: true,
+  };
+});
+
+pageStoreContract<TreeWrite>('MySQL + MongoDB (pushed import chunks)', () => {
+  const repo = new MysqlTaskRepository(env.db, rabbitQueue(), async () => undefined);
+  let n = 0;
+  return {
+    pages: env.services.engine.pages,
+    repo,
+    seed,
+    page: (_task, count) => [
+      {
+        upserts: Array.from({ length: count }, () => {
+          n += 1;
+          return hashAndSerialize({
+            id: `p${n}`,
+            type: 'CASE',
+            parentId: null,
+            name: `Pushed ${n}`,
+            path: `/p${n}`,
+            level: 1,
+            position: n,
+          }).node;
+        }),
+        deletes: [],
+      },
+    ],
+    stored: liveCases,
+    keepsCursor: false,
+    collector: PUSH_COLLECTOR,
+  };
+});

@@ -2,6 +2,7 @@ import {
   FakeClock,
   MemoryControlFlags,
   MemoryEventLog,
+  MemoryPageStore,
   MemoryRateLimiter,
   MemoryShardQueue,
   MemoryTaskRepository,
@@ -9,6 +10,7 @@ import {
 import {
   controlFlagsContract,
   eventLogContract,
+  pageStoreContract,
   rateLimiterContract,
   shardQueueContract,
   taskRepositoryContract,
@@ -39,5 +41,21 @@ shardQueueContract('memory', () => {
         .splice(0)
         .filter((m) => m.route === route)
         .map((m) => m.message),
+  };
+});
+pageStoreContract<{ id: string }>('memory', () => {
+  const repo = new MemoryTaskRepository(new MemoryShardQueue());
+  const pages = new MemoryPageStore<{ id: string }>(repo, (r) => r.id);
+  let n = 0;
+  return {
+    pages,
+    repo,
+    async seed(task, shards) {
+      repo.insertTask(task);
+      for (const s of shards) repo.insertShard(s);
+    },
+    page: (task, count) => Array.from({ length: count }, () => ({ id: `${task.id}/${(n += 1)}` })),
+    stored: async (task) => [...pages.records.keys()].filter((k) => k.startsWith(`${task.id}/`)).sort(),
+    keepsCursor: true,
   };
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type ControlFlags,
   type EventLog,
+  type PageStore,
   type RateLimiter,
   resolveStrategy,
   type Shard,
@@ -299,6 +300,101 @@ export function shardQueueContract(name: string, harness: () => QueueHarness): v
       ]);
       const got = await h.take('run-shard', 5000);
       expect(got).toEqual([expect.objectContaining({ taskId: id, shardNo: 0, gen: 1 })]);
+    });
+  });
+}
+
+/** A page store under test, with the repository its shards live in. */
+export interface PageStoreHarness<R> {
+  pages: PageStore<R>;
+  repo: TaskRepository;
+  /** Stores the task and its shards, and whatever a page of it needs first (its directory, say). */
+  seed(task: Task, shards: Shard[]): Promise<void>;
+  /** `n` records no other page has. */
+  page(task: Task, n: number): R[];
+  /** The ids of the records stored for the task, sorted. */
+  stored(task: Task): Promise<string[]>;
+  /** Whether it keeps the shard's cursor (a push store's shards have one page and no cursor). */
+  keepsCursor: boolean;
+  /** The collector of the tasks it is given (a store may serve several). */
+  collector?: string;
+}
+
+export function pageStoreContract<R>(name: string, harness: () => PageStoreHarness<R>): void {
+  describe(`PageStore contract: ${name}`, () => {
+    const setup = async (h: PageStoreHarness<R>) => {
+      const id = freshId();
+      const task = contractTask(id, h.collector ? { collector: h.collector } : {});
+      await h.seed(task, [contractShard(id, 0, { state: 'RUNNING', epoch: 1 })]);
+      return task;
+    };
+    const cp = (n: number, done: boolean) => ({
+      cursor: done ? null : { after: n },
+      done,
+      pages: 1,
+      records: n,
+      failedRecords: 0,
+    });
+
+    it('stores a page and moves the checkpoint in one unit while the epoch owns the shard', async () => {
+      const h = harness();
+      const task = await setup(h);
+      const page = h.page(task, 3);
+      await h.pages.prepare(task, page);
+      expect(await h.pages.commit(task, { shardNo: 0, epoch: 1 }, page, cp(3, false))).toEqual({
+        owned: true,
+        requested: null,
+      });
+      expect((await h.stored(task)).length).toBe(3);
+      const shard = await h.repo.getShard(task.id, 0);
+      expect(shard).toMatchObject({ state: 'RUNNING', pages: 1, records: 3 });
+      if (h.keepsCursor) expect(shard?.cursor).toEqual({ after: 3 });
+    });
+
+    it('writes nothing for a stale epoch', async () => {
+      const h = harness();
+      const task = await setup(h);
+      const page = h.page(task, 2);
+      await h.pages.prepare(task, page);
+      expect(await h.pages.commit(task, { shardNo: 0, epoch: 0 }, page, cp(2, true))).toEqual({
+        owned: false,
+      });
+      expect(await h.stored(task)).toEqual([]);
+      expect(await h.repo.getShard(task.id, 0)).toMatchObject({ state: 'RUNNING', pages: 0, records: 0 });
+    });
+
+    it('completes the shard on its last page, clearing a control asked meanwhile; reports one asked before', async () => {
+      const h = harness();
+      const task = await setup(h);
+      await h.repo.withShard(task.id, 0, () => ({ result: 1, patch: { requested: 'PAUSE' } }));
+      const first = h.page(task, 1);
+      await h.pages.prepare(task, first);
+      expect(await h.pages.commit(task, { shardNo: 0, epoch: 1 }, first, cp(1, false))).toEqual({
+        owned: true,
+        requested: 'PAUSE',
+      });
+      const last = h.page(task, 2);
+      await h.pages.prepare(task, last);
+      expect(await h.pages.commit(task, { shardNo: 0, epoch: 1 }, last, cp(2, true))).toMatchObject({
+        owned: true,
+      });
+      expect(await h.repo.getShard(task.id, 0)).toMatchObject({
+        state: 'COMPLETED',
+        requested: null,
+        pages: 2,
+      });
+    });
+
+    it('stores each record once when a page is applied again by a newer claim', async () => {
+      const h = harness();
+      const task = await setup(h);
+      const page = h.page(task, 2);
+      await h.pages.prepare(task, page);
+      await h.pages.commit(task, { shardNo: 0, epoch: 1 }, page, cp(2, false));
+      await h.repo.withShard(task.id, 0, () => ({ result: 1, patch: { event: 'claim', epoch: 2 } }));
+      await h.pages.prepare(task, page);
+      await h.pages.commit(task, { shardNo: 0, epoch: 2 }, page, cp(2, true));
+      expect((await h.stored(task)).length).toBe(2);
     });
   });
 }
