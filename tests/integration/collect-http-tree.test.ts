@@ -336,3 +336,42 @@ describe('a shard message RabbitMQ gave up on', () => {
     expect(await liveTree(env.db, 'ht-dead')).toEqual(expected());
   });
 });
+
+describe('strategy', () => {
+  it('runs at most `concurrency` shards of a task at once, even when their messages arrive together', async () => {
+    seed(3, 3);
+    src.latencyMs = 40;
+    const { taskId } = await startRun(
+      env.services,
+      tenant,
+      run('ht-conc', { strategy: { shards: 6, pageSize: 1, concurrency: 1 } }),
+    );
+    await d.step(); // the plan
+    const t = topology(env.config.AMQP_PREFIX);
+    const messages = [];
+    for (let i = 0; i < 6; i += 1) {
+      const m = await env.channel.get(t.queue('run-shard'), { noAck: true });
+      if (m === false) throw new Error('a shard message is missing');
+      messages.push(
+        engineMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm'))),
+      );
+    }
+    const outcomes = await Promise.all(
+      messages.map((m) => runShard(env.services.engine, m, { deadline: Date.now() + 60_000 })),
+    );
+    expect(outcomes.sort()).toEqual(['busy', 'busy', 'busy', 'busy', 'busy', 'completed']);
+    src.latencyMs = 0;
+    await d.runUntil('the task to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
+    expect(await liveTree(env.db, 'ht-conc')).toEqual(expected());
+  });
+
+  it('answers one 400 listing every problem of the settings, a URL that is none included', async () => {
+    const err = await startRun(env.services, tenant, {
+      ...run('ht-bad'),
+      settings: { baseUrl: 'not a url', token: 5, extra: 1 },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400 });
+    const paths = (err as { details: { path: string }[] }).details.map((p) => p.path).sort();
+    expect(paths).toEqual(['settings', 'settings.baseUrl', 'settings.token']);
+  });
+});

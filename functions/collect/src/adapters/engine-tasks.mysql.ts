@@ -122,27 +122,25 @@ export class MysqlTaskRepository implements TaskRepository {
     decide: (v: import('@collect/core').ShardView) => ShardDecision<T>,
   ): Promise<T | undefined> {
     return inTransaction(this.db, async (conn) => {
-      const [pre] = await conn.query<RowDataPacket[]>('SELECT concurrency FROM collect_task WHERE id = ?', [
-        taskId,
-      ]);
-      if (!pre[0]) return undefined;
-      // Counting the running shards is only sound with the task locked (two claims at once).
-      const limited = Number(pre[0].concurrency) > 0;
+      // Locking reads only: they see the latest committed rows (a plain read would fix an older
+      // snapshot, and two claims could each count the other's shard as not running).
       const [trows] = await conn.query<RowDataPacket[]>(
-        `SELECT * FROM collect_task WHERE id = ?${limited ? ' FOR UPDATE' : ''}`,
+        'SELECT * FROM collect_task WHERE id = ? FOR UPDATE',
         [taskId],
       );
+      const trow = trows[0];
+      if (!trow) return undefined;
       const [srows] = await conn.query<RowDataPacket[]>(
         `SELECT ${SHARD_COLUMNS} FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE`,
         [taskId, shardNo],
       );
-      const trow = trows[0];
       const srow = srows[0];
-      if (!trow || !srow) return undefined;
+      if (!srow) return undefined;
       let runningOthers = 0;
-      if (limited) {
+      // Sound because the task row is locked: claims of its shards take turns.
+      if (Number(trow.concurrency) > 0) {
         const [c] = await conn.query<RowDataPacket[]>(
-          "SELECT COUNT(*) AS n FROM collect_shard WHERE task_id = ? AND state = 'RUNNING' AND shard_no <> ?",
+          "SELECT COUNT(*) AS n FROM collect_shard WHERE task_id = ? AND state = 'RUNNING' AND shard_no <> ? LOCK IN SHARE MODE",
           [taskId, shardNo],
         );
         runningOthers = Number(c[0]?.n ?? 0);

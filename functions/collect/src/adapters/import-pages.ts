@@ -97,7 +97,8 @@ export class ImportPageStore implements PageStore<ImportPage> {
       const deleted = await this.trees.softDeleteSubtrees(conn, tenantId, source, version, deletes);
       await conn.query(
         `UPDATE collect_shard SET pages = pages + ?, done_nodes = done_nodes + ?, changed_nodes = changed_nodes + ?,
-                state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload)
+                state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload),
+                last_error = NULL
           WHERE task_id = ? AND shard_no = ?`,
         [
           cp.pages,

@@ -125,7 +125,8 @@ export class TreePageStore implements PageStore<TreeRecord> {
       await conn.query(
         `UPDATE collect_shard SET cursor_json = ?, pages = pages + ?, done_nodes = done_nodes + ?,
                 failed_nodes = failed_nodes + ?, changed_nodes = changed_nodes + ?,
-                state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload)
+                state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload),
+                last_error = NULL
           WHERE task_id = ? AND shard_no = ?`,
         [
           cp.cursor === null ? null : JSON.stringify(cp.cursor),

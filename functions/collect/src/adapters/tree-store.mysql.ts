@@ -99,7 +99,9 @@ export class TreeStore {
     await conn.query('INSERT IGNORE INTO tree_source (tenant_id, source) VALUES (?, ?)', [tenantId, source]);
     const [rows] = await conn.query<RowDataPacket[]>(
       `SELECT s.last_version, s.active_task_id, t.state AS active_state,
-              t.state <> 'PAUSED' AND t.updated_at < NOW(3) - INTERVAL ? SECOND AS stale,
+              t.state <> 'PAUSED' AND GREATEST(t.updated_at, COALESCE(
+                (SELECT MAX(h.updated_at) FROM collect_shard h WHERE h.task_id = t.id), t.updated_at))
+                < NOW(3) - INTERVAL ? SECOND AS stale,
               EXISTS (SELECT 1 FROM collect_shard h WHERE h.task_id = t.id AND ${lostShard('h')}) AS lost
          FROM tree_source s LEFT JOIN collect_task t ON t.id = s.active_task_id
         WHERE s.tenant_id = ? AND s.source = ? FOR UPDATE`,
@@ -109,10 +111,13 @@ export class TreeStore {
     let superseded: { taskId: string; error: string } | undefined;
     if (row?.active_task_id && row.active_state && !isTaskFinished(row.active_state)) {
       if (!row.stale && !row.lost) {
-        throw conflict(`an import of source "${source}" is already in progress`, {
-          taskId: row.active_task_id,
-          state: row.active_state,
-        });
+        throw conflict(
+          `source "${source}" is busy: task ${row.active_task_id} (${row.active_state}) is importing or collecting it`,
+          {
+            taskId: row.active_task_id,
+            state: row.active_state,
+          },
+        );
       }
       const why = row.lost
         ? `shard(s) never queued (the API stopped before RabbitMQ confirmed them)`

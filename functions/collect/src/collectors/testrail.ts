@@ -11,15 +11,27 @@ import type { TreeRecord } from '../adapters/tree-pages';
 import { getJson } from './http-source';
 import { parentsFirst, subtreeOf } from './tree-order';
 
+/** `u` as a URL, or undefined when it is none. */
+const asUrl = (u: string): URL | undefined => {
+  try {
+    return new URL(u);
+  } catch {
+    return undefined;
+  }
+};
+
 /** Where a source lives: http(s), no credentials, query or fragment in the URL. */
 export const baseUrlSchema = z
   .string()
-  .url()
-  .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http or https URL')
-  .refine((u) => {
-    const url = new URL(u);
-    return !url.username && !url.password && !url.search && !url.hash;
-  }, 'must not carry credentials, a query or a fragment');
+  .max(2048)
+  .superRefine((u, ctx) => {
+    const url = asUrl(u);
+    if (!url) ctx.addIssue({ code: 'custom', message: 'must be a URL' });
+    else if (!/^https?:$/.test(url.protocol))
+      ctx.addIssue({ code: 'custom', message: 'must be an http or https URL' });
+    else if (url.username || url.password || url.search || url.hash)
+      ctx.addIssue({ code: 'custom', message: 'must not carry credentials, a query or a fragment' });
+  });
 
 export const testRailSettingsSchema = z.strictObject({
   baseUrl: baseUrlSchema,

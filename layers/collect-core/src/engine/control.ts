@@ -75,7 +75,7 @@ function pausePlan(v: TaskView, only?: Shard): Plan {
     illegal(`the task is ${task.state}${task.requested ? ` (${task.requested} asked)` : ''}`, task);
   // A task not planned yet stops here; one being planned gets its shards PAUSED.
   const unplanned = !task.sealed && task.state === 'CREATED';
-  return { task: { requested: 'PAUSE', ...(unplanned ? { event: 'pause' } : {}) }, changes, dispatch: [] };
+  return { task: unplanned ? { event: 'pause' } : { requested: 'PAUSE' }, changes, dispatch: [] };
 }
 
 /** Where a task's shards are queued, and whether their messages carry their page (push). */
@@ -117,7 +117,7 @@ function resumePlan(v: TaskView, { route, push }: Target, only?: Shard): Plan {
   };
 }
 
-function stopPlan(v: TaskView, only?: Shard): Plan {
+function stopPlan(v: TaskView, { push }: Target, only?: Shard): Plan {
   const { task } = v;
   if (isTaskFinished(task.state)) illegal(`the task is ${task.state}`, task);
   const changes: Change[] = [];
@@ -129,8 +129,9 @@ function stopPlan(v: TaskView, only?: Shard): Plan {
   }
   if (only) return { changes, dispatch: [] };
   if (task.requested === 'STOP') illegal('the task is stopping', task);
-  // No planner will run for a task not planned yet: it has its (no) shards.
-  const unplanned = !task.sealed && (task.state === 'CREATED' || task.state === 'PAUSED');
+  // No planner will run for a task not planned yet: it has its (no) shards. A push task (an
+  // import taking parts) takes no more: it ends once the shards it has settle.
+  const unplanned = !task.sealed && (push || task.state === 'CREATED' || task.state === 'PAUSED');
   return { task: { requested: 'STOP', ...(unplanned ? { sealed: true } : {}) }, changes, dispatch: [] };
 }
 
@@ -251,7 +252,7 @@ export function controlTask<R>(
       case 'resume':
         return resumePlan(v, target);
       case 'stop':
-        return stopPlan(v);
+        return stopPlan(v, target);
       case 'retry':
         return retryPlan(v, target.route, opts);
     }
@@ -281,7 +282,7 @@ export function controlShard<R>(
           return { ...p, task: { ...p.task, ...(v.task.requested === 'PAUSE' ? { requested: null } : {}) } };
         }
         case 'stop':
-          return stopPlan(v, shard);
+          return stopPlan(v, target, shard);
         case 'retry':
           return retryPlan(v, target.route, {}, shard);
       }

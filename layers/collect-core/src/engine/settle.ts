@@ -1,3 +1,4 @@
+import { shardIdOf } from '../model';
 import type { ShardPatch, TaskDecision } from '../ports';
 import { isTaskFinished, nextTaskState, type TaskState, taskEventFromShards } from '../states';
 import type { EngineDeps } from './deps';
@@ -26,6 +27,8 @@ export async function settleTask<R>(deps: EngineDeps<R>, taskId: string): Promis
   if (!event) return task.state;
   const target = nextTaskState(task.state, event) as TaskState;
   const final = isTaskFinished(target);
+  const why =
+    target === 'FAILED' || target === 'PARTIALLY_COMPLETED' ? await failedShards(deps, taskId) : null;
   if (final) await deps.lifecycle.finishing(task, target);
   const reached = await deps.tasks.withTask(taskId, (v) => {
     const again = taskEventFromShards({
@@ -37,7 +40,16 @@ export async function settleTask<R>(deps: EngineDeps<R>, taskId: string): Promis
     });
     // Something changed in between (a retry, a resume): the next settle decides.
     if (again !== event) return { result: v.task.state };
-    return { result: target, task: { event, ...(final ? { requested: null } : {}) } };
+    // A pause asked is honoured once the task is PAUSED; a final state ends any control.
+    return {
+      result: target,
+      task: {
+        event,
+        ...(final || target === 'PAUSED' ? { requested: null } : {}),
+        // A task that failed by its shards says so (unless it has a reason of its own).
+        ...(why && !v.task.lastError ? { lastError: why } : {}),
+      },
+    };
   });
   if (reached === target) {
     if (final) await deps.lifecycle.finished(task, target);
@@ -78,4 +90,13 @@ export async function failTask<R>(deps: EngineDeps<R>, taskId: string, error: st
   await deps.flags.bump(taskId);
   await deps.lifecycle.finished(task, 'FAILED');
   await deps.events.record({ taskId, level: 'error', type: 'task.failed', message: `task failed: ${error}` });
+}
+
+/** "2 of 5 shard(s) failed; s3: <its error>", or null when none failed. */
+async function failedShards<R>(deps: EngineDeps<R>, taskId: string): Promise<string | null> {
+  const shards = await deps.tasks.getShards(taskId);
+  const failed = shards.filter((s) => s.state === 'FAILED');
+  if (failed.length === 0) return null;
+  const first = failed[0] as (typeof failed)[number];
+  return `${failed.length} of ${shards.length} shard(s) failed; ${shardIdOf(first.shardNo)}: ${first.lastError ?? 'no error recorded'}`;
 }

@@ -315,6 +315,7 @@ export class MemoryPageStore<R> implements PageStore<R> {
           pages: v.shard.pages + cp.pages,
           records: v.shard.records + cp.records,
           failedRecords: v.shard.failedRecords + cp.failedRecords,
+          lastError: null,
           ...(cp.done ? { event: 'complete' as const, requested: null, payload: null } : {}),
         },
       };
