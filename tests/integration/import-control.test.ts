@@ -135,6 +135,22 @@ describe('control of an import task (it runs on the engine)', () => {
     expect(await liveTree(env.db, source)).toEqual(flatten({ ...tree, children: [a, b] } as never).sort());
   });
 
+  it('stops an import taking parts before its commit: STOPPED, no more parts, the source free', async () => {
+    const source = 'imp-parts-stop';
+    const { taskId } = await openImport(env.services, tenant, source);
+    await addPart(env.services, tenant, taskId, [{ ...sampleTree(), parentId: null }]);
+    const [first] = await takeShardMessages(env);
+    await applyChunk(env.services, decodeImportMessage(first as never));
+    expect((await controlRun(env.services, tenant, taskId, 'stop')).state).toBe('STOPPED');
+    await expect(
+      addPart(env.services, tenant, taskId, [{ id: 'late', type: 'CASE', name: 'Late', parentId: null }]),
+    ).rejects.toMatchObject({ status: 409 });
+    await expect(commitImport(env.services, tenant, taskId)).rejects.toMatchObject({ status: 409 });
+    const next = await submitImport(env.services, tenant, { source, mode: 'FULL', tree: sampleTree() });
+    await drain();
+    expect((await view(next.taskId)).state).toBe('COMPLETED');
+  });
+
   it('answers 409 with the state for a control that does not apply, and 404 for an unknown shard', async () => {
     const source = 'imp-409';
     const { taskId } = await submitImport(env.services, tenant, { source, mode: 'FULL', tree: sampleTree() });

@@ -32,6 +32,8 @@ export const collectConfigSchema = commonConfigSchema.extend({
   SHARD_TIME_BUDGET_MS: intFromEnv(60_000),
   /** Timeout of one request to a source (TestRail, http-tree). */
   COLLECT_HTTP_TIMEOUT_MS: intFromEnv(30_000),
+  /** Largest answer of a source to one request; a larger one fails its shard (the source must page). */
+  COLLECT_MAX_RESPONSE_BYTES: intFromEnv(32 * 1024 * 1024),
   /** INCREMENTAL runs ask for changes since the watermark minus this (clock skew with the source). */
   WATERMARK_OVERLAP_SECONDS: intFromEnv(60, 0),
   TREE_CACHE_TTL_SECONDS: intFromEnv(3600),

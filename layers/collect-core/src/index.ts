@@ -8,4 +8,5 @@ export * from './model';
 export * from './planner';
 export * from './ports';
 export * from './retry-policy';
+export * from './secrets';
 export * from './states';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Task } from '../src';
 import { abandonMessage, controlShard, controlTask, planTask, runShard, shardIdOf } from '../src';
 import { engine, fakeCollector, httpError, newTask, type ShardMessage } from './harness';
 
@@ -486,5 +487,41 @@ describe('push shards (their page travels in the message)', () => {
     expect(env.queue.messages).toEqual([]);
     expect(await runShard(env.deps, m, { deadline: FAR })).toBe('completed');
     expect([...env.pages.records.keys()]).toEqual(['a']);
+  });
+});
+
+describe('secrets', () => {
+  it('keeps the values of secret settings out of every stored error and event', async () => {
+    const c = {
+      ...fakeCollector({
+        shards: 1,
+        pages: 1,
+        onFetch: () => {
+          throw httpError(400);
+        },
+      }),
+      secrets: ['key'],
+    };
+    const failing = {
+      ...c,
+      async fetchPage() {
+        throw new Error('the source said: you sent key=SUPER-SECRET-42');
+      },
+      settings: { safeParse: (v: unknown) => ({ success: true as const, data: v }) },
+    };
+    const env = engine(failing as never);
+    env.tasks.insertTask({
+      ...newTask('t1', { retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }),
+      settings: { ok: true, key: 'SUPER-SECRET-42' },
+    });
+    await planTask(env.deps, { taskId: 't1', attempt: 0 });
+    await drain(env);
+    const shard = await env.tasks.getShard('t1', 0);
+    expect(shard?.state).toBe('FAILED');
+    expect(shard?.lastError).toContain('key=***');
+    // The settings themselves are kept for the workers (the API shows them redacted).
+    const { settings: _, ...task } = (await env.tasks.getTask('t1')) as Task;
+    const stored = JSON.stringify([task, await env.tasks.getShards('t1'), env.events.entries]);
+    expect(stored).not.toContain('SUPER-SECRET-42');
   });
 });

@@ -71,14 +71,17 @@ export const MAX_DIRECTORIES = 200_000;
 const MAX_PAGE = 1000;
 const PLAN_PAGE = 1000;
 
-function client(s: HttpTreeSettings, timeoutMs: number) {
+function client(s: HttpTreeSettings, limits: { timeoutMs: number; maxBytes: number }) {
   const headers: Record<string, string> = s.token ? { authorization: `Bearer ${s.token}` } : {};
   const base = s.baseUrl.replace(/\/+$/, '');
   return async (path: 'directories' | 'cases', params: Record<string, string | undefined>) => {
     const query = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== undefined) query.set(k, v);
     const what = `GET /${path}?${query}`;
-    const body = await getJson('the http-tree source', `${base}/${path}?${query}`, what, headers, timeoutMs);
+    const body = await getJson('the http-tree source', `${base}/${path}?${query}`, what, {
+      headers,
+      ...limits,
+    });
     const page = envelopeSchema.safeParse(body);
     if (!page.success)
       throw new CollectError(
@@ -104,6 +107,7 @@ function client(s: HttpTreeSettings, timeoutMs: number) {
  */
 export function httpTreeCollector(opts: {
   timeoutMs: number;
+  maxBytes: number;
   version?: string;
 }): Collector<HttpTreeSettings, HttpTreeSpec, HttpTreeCursor, unknown, TreeRecord> {
   return {
@@ -114,7 +118,7 @@ export function httpTreeCollector(opts: {
     secrets: ['token'],
 
     async *plan(ctx: PlanContext<HttpTreeSettings>): AsyncIterable<PlanStep<HttpTreeSpec, TreeRecord>> {
-      const get = client(ctx.settings, opts.timeoutMs);
+      const get = client(ctx.settings, opts);
       const range = ctx.task.range;
       const root = range && 'rootId' in range ? range.rootId : undefined;
       const directories: HttpTreeDirectory[] = [];
@@ -180,7 +184,7 @@ export function httpTreeCollector(opts: {
           : range && 'updatedAfter' in range
             ? range.updatedAfter
             : undefined;
-      const page = await client(ctx.settings, opts.timeoutMs)('cases', {
+      const page = await client(ctx.settings, opts)('cases', {
         directoryId,
         limit: String(Math.min(MAX_PAGE, Math.max(1, ctx.strategy.pageSize))),
         cursor: at.next ?? undefined,

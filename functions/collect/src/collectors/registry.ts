@@ -8,10 +8,7 @@ export type TreeCollector = Collector<unknown, unknown, unknown, unknown, TreeWr
 
 /** The collectors this service runs, by type. */
 export function collectorRegistry(config: Config): ReadonlyMap<string, TreeCollector> {
-  const timeoutMs = config.COLLECT_HTTP_TIMEOUT_MS;
-  const all = [
-    testRailCollector({ timeoutMs }),
-    httpTreeCollector({ timeoutMs }),
-  ] as unknown as TreeCollector[];
+  const limits = { timeoutMs: config.COLLECT_HTTP_TIMEOUT_MS, maxBytes: config.COLLECT_MAX_RESPONSE_BYTES };
+  const all = [testRailCollector(limits), httpTreeCollector(limits)] as unknown as TreeCollector[];
   return new Map(all.map((c) => [c.type, c]));
 }

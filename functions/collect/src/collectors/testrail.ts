@@ -95,7 +95,7 @@ function sectionNumber(rootId: string): number | undefined {
 class TestRailClient {
   constructor(
     private readonly s: TestRailSettings,
-    private readonly timeoutMs: number,
+    private readonly limits: { timeoutMs: number; maxBytes: number },
   ) {}
 
   private auth(): Record<string, string> {
@@ -106,7 +106,7 @@ class TestRailClient {
   async get(api: string): Promise<unknown> {
     const path = api.startsWith('/api/v2/') ? api : `/api/v2/${api}`;
     const url = `${this.s.baseUrl.replace(/\/+$/, '')}/index.php?${path}`;
-    return getJson('TestRail', url, `GET ${path}`, this.auth(), this.timeoutMs);
+    return getJson('TestRail', url, `GET ${path}`, { headers: this.auth(), ...this.limits });
   }
 
   suiteParam(): string {
@@ -137,6 +137,7 @@ const epochSeconds = (iso: string): number => Math.floor(Date.parse(iso) / 1000)
  */
 export function testRailCollector(opts: {
   timeoutMs: number;
+  maxBytes: number;
   version?: string;
 }): Collector<TestRailSettings, TestRailSpec, TestRailCursor, TestRailCase, TreeRecord> {
   return {
@@ -147,7 +148,7 @@ export function testRailCollector(opts: {
     secrets: ['apiKey'],
 
     async *plan(ctx: PlanContext<TestRailSettings>): AsyncIterable<PlanStep<TestRailSpec, TreeRecord>> {
-      const client = new TestRailClient(ctx.settings, opts.timeoutMs);
+      const client = new TestRailClient(ctx.settings, opts);
       const sections: TestRailSection[] = [];
       let next: string | null =
         `get_sections/${ctx.settings.projectId}${client.suiteParam()}&limit=${MAX_PAGE}`;
@@ -193,7 +194,7 @@ export function testRailCollector(opts: {
     },
 
     async fetchPage(ctx: PageContext<TestRailSettings, TestRailSpec>, cursor: TestRailCursor | null) {
-      const client = new TestRailClient(ctx.settings, opts.timeoutMs);
+      const client = new TestRailClient(ctx.settings, opts);
       const at = cursor ?? { i: 0, next: null };
       const section = ctx.spec.sections[at.i];
       if (section === undefined) return { items: [], next: null };

@@ -1,6 +1,7 @@
 import type { PlanMessage } from '../model';
 import type { NewShard } from '../ports';
 import { decideRetry } from '../retry-policy';
+import { redact, secretValues } from '../secrets';
 import { isTaskFinished } from '../states';
 import type { EngineDeps } from './deps';
 import { failTask, settleTask } from './settle';
@@ -69,8 +70,13 @@ export async function planTask<R>(deps: EngineDeps<R>, msg: PlanMessage): Promis
       } else specs.push(step.shard);
     }
   } catch (err) {
-    const failure = deps.classify(err);
-    if (failure.kind === 'unavailable') throw err;
+    const classified = deps.classify(err);
+    if (classified.kind === 'unavailable') throw err;
+    // What is stored and shown never carries a secret setting, whatever the source echoed.
+    const failure = {
+      ...classified,
+      message: redact(classified.message, secretValues(collector, task.settings)),
+    };
     const d = decideRetry(task.strategy.retry, msg.attempt, failure, deps.random);
     if (d.action === 'retry') {
       await deps.queue.publishPlan(

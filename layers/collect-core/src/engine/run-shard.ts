@@ -1,6 +1,7 @@
 import type { ControlRequest, Shard, ShardMessage, Task } from '../model';
 import type { Dispatch, ShardDecision, ShardView } from '../ports';
 import { decideRetry } from '../retry-policy';
+import { redact, secretValues } from '../secrets';
 import { isShardSettled, isTaskFinished } from '../states';
 import type { EngineDeps } from './deps';
 import { failTask, settleTask } from './settle';
@@ -289,8 +290,13 @@ async function handleFailure<R>(
   route: string,
   err: unknown,
 ): Promise<RunOutcome> {
-  const failure = deps.classify(err);
-  if (failure.kind === 'unavailable') throw err;
+  const classified = deps.classify(err);
+  if (classified.kind === 'unavailable') throw err;
+  // What is stored and shown never carries a secret setting, whatever the source echoed.
+  const failure = {
+    ...classified,
+    message: redact(classified.message, secretValues(deps.collectorOf(task), task.settings)),
+  };
   // Attempts are read under the lock: another claim may have counted some since ours.
   const outcome = await deps.tasks.withShard(task.id, shard.shardNo, (v): ShardDecision<RunOutcome> => {
     if (v.shard.epoch !== shard.epoch || v.shard.state !== 'RUNNING') return { result: 'stale' };
