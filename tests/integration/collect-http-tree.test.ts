@@ -184,6 +184,46 @@ describe('a source that breaks the contract', () => {
     expect((await liveTree(env.db, 'ht-items')).map((n) => n[0])).toEqual(['ok', 'root']);
   });
 
+  it('refuses directories without a place and cases an import would refuse, and logs why', async () => {
+    src.addDirectory('root', 'Root');
+    src.addDirectory('A', 'A', 'B');
+    src.addDirectory('B', 'B', 'A');
+    src.addDirectory('self', 'Self', 'self');
+    src.addDirectory('orphan', 'Orphan', 'ZZ');
+    src.addDirectory('child', 'Child of orphan', 'orphan');
+    src.addCase('ok', 'root', 'Fine');
+    src.addCase('root', 'root', 'Same id as a directory');
+    src.addCase('blank', 'root', '   ');
+    src.addCase('broken', 'root', 'bad \ud800 name');
+    src.fault = (api, params) =>
+      api === '/directories' && !params.get('cursor')
+        ? {
+            status: 200,
+            body: JSON.stringify({
+              items: [
+                ...[...src.directories.values()],
+                { id: 'root', parentId: null, name: 'Root again' },
+                { id: 'bad/slash', parentId: null, name: 'Slash' },
+              ],
+              next: null,
+            }),
+          }
+        : undefined;
+    const view = await d.runToEnd(run('ht-refuse', { strategy: { shards: 1 } }));
+    expect(view.state).toBe('COMPLETED');
+    expect((await liveTree(env.db, 'ht-refuse')).map((n) => n[0]).sort()).toEqual(['ok', 'root']);
+    expect(view.progress).toMatchObject({ records: 1, failedRecords: 3 });
+    const logs = await taskLogs(env.services, tenant, view.id, { limit: 1000 });
+    const plan = logs.items.find((e) => e.type === 'task.plan-rejected');
+    const refused = (plan?.data as { examples: string[] }).examples.join('\n');
+    for (const id of ['A', 'B', 'self', 'orphan', 'child', 'bad/slash', 'root: listed twice'])
+      expect(refused).toContain(id);
+    const page = logs.items.find((e) => e.type === 'shard.page');
+    const reasons = ((page?.data as { reasons?: string[] }).reasons ?? []).join('\n');
+    expect(reasons).toMatch(/blank: name/);
+    expect(reasons).toMatch(/broken: name/);
+  });
+
   it('fails the shard, with what was wrong, on an answer that is not the contract or a cursor that repeats', async () => {
     seed(2, 1);
     src.fault = (api, params) =>

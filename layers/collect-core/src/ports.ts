@@ -221,7 +221,8 @@ export interface PageContext<S, Spec> {
   inline?: unknown;
 }
 
-export type PlanStep<Spec, R> = { records: R[] } | { shard: Spec };
+/** What planning lists: records to write at once (and why others were refused), or a shard. */
+export type PlanStep<Spec, R> = { records: R[]; rejected?: string[] } | { shard: Spec };
 
 export interface Page<Item, C> {
   items: Item[];
@@ -229,6 +230,8 @@ export interface Page<Item, C> {
   next: C | null;
   /** Items the source sent that cannot be stored (counted as failed records). */
   rejected?: number;
+  /** Why (some of) them were refused, for the task's log. */
+  reasons?: string[];
 }
 
 /**

@@ -71,7 +71,16 @@ export class TreePageStore implements PageStore<TreeRecord> {
 
   async prepare(task: Task, records: TreeRecord[]): Promise<void> {
     const version = await this.versionOf(task.id);
-    const valid = records.filter((r) => nodeIdSchema.safeParse(r.id).success);
+    // One record per id (the first), with an id the tree can store, not naming a live node of the
+    // other type (a case cannot become a directory, as for imports). The rest count as failed.
+    const seen = new Set<string>();
+    const unique = records.filter((r) => {
+      if (seen.has(r.id) || !nodeIdSchema.safeParse(r.id).success) return false;
+      seen.add(r.id);
+      return true;
+    });
+    const clashes = await this.otherTypeIds(task, unique);
+    const valid = unique.filter((r) => !clashes.has(r.id));
     const parentIds = [...new Set(valid.map((r) => r.parentId).filter((p): p is string => p !== null))];
     const parents = await this.trees.findByIds(this.db, task.tenantId, task.source, parentIds, ['DIRECTORY']);
     const nodes: FlatNode[] = [];
@@ -103,6 +112,21 @@ export class TreePageStore implements PageStore<TreeRecord> {
     await this.cases.writeChanged(task.tenantId, task.source, version, nodes, before);
     const changed = nodes.filter((n) => structureChanged(n, before.get(n.id))).length;
     this.prepared.set(records, { nodes, changed });
+  }
+
+  /** Ids of `records` that a live node of the other type has. */
+  private async otherTypeIds(task: Task, records: TreeRecord[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const [type, other] of [
+      ['CASE', 'DIRECTORY'],
+      ['DIRECTORY', 'CASE'],
+    ] as const) {
+      const ids = records.filter((r) => r.type === type).map((r) => r.id);
+      if (ids.length === 0) continue;
+      for (const [id, row] of await this.trees.findByIds(this.db, task.tenantId, task.source, ids, [other]))
+        if (!row.deleted) out.add(id);
+    }
+    return out;
   }
 
   async commit(
@@ -155,8 +179,10 @@ export class TreePageStore implements PageStore<TreeRecord> {
    * parent was not listed goes to the top level. When a stored directory moved, the paths of
    * the cases under it (which this run may not fetch again) follow it.
    */
-  async writePlanned(task: Task, records: TreeRecord[]): Promise<void> {
+  async writePlanned(task: Task, listed: TreeRecord[]): Promise<void> {
     const version = await this.versionOf(task.id);
+    const clashes = await this.otherTypeIds(task, listed);
+    const records = listed.filter((r) => !clashes.has(r.id));
     const placed = new Map<string, { path: string; level: number }>();
     const outside = [...new Set(records.map((r) => r.parentId).filter((p): p is string => p !== null))];
     const stored = await this.trees.findByIds(this.db, task.tenantId, task.source, outside, ['DIRECTORY']);

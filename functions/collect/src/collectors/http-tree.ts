@@ -8,7 +8,7 @@ import {
 } from '@collect/core';
 import { z } from 'zod';
 import type { TreeRecord } from '../adapters/tree-pages';
-import { caseContentSchema, caseMetadataSchema, nodeIdSchema } from '../schemas';
+import { caseContentSchema, caseMetadataSchema, nodeIdSchema, nodeSchema } from '../schemas';
 import { getJson } from './http-source';
 import { baseUrlSchema } from './testrail';
 import { parentsFirst, subtreeOf } from './tree-order';
@@ -34,10 +34,13 @@ export type HttpTreeSettings = z.infer<typeof httpTreeSettingsSchema>;
 
 const cursorSchema = z.string().min(1).max(2048).nullable();
 
+/** Names as imports take them: valid Unicode, not blank, at most 255 characters. */
+const nameSchema = nodeSchema.shape.name;
+
 const directorySchema = z.object({
   id: nodeIdSchema,
   parentId: nodeIdSchema.nullable(),
-  name: z.string().max(10_000),
+  name: nameSchema,
   position: z.number().int().min(0).optional(),
 });
 export type HttpTreeDirectory = z.infer<typeof directorySchema>;
@@ -45,7 +48,7 @@ export type HttpTreeDirectory = z.infer<typeof directorySchema>;
 /** Metadata keeps any other field the source sends, as TestRail's does. */
 const caseSchema = z.object({
   id: nodeIdSchema,
-  name: z.string().max(10_000),
+  name: nameSchema,
   position: z.number().int().min(0).optional(),
   content: caseContentSchema.optional(),
   metadata: z.looseObject(caseMetadataSchema.shape).optional(),
@@ -122,6 +125,8 @@ export function httpTreeCollector(opts: {
       const range = ctx.task.range;
       const root = range && 'rootId' in range ? range.rootId : undefined;
       const directories: HttpTreeDirectory[] = [];
+      const rejected: string[] = [];
+      const ids = new Set<string>();
       let cursor: string | null = null;
       do {
         await ctx.throttle();
@@ -132,18 +137,24 @@ export function httpTreeCollector(opts: {
         });
         for (const item of page.items) {
           const d = directorySchema.safeParse(item);
-          if (d.success) directories.push(d.data);
+          if (!d.success) rejected.push(refusal(item, d.error.issues));
+          else if (ids.has(d.data.id)) rejected.push(`${d.data.id}: listed twice (the first is kept)`);
+          else {
+            ids.add(d.data.id);
+            directories.push(d.data);
+          }
         }
         if (directories.length > MAX_DIRECTORIES)
           throw new CollectError('task-fatal', `the source lists more than ${MAX_DIRECTORIES} directories`);
         cursor = page.next;
       } while (cursor !== null);
       const ordered = parentsFirst(
-        directories,
+        placed(directories, root, rejected),
         (d) => d.id,
         (d) => d.parentId,
         (a, b) => (a.position ?? 0) - (b.position ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
       );
+      if (rejected.length > 0) yield { records: [], rejected };
       for (let i = 0; i < ordered.length; i += PLAN_PAGE)
         yield {
           records: ordered.slice(i, i + PLAN_PAGE).map((d) => ({
@@ -192,16 +203,23 @@ export function httpTreeCollector(opts: {
         updatedBefore: range && 'updatedBefore' in range ? range.updatedBefore : undefined,
       });
       const items: TreeRecord[] = [];
+      const reasons: string[] = [];
+      const ids = new Set<string>();
       for (const raw of page.items) {
         const c = caseSchema.safeParse(raw);
-        if (c.success) items.push(caseRecord(c.data, directoryId));
+        if (!c.success) reasons.push(refusal(raw, c.error.issues));
+        else if (ids.has(c.data.id)) reasons.push(`${c.data.id}: twice on one page (the first is kept)`);
+        else {
+          ids.add(c.data.id);
+          items.push(caseRecord(c.data, directoryId));
+        }
       }
       const next: HttpTreeCursor | null = page.next
         ? { i: at.i, next: page.next }
         : at.i + 1 < ctx.spec.directories.length
           ? { i: at.i + 1, next: null }
           : null;
-      return { items, next, rejected: page.items.length - items.length };
+      return { items, next, rejected: page.items.length - items.length, reasons };
     },
 
     map: (items) => items as TreeRecord[],
@@ -218,4 +236,59 @@ function caseRecord(c: HttpTreeCase, directoryId: string): TreeRecord {
     ...(c.content ? { content: c.content } : {}),
     ...(c.metadata ? { metadata: c.metadata as TreeRecord['metadata'] } : {}),
   };
+}
+
+/** Why an item was refused: its id (when it has one) and the first problem. */
+function refusal(item: unknown, issues: readonly { path: PropertyKey[]; message: string }[]): string {
+  const id = (item as { id?: unknown } | null)?.id;
+  const issue = issues[0];
+  const where = issue?.path.map(String).join('.') || 'item';
+  return `${typeof id === 'string' ? id.slice(0, 128) : '(no id)'}: ${where}: ${issue?.message ?? 'not valid'}`;
+}
+
+/**
+ * The directories that have a place: a parent the source lists (or none), and a chain of
+ * parents that reaches a top-level directory. The others are refused with the reason (their
+ * parent is not listed, or their parents form a cycle). With `root` (RANGE), the root's own
+ * parent lies outside the listing and is not needed.
+ */
+function placed(all: HttpTreeDirectory[], root: string | undefined, rejected: string[]): HttpTreeDirectory[] {
+  const byId = new Map(all.map((d) => [d.id, d]));
+  const ok = new Map<string, boolean>();
+  const resolve = (d: HttpTreeDirectory): boolean => {
+    const trail: HttpTreeDirectory[] = [];
+    const onTrail = new Set<string>();
+    let at: HttpTreeDirectory | undefined = d;
+    let verdict = true;
+    let why = '';
+    while (at) {
+      const known = ok.get(at.id);
+      if (known !== undefined) {
+        verdict = known;
+        why = 'an ancestor was refused';
+        break;
+      }
+      if (onTrail.has(at.id)) {
+        verdict = false;
+        why = 'its parents form a cycle';
+        break;
+      }
+      trail.push(at);
+      onTrail.add(at.id);
+      if (at.parentId === null || at.id === root) break;
+      const parent = byId.get(at.parentId);
+      if (!parent) {
+        verdict = false;
+        why = `its parent "${at.parentId}" is not listed`;
+        break;
+      }
+      at = parent;
+    }
+    for (const t of trail) {
+      ok.set(t.id, verdict);
+      if (!verdict) rejected.push(`${t.id}: ${t === trail.at(-1) ? why : 'an ancestor was refused'}`);
+    }
+    return verdict;
+  };
+  return all.filter(resolve);
 }

@@ -6,6 +6,9 @@ import { isTaskFinished } from '../states';
 import type { EngineDeps } from './deps';
 import { failTask, settleTask } from './settle';
 
+/** Reasons of refused records kept in the log, per plan. */
+const MAX_EXAMPLES = 20;
+
 export type PlanOutcome = 'planned' | 'skipped' | 'deferred' | 'retrying' | 'failed';
 
 /**
@@ -50,6 +53,8 @@ export async function planTask<R>(deps: EngineDeps<R>, msg: PlanMessage): Promis
   }
   const specs: unknown[] = [];
   let planned = 0;
+  let rejected = 0;
+  const examples: string[] = [];
   try {
     const throttle = async () => {
       while (task.strategy.ratePerSecond > 0) {
@@ -67,6 +72,9 @@ export async function planTask<R>(deps: EngineDeps<R>, msg: PlanMessage): Promis
       if ('records' in step) {
         await deps.pages.writePlanned(task, step.records);
         planned += step.records.length;
+        rejected += step.rejected?.length ?? 0;
+        if (examples.length < MAX_EXAMPLES)
+          examples.push(...(step.rejected ?? []).slice(0, MAX_EXAMPLES - examples.length));
       } else specs.push(step.shard);
     }
   } catch (err) {
@@ -117,6 +125,14 @@ export async function planTask<R>(deps: EngineDeps<R>, msg: PlanMessage): Promis
     message: `planned ${created ?? 0} shard(s) after listing ${planned} record(s)`,
     data: { shards: created ?? 0, plannedRecords: planned },
   });
+  if (rejected > 0)
+    await deps.events.record({
+      taskId: task.id,
+      level: 'warn',
+      type: 'task.plan-rejected',
+      message: `${rejected} record(s) listed while planning were refused`,
+      data: { rejected, examples },
+    });
   await settleTask(deps, task.id);
   return 'planned';
 }

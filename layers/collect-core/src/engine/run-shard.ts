@@ -243,6 +243,7 @@ export async function runShard<R>(
           page: shard.pages,
           records: records.length,
           rejected: fetched.rejected ?? 0,
+          ...(fetched.reasons?.length ? { reasons: fetched.reasons.slice(0, 10) } : {}),
           totalRecords: shard.records,
         },
       });
