@@ -17,34 +17,48 @@ log() { printf '[start] %s\n' "$*" >&2; }
 bash scripts/services.sh
 npx tsx scripts/setup.ts
 
-pids=()
+declare -A pid_of=() restarts=()
 cleanup() {
   trap - EXIT INT TERM
   # Each child leads its own process group: stop the whole group (npx, tsx, node, esbuild …).
-  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  for p in "${pid_of[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 # Two serverless-offline processes, like separate Lambda containers: one serves the HTTP API,
 # the other runs the queue workers the bridge invokes. Each runs its handlers on one JS thread,
-# so API requests and workers do not queue behind each other.
+# so API requests and workers do not queue behind each other. Logs are appended to (the last
+# run's are kept as *.log.1), so a crash leaves its evidence.
+start_part() {
+  case "$1" in
+    offline) setsid bash scripts/offline.sh >>"$RUN_DIR/offline.log" 2>&1 & ;;
+    workers)
+      HTTP_PORT="$WORKER_HTTP_PORT" LAMBDA_PORT="$WORKER_LAMBDA_PORT" ESBUILD_WORK_FOLDER=.esbuild-workers \
+        setsid bash scripts/offline.sh >>"$RUN_DIR/workers.log" 2>&1 &
+      ;;
+    bridge) LAMBDA_PORT="$WORKER_LAMBDA_PORT" setsid node_modules/.bin/tsx scripts/bridge/main.ts >>"$RUN_DIR/bridge.log" 2>&1 & ;;
+  esac
+  pid_of[$1]=$!
+}
+for part in offline workers bridge; do
+  [ -f "$RUN_DIR/$part.log" ] && mv -f "$RUN_DIR/$part.log" "$RUN_DIR/$part.log.1"
+  : >"$RUN_DIR/$part.log"
+done
 log "serverless-offline (API) on http://localhost:$HTTP_PORT (log: $RUN_DIR/offline.log)"
-setsid bash scripts/offline.sh >"$RUN_DIR/offline.log" 2>&1 &
-pids+=($!)
+start_part offline
 log "serverless-offline (workers) on Lambda port $WORKER_LAMBDA_PORT (log: $RUN_DIR/workers.log)"
-HTTP_PORT="$WORKER_HTTP_PORT" LAMBDA_PORT="$WORKER_LAMBDA_PORT" ESBUILD_WORK_FOLDER=.esbuild-workers \
-  setsid bash scripts/offline.sh >"$RUN_DIR/workers.log" 2>&1 &
-pids+=($!)
+start_part workers
 log "RabbitMQ bridge (log: $RUN_DIR/bridge.log)"
-LAMBDA_PORT="$WORKER_LAMBDA_PORT" setsid node_modules/.bin/tsx scripts/bridge/main.ts >"$RUN_DIR/bridge.log" 2>&1 &
-pids+=($!)
+start_part bridge
 
 deadline=$((SECONDS + ${START_TIMEOUT:-180}))
 until curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/api/tasks/ready-check" -w '' 2>/dev/null ||
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/api/tasks/ready-check")" = 404 ]; do
-  for p in "${pids[@]}"; do
-    kill -0 "$p" 2>/dev/null || { log "a process exited early; see $RUN_DIR/*.log"; tail -n 30 "$RUN_DIR"/*.log >&2; exit 1; }
+  for part in "${!pid_of[@]}"; do
+    kill -0 "${pid_of[$part]}" 2>/dev/null || { log "$part exited early; see $RUN_DIR/$part.log"; tail -n 30 "$RUN_DIR/$part.log" >&2; exit 1; }
   done
   [ "$SECONDS" -lt "$deadline" ] || { log "not up after ${START_TIMEOUT:-180}s; see $RUN_DIR/*.log"; exit 1; }
   sleep 1
@@ -55,6 +69,27 @@ if [ "$START_DEMO" = 1 ]; then
   bash scripts/demo/demo.sh "http://127.0.0.1:$HTTP_PORT" || log "demo failed (the platform keeps running)"
 fi
 log "Ctrl-C stops serverless-offline and the bridge"
-wait -n "${pids[@]}"
-log "a process exited; stopping"
-exit 1
+
+# A part that dies (a crash, an OOM, kill -9) is started again, as Lambda starts a new container;
+# the work it held comes back from RabbitMQ. One that keeps dying (5 times within a minute) stops
+# everything, with the end of its log.
+while :; do
+  wait -n "${pid_of[@]}" || true
+  for part in "${!pid_of[@]}"; do
+    pid="${pid_of[$part]}"
+    kill -0 "$pid" 2>/dev/null && continue
+    kill -KILL -- "-$pid" 2>/dev/null || true # what is left of its process group
+    now=$SECONDS
+    recent="${restarts[$part]:-}"
+    recent="$(for t in $recent; do [ $((now - t)) -lt 60 ] && printf '%s ' "$t"; done)$now"
+    restarts[$part]="$recent"
+    log "$part exited; last lines of $RUN_DIR/$part.log:"
+    tail -n 15 "$RUN_DIR/$part.log" >&2 || true
+    if [ "$(wc -w <<<"$recent")" -ge 5 ]; then
+      log "$part exited 5 times within a minute; stopping"
+      exit 1
+    fi
+    log "starting $part again"
+    start_part "$part"
+  done
+done
