@@ -215,11 +215,11 @@ describe('a source that breaks the contract', () => {
     expect(view.progress).toMatchObject({ records: 1, failedRecords: 3 });
     const logs = await taskLogs(env.services, tenant, view.id, { limit: 1000 });
     const plan = logs.items.find((e) => e.type === 'task.plan-rejected');
-    const refused = (plan?.data as { examples: string[] }).examples.join('\n');
+    const refused = ((plan?.data ?? {}) as { examples?: string[] }).examples?.join('\n') ?? '';
     for (const id of ['A', 'B', 'self', 'orphan', 'child', 'bad/slash', 'root: listed twice'])
       expect(refused).toContain(id);
     const page = logs.items.find((e) => e.type === 'shard.page');
-    const reasons = ((page?.data as { reasons?: string[] }).reasons ?? []).join('\n');
+    const reasons = ((page?.data ?? {}) as { reasons?: string[] }).reasons?.join('\n') ?? '';
     expect(reasons).toMatch(/blank: name/);
     expect(reasons).toMatch(/broken: name/);
   });

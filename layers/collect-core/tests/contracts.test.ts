@@ -54,7 +54,11 @@ pageStoreContract<{ id: string }>('memory', () => {
       repo.insertTask(task);
       for (const s of shards) repo.insertShard(s);
     },
-    page: (task, count) => Array.from({ length: count }, () => ({ id: `${task.id}/${(n += 1)}` })),
+    page: (task, count) =>
+      Array.from({ length: count }, () => {
+        n += 1;
+        return { id: `${task.id}/${n}` };
+      }),
     stored: async (task) => [...pages.records.keys()].filter((k) => k.startsWith(`${task.id}/`)).sort(),
     keepsCursor: true,
   };
