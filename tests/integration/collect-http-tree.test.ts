@@ -1,5 +1,6 @@
 import { decodeBody, topology } from '@collect/common';
-import { runShard } from '@collect/core';
+import { planTask, runShard } from '@collect/core';
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { engineMessageSchema } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
 import { recordDeadShards } from '../../functions/collect/src/app/dead-shards';
@@ -11,6 +12,7 @@ import { engineDriver } from '../support/engine-driver';
 import { FakeTreeSource } from '../support/fake-tree-source';
 import { type LiveNode, liveTree } from '../support/stores';
 import { createTestEnv, type TestEnv } from '../support/test-env';
+import { waitFor } from '../support/wait';
 
 let env: TestEnv;
 let src: FakeTreeSource;
@@ -413,5 +415,35 @@ describe('strategy', () => {
     expect(err).toMatchObject({ status: 400 });
     const paths = (err as { details: { path: string }[] }).details.map((p) => p.path).sort();
     expect(paths).toEqual(['settings', 'settings.baseUrl', 'settings.token']);
+  });
+});
+
+describe('a plan message that overtakes its task', () => {
+  it('is planned once the unit that created the task commits (it was published inside it)', async () => {
+    seed(1, 1);
+    const taskId = crypto.randomUUID();
+    const conn = await env.db.getConnection();
+    try {
+      await conn.beginTransaction();
+      await conn.query(
+        `INSERT INTO collect_task (id, tenant_id, kind, collector, source, mode, state, sealed, tree_version, settings, strategy)
+         VALUES (?, ?, 'collect', 'http-tree', 'ht-overtake', 'FULL', 'CREATED', 0, 1, ?, ?)`,
+        [taskId, tenant, JSON.stringify(src.settings()), JSON.stringify({ shards: 1 })],
+      );
+      // The plan message is consumed while the creating unit has not committed yet.
+      const planning = planTask(env.services.engine, { taskId, attempt: 0 });
+      await waitFor('the planner to wait for the task row', async () => {
+        const [rows] = await env.db.query<RowDataPacket[]>(
+          `SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'
+             AND trx_query LIKE '%FROM collect_task WHERE id = %FOR UPDATE%'`,
+        );
+        return Number(rows[0]?.n) > 0 ? true : undefined;
+      });
+      await conn.commit();
+      expect(await planning).toBe('planned');
+    } finally {
+      conn.release();
+    }
+    await d.runUntil('the run to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
   });
 });

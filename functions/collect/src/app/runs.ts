@@ -49,7 +49,7 @@ export const startRunSchema = z.strictObject({
   collector: z.string().min(1).max(64),
   source: sourceSchema,
   mode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']),
-  settings: z.unknown(),
+  settings: z.custom<unknown>((v) => v !== undefined, { message: "required: the collector's settings" }),
   range: z
     .union([
       z.strictObject({ rootId: nodeIdSchema }),
@@ -73,7 +73,8 @@ function validate(s: Services, body: unknown): StartRun {
       `unknown collector "${raw.collector}"; known: ${[...s.collectors.keys()].join(', ')}`,
       'unknown_collector',
     );
-  if (collector) {
+  // Missing settings are reported once, by the envelope; present ones are the collector's to judge.
+  if (collector && raw.settings !== undefined) {
     const settings = collector.settings.safeParse(raw.settings);
     if (!settings.success)
       for (const i of settings.error.issues)

@@ -19,7 +19,10 @@ export type PlanOutcome = 'planned' | 'skipped' | 'deferred' | 'retrying' | 'fai
  * upserts and shards are only created once.
  */
 export async function planTask<R>(deps: EngineDeps<R>, msg: PlanMessage): Promise<PlanOutcome> {
-  const known = await deps.tasks.getTask(msg.taskId);
+  // The plan message is published inside the unit that creates the task, before its commit: a
+  // plain read may not see the task yet, a unit (which locks it) waits for that commit.
+  const known =
+    (await deps.tasks.getTask(msg.taskId)) ?? (await deps.tasks.withTask(msg.taskId, (v) => ({ result: v.task })));
   if (!known || known.sealed || isTaskFinished(known.state)) return 'skipped';
   const early = (msg.notBefore ?? 0) - deps.clock.now();
   if (early > 100) {
