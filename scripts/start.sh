@@ -73,8 +73,13 @@ log "Ctrl-C stops serverless-offline and the bridge"
 # A part that dies (a crash, an OOM, kill -9) is started again, as Lambda starts a new container;
 # the work it held comes back from RabbitMQ. One that keeps dying (5 times within a minute) stops
 # everything, with the end of its log.
+# It also ends when whatever started it is gone (`npm start` stopped by a process manager's
+# SIGTERM does not pass the signal on), rather than leaving the platform running unowned.
+parent=$PPID
 while :; do
-  wait -n "${pid_of[@]}" || true
+  sleep 1 &
+  wait $! || true
+  kill -0 "$parent" 2>/dev/null || { log "the process that started me is gone; stopping"; exit 0; }
   for part in "${!pid_of[@]}"; do
     pid="${pid_of[$part]}"
     kill -0 "$pid" 2>/dev/null && continue

@@ -226,21 +226,25 @@ describe('a source that breaks the contract', () => {
     expect(reasons).toMatch(/broken: name/);
   });
 
-  it('fails the shard, with what was wrong, on an answer that is not the contract or a cursor that repeats', async () => {
+  it('fails the shard, with what was wrong, on an answer that is not the contract, a cursor that repeats, or cursors in a circle', async () => {
     seed(2, 1);
-    src.fault = (api, params) =>
-      api === '/cases' && params.get('directoryId') === 'd0'
-        ? { status: 200, body: JSON.stringify({ records: [] }) }
-        : api === '/cases' && params.get('directoryId') === 'd1' && !params.get('cursor')
-          ? { status: 200, body: JSON.stringify({ items: [], next: 'again' }) }
-          : api === '/cases' && params.get('cursor') === 'again'
-            ? { status: 200, body: JSON.stringify({ items: [], next: 'again' }) }
-            : undefined;
+    // d0: not the contract; d1: the same cursor again; d0.sub: cursors X → Y → X → … for ever.
+    const loop: Record<string, string> = { '': 'X', X: 'Y', Y: 'X' };
+    src.fault = (api, params) => {
+      if (api !== '/cases') return undefined;
+      const dir = params.get('directoryId');
+      const cursor = params.get('cursor') ?? '';
+      if (dir === 'd0') return { status: 200, body: JSON.stringify({ records: [] }) };
+      if (dir === 'd1') return { status: 200, body: JSON.stringify({ items: [], next: 'again' }) };
+      if (dir === 'd0.sub') return { status: 200, body: JSON.stringify({ items: [], next: loop[cursor] }) };
+      return undefined;
+    };
     const view = await d.runToEnd(run('ht-contract', { strategy: { shards: 4 } }));
     expect(view.state).toBe('PARTIALLY_COMPLETED');
     const errors = view.shards.map((s) => s.lastError ?? '').join('\n');
     expect(errors).toMatch(/broke its contract .*items/);
     expect(errors).toMatch(/same cursor again/);
+    expect(errors).toMatch(/go round in a circle in directory "d0.sub"/);
   });
 
   it('fails the task at once on a wrong token', async () => {

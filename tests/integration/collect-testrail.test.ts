@@ -247,6 +247,21 @@ describe('failures of the source', () => {
     expect(await liveTree(env.db, 'tr-partial')).toEqual(expected());
   });
 
+  it('retries a run that failed while it was being planned: it is planned again', async () => {
+    seed(1, 2);
+    tr.fault = (api) => (api.includes('get_sections') ? { status: 400 } : undefined);
+    const failed = await runToEnd(run('tr-plan-fail'));
+    expect(failed.state).toBe('FAILED');
+    expect(failed.shards).toEqual([]);
+    tr.fault = () => undefined;
+    expect((await controlRun(env.services, tenant, failed.id as string, 'retry')).state).toBe('RUNNING');
+    await runUntil(
+      'the run to complete',
+      async () => (await task(failed.id as string)).state === 'COMPLETED',
+    );
+    expect(await liveTree(env.db, 'tr-plan-fail')).toEqual(expected());
+  });
+
   it('fails the whole task at once when the credentials are rejected', async () => {
     seed(2, 2);
     const view = await runToEnd(run('tr-401', { settings: tr.settings({ apiKey: 'wrong' }) }));

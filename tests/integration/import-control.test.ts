@@ -94,8 +94,14 @@ describe('control of an import task (it runs on the engine)', () => {
     expect(await recordDeadShards(env.services, deadEvent(lost as never), 'import-chunk')).toBe(1);
     await takeShardMessages(env); // the parked copy is not needed: the shard kept its chunk
     expect(await view(taskId)).toMatchObject({ state: 'PARTIALLY_COMPLETED', progress: { failedShards: 1 } });
-    const retried = await controlRun(env.services, tenant, taskId, 'retry');
+    // The applied chunks are in the tree and kept nowhere else: they cannot run again.
+    await expect(
+      controlRun(env.services, tenant, taskId, 'retry', { scope: 'SHARDS', shardNos: [1] }),
+    ).rejects.toMatchObject({ status: 409 });
+    // ALL runs again what can run again: the kept chunk.
+    const retried = await controlRun(env.services, tenant, taskId, 'retry', { scope: 'ALL' });
     expect(retried.state).toBe('RUNNING');
+    expect(retried.shards.map((s) => s.shardId)).toEqual(['s0']);
     expect(await drain()).toEqual(['completed']);
     expect((await view(taskId)).state).toBe('COMPLETED');
     expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());

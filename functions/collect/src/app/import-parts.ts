@@ -67,9 +67,15 @@ async function openTask(
   const task = isTaskId(taskId) ? await deps.tasks.get(taskId, conn, true) : undefined;
   if (!task || task.tenantId !== tenantId || task.kind !== IMPORT_TASK_KIND)
     throw notFound(`import "${taskId}"`);
-  if (task.sealed || isTaskFinished(task.state)) {
-    throw conflict(`import "${taskId}" takes no more parts`, { state: task.state, committed: task.sealed });
-  }
+  if (isTaskFinished(task.state))
+    throw conflict(`import "${taskId}" is ${task.state}: it takes no more parts and cannot be committed`, {
+      state: task.state,
+    });
+  if (task.sealed)
+    throw conflict(
+      `import "${taskId}" ${task.requested === 'STOP' ? 'is stopping' : 'was committed'}: it takes no more parts`,
+      { state: task.state, requested: task.requested, committed: task.requested !== 'STOP' },
+    );
   return task;
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   CollectError,
   type Collector,
@@ -63,11 +64,23 @@ export interface HttpTreeSpec {
   directories: string[];
 }
 
-/** Which directory, and the source's cursor inside it (`null`: its first page). */
+/**
+ * Which directory, the source's cursor inside it (`null`: its first page), and what keeps a
+ * source whose cursors go round in circles from being paged for ever: digests of the cursors
+ * this directory has given lately, and how many pages it has given.
+ */
 export interface HttpTreeCursor {
   i: number;
   next: string | null;
+  seen?: string[];
+  pages?: number;
 }
+
+/** Cursors remembered per directory (a loop longer than this is still ended by MAX_DIRECTORY_PAGES). */
+const SEEN_CURSORS = 32;
+/** Pages one directory may take: 10 million cases at 100 a page. */
+export const MAX_DIRECTORY_PAGES = 100_000;
+const digest = (cursor: string): string => createHash('sha1').update(cursor).digest('base64url').slice(0, 12);
 
 /** Directories are held while planning (to order them parents first); more is refused. */
 export const MAX_DIRECTORIES = 200_000;
@@ -214,11 +227,22 @@ export function httpTreeCollector(opts: {
           items.push(caseRecord(c.data, directoryId));
         }
       }
-      const next: HttpTreeCursor | null = page.next
-        ? { i: at.i, next: page.next }
-        : at.i + 1 < ctx.spec.directories.length
-          ? { i: at.i + 1, next: null }
-          : null;
+      let next: HttpTreeCursor | null = null;
+      if (page.next !== null) {
+        const seen = at.seen ?? [];
+        const pages = (at.pages ?? 0) + 1;
+        if (seen.includes(digest(page.next)))
+          throw new CollectError(
+            'shard-fatal',
+            `the http-tree source's cursors go round in a circle in directory "${directoryId}"`,
+          );
+        if (pages >= MAX_DIRECTORY_PAGES)
+          throw new CollectError(
+            'shard-fatal',
+            `directory "${directoryId}" gave more than ${MAX_DIRECTORY_PAGES} pages`,
+          );
+        next = { i: at.i, next: page.next, seen: [...seen, digest(page.next)].slice(-SEEN_CURSORS), pages };
+      } else if (at.i + 1 < ctx.spec.directories.length) next = { i: at.i + 1, next: null };
       return { items, next, rejected: page.items.length - items.length, reasons };
     },
 

@@ -135,7 +135,7 @@ function stopPlan(v: TaskView, { push }: Target, only?: Shard): Plan {
   return { task: { requested: 'STOP', ...(unplanned ? { sealed: true } : {}) }, changes, dispatch: [] };
 }
 
-function retryPlan(v: TaskView, route: string, opts: RetryOptions, only?: Shard): Plan {
+function retryPlan(v: TaskView, { route, push }: Target, opts: RetryOptions, only?: Shard): Plan {
   const { task } = v;
   if (
     task.state === 'COMPLETED' ||
@@ -144,6 +144,19 @@ function retryPlan(v: TaskView, route: string, opts: RetryOptions, only?: Shard)
     task.requested === 'STOP'
   )
     illegal(`the task is ${task.state}`, task);
+  // A pull task that failed while it was being planned has no shards: it is planned again.
+  if (!only && !push && !task.sealed && task.state === 'FAILED')
+    return {
+      task: {
+        event: 'retry',
+        retakeSource: true,
+        lastError: null,
+        ...(opts.policy ? { retry: opts.policy } : {}),
+      },
+      changes: [],
+      dispatch: [],
+      plan: true,
+    };
   const scope = only ? 'SHARDS' : (opts.scope ?? 'FAILED');
   let chosen: Shard[];
   if (only) chosen = [only];
@@ -164,6 +177,15 @@ function retryPlan(v: TaskView, route: string, opts: RetryOptions, only?: Shard)
         shards: blocked.map((s) => ({ shardId: shardIdOf(s.shardNo), state: s.state })),
       },
     );
+  // A push shard runs the page it keeps; an applied one keeps none (its chunk is in the tree).
+  const applied = push ? chosen.filter((s) => s.state === 'COMPLETED') : [];
+  if (applied.length > 0 && (only || scope === 'SHARDS'))
+    illegal(
+      `an import's applied chunks cannot run again: ${applied.map((s) => shardIdOf(s.shardNo)).join(', ')} COMPLETED (import again to change the tree)`,
+      task,
+      { shards: applied.map((s) => ({ shardId: shardIdOf(s.shardNo), state: s.state })) },
+    );
+  if (push) chosen = chosen.filter((s) => s.state !== 'COMPLETED');
   if (chosen.length === 0) illegal(scope === 'FAILED' ? 'no shard has failed' : 'no shard to retry', task);
   const changes: Change[] = [];
   const dispatch: Dispatch[] = [];
@@ -254,7 +276,7 @@ export function controlTask<R>(
       case 'stop':
         return stopPlan(v, target);
       case 'retry':
-        return retryPlan(v, target.route, opts);
+        return retryPlan(v, target, opts);
     }
   });
 }
@@ -284,7 +306,7 @@ export function controlShard<R>(
         case 'stop':
           return stopPlan(v, target, shard);
         case 'retry':
-          return retryPlan(v, target.route, {}, shard);
+          return retryPlan(v, target, {}, shard);
       }
     },
     shardNo,

@@ -22,7 +22,8 @@ export async function planTask<R>(deps: EngineDeps<R>, msg: PlanMessage): Promis
   // The plan message is published inside the unit that creates the task, before its commit: a
   // plain read may not see the task yet, a unit (which locks it) waits for that commit.
   const known =
-    (await deps.tasks.getTask(msg.taskId)) ?? (await deps.tasks.withTask(msg.taskId, (v) => ({ result: v.task })));
+    (await deps.tasks.getTask(msg.taskId)) ??
+    (await deps.tasks.withTask(msg.taskId, (v) => ({ result: v.task })));
   if (!known || known.sealed || isTaskFinished(known.state)) return 'skipped';
   const early = (msg.notBefore ?? 0) - deps.clock.now();
   if (early > 100) {

@@ -92,11 +92,15 @@ export async function failTask<R>(deps: EngineDeps<R>, taskId: string, error: st
   await deps.events.record({ taskId, level: 'error', type: 'task.failed', message: `task failed: ${error}` });
 }
 
-/** "2 of 5 shard(s) failed; s3: <its error>", or null when none failed. */
+/** "2 of 5 shard(s) failed; s3: <its error>" (or "… stopped"), or null when none did. */
 async function failedShards<R>(deps: EngineDeps<R>, taskId: string): Promise<string | null> {
   const shards = await deps.tasks.getShards(taskId);
   const failed = shards.filter((s) => s.state === 'FAILED');
-  if (failed.length === 0) return null;
-  const first = failed[0] as (typeof failed)[number];
-  return `${failed.length} of ${shards.length} shard(s) failed; ${shardIdOf(first.shardNo)}: ${first.lastError ?? 'no error recorded'}`;
+  const first = failed[0];
+  if (first)
+    return `${failed.length} of ${shards.length} shard(s) failed; ${shardIdOf(first.shardNo)}: ${first.lastError ?? 'no error recorded'}`;
+  const stopped = shards.filter((s) => s.state === 'STOPPED');
+  if (stopped.length > 0)
+    return `${stopped.length} of ${shards.length} shard(s) stopped: ${stopped.map((s) => shardIdOf(s.shardNo)).join(', ')}`;
+  return null;
 }
