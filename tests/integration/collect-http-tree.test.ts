@@ -224,6 +224,8 @@ describe('a source that breaks the contract', () => {
     const reasons = ((page?.data ?? {}) as { reasons?: string[] }).reasons?.join('\n') ?? '';
     expect(reasons).toMatch(/blank: name/);
     expect(reasons).toMatch(/broken: name/);
+    expect(reasons).toMatch(/root: a live directory has this id/);
+    expect(page?.data).toMatchObject({ records: 1, rejected: 3 });
   });
 
   it('fails the shard, with what was wrong, on an answer that is not the contract, a cursor that repeats, or cursors in a circle', async () => {

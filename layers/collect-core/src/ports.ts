@@ -142,7 +142,10 @@ export interface Checkpoint {
   failedRecords: number;
 }
 
-export type CommitOutcome = { owned: false } | { owned: true; requested: ControlRequest | null };
+export type CommitOutcome =
+  | { owned: false }
+  /** `refused`: why records of the page were not stored (counted as failed by the store). */
+  | { owned: true; requested: ControlRequest | null; refused?: string[] };
 
 /**
  * Where a run's records go. `commit` is the unit the design calls commitPage: the page's

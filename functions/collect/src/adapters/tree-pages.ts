@@ -27,6 +27,8 @@ export interface TreeRecord {
 interface Prepared {
   nodes: FlatNode[];
   changed: number;
+  /** Why the records left out were refused. */
+  refused: string[];
 }
 
 const MAX_NAME = 255;
@@ -73,22 +75,38 @@ export class TreePageStore implements PageStore<TreeRecord> {
     const version = await this.versionOf(task.id);
     // One record per id (the first), with an id the tree can store, not naming a live node of the
     // other type (a case cannot become a directory, as for imports). The rest count as failed.
+    const refused: string[] = [];
     const seen = new Set<string>();
     const unique = records.filter((r) => {
-      if (seen.has(r.id) || !nodeIdSchema.safeParse(r.id).success) return false;
-      seen.add(r.id);
-      return true;
+      if (!nodeIdSchema.safeParse(r.id).success)
+        refused.push(`${String(r.id).slice(0, 128)}: not a valid id`);
+      else if (seen.has(r.id)) refused.push(`${r.id}: twice on one page`);
+      else {
+        seen.add(r.id);
+        return true;
+      }
+      return false;
     });
     const clashes = await this.otherTypeIds(task, unique);
-    const valid = unique.filter((r) => !clashes.has(r.id));
+    const valid = unique.filter((r) => {
+      if (!clashes.has(r.id)) return true;
+      refused.push(`${r.id}: a live ${r.type === 'CASE' ? 'directory' : 'case'} has this id`);
+      return false;
+    });
     const parentIds = [...new Set(valid.map((r) => r.parentId).filter((p): p is string => p !== null))];
     const parents = await this.trees.findByIds(this.db, task.tenantId, task.source, parentIds, ['DIRECTORY']);
     const nodes: FlatNode[] = [];
     for (const r of valid) {
       const parent = r.parentId === null ? undefined : parents.get(r.parentId);
-      if (r.parentId !== null && (!parent || parent.deleted)) continue;
+      if (r.parentId !== null && (!parent || parent.deleted)) {
+        refused.push(`${r.id}: its directory "${r.parentId}" is not in the tree`);
+        continue;
+      }
       const path = `${parent?.path ?? ''}/${r.id}`;
-      if (path.length > 3000) continue;
+      if (path.length > 3000) {
+        refused.push(`${r.id}: nested too deep (path over 3000 characters)`);
+        continue;
+      }
       nodes.push(
         hashAndSerialize({
           id: r.id,
@@ -111,7 +129,7 @@ export class TreePageStore implements PageStore<TreeRecord> {
     );
     await this.cases.writeChanged(task.tenantId, task.source, version, nodes, before);
     const changed = nodes.filter((n) => structureChanged(n, before.get(n.id))).length;
-    this.prepared.set(records, { nodes, changed });
+    this.prepared.set(records, { nodes, changed, refused });
   }
 
   /** Ids of `records` that a live node of the other type has. */
@@ -135,7 +153,7 @@ export class TreePageStore implements PageStore<TreeRecord> {
     records: TreeRecord[],
     cp: Checkpoint,
   ): Promise<CommitOutcome> {
-    const prepared = this.prepared.get(records) ?? { nodes: [], changed: 0 };
+    const prepared = this.prepared.get(records) ?? { nodes: [], changed: 0, refused: [] };
     const version = await this.versionOf(task.id);
     const completed = nextShardState('RUNNING', 'complete');
     return inTransaction(this.db, async (conn): Promise<CommitOutcome> => {
@@ -166,7 +184,11 @@ export class TreePageStore implements PageStore<TreeRecord> {
           shard.shardNo,
         ],
       );
-      return { owned: true, requested: cp.done ? null : (row.requested ?? null) };
+      return {
+        owned: true,
+        requested: cp.done ? null : (row.requested ?? null),
+        ...(prepared.refused.length > 0 ? { refused: prepared.refused } : {}),
+      };
     });
   }
 

@@ -226,24 +226,27 @@ export async function runShard<R>(
       });
       if (!out.owned) return 'stale';
       await deps.pages.committed(task);
+      const refused = out.refused ?? [];
+      const rejected = (fetched.rejected ?? 0) + refused.length;
+      const reasons = [...(fetched.reasons ?? []), ...refused];
       shard = {
         ...shard,
         cursor: fetched.next,
         pages: shard.pages + 1,
-        records: shard.records + records.length,
-        failedRecords: shard.failedRecords + (fetched.rejected ?? 0),
+        records: shard.records + records.length - refused.length,
+        failedRecords: shard.failedRecords + rejected,
       };
       await deps.events.record({
         taskId: task.id,
         shardNo: shard.shardNo,
         level: 'info',
         type: 'shard.page',
-        message: `page ${shard.pages} done: ${records.length} record(s)`,
+        message: `page ${shard.pages} done: ${records.length - refused.length} record(s)`,
         data: {
           page: shard.pages,
-          records: records.length,
-          rejected: fetched.rejected ?? 0,
-          ...(fetched.reasons?.length ? { reasons: fetched.reasons.slice(0, 10) } : {}),
+          records: records.length - refused.length,
+          rejected,
+          ...(reasons.length ? { reasons: reasons.slice(0, 10) } : {}),
           totalRecords: shard.records,
         },
       });
