@@ -1,3 +1,4 @@
+import type { ZodError } from 'zod';
 /** Base error: a stable string `code` callers and workers classify by, never by message. */
 export class AppError extends Error {
   readonly code: string;
@@ -70,4 +71,27 @@ export function classifyFailure(err: unknown): FailureClass {
   if (err instanceof NonRetryableError) return 'non-retryable';
   if (err instanceof AppError && err.code.startsWith('INVALID_')) return 'non-retryable';
   return 'retryable';
+}
+
+/** At most this many problems are listed; the total is always reported. */
+export const MAX_LISTED_PROBLEMS = 1000;
+
+export class ProblemList {
+  readonly items: Problem[] = [];
+  total = 0;
+  add(path: string, message: string, code?: string): void {
+    this.total += 1;
+    if (this.items.length < MAX_LISTED_PROBLEMS)
+      this.items.push({ path, message, ...(code ? { code } : {}) });
+  }
+  /** Adds zod's issues, except those under a top-level key in `skip` (already reported). */
+  addZod(base: string, error: ZodError, skip: ReadonlySet<string> = new Set()): void {
+    for (const issue of error.issues) {
+      if (skip.has(String(issue.path[0]))) continue;
+      const sub = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      const path = `${base}${sub}`.replace(/^\./, '');
+      if (!this.items.some((i) => i.path === path && i.message === issue.message))
+        this.add(path, issue.message, issue.code);
+    }
+  }
 }

@@ -1,4 +1,13 @@
-import { conflict, HttpError, inTransaction, newId, notFound, queueDepth, topology } from '@collect/common';
+import {
+  conflict,
+  HttpError,
+  inTransaction,
+  newId,
+  notFound,
+  ProblemList,
+  queueDepth,
+  topology,
+} from '@collect/common';
 import { isTaskFinished, settleTask } from '@collect/core';
 import type { PoolConnection } from 'mysql2/promise';
 import type { TaskRow } from '../adapters/task-store.mysql';
@@ -15,7 +24,6 @@ import {
   shardsOf,
   takeSource,
 } from './submit-import';
-import { ProblemList } from './tree-walk';
 
 /*
  * A FULL import too large for one request (API Gateway and Lambda cap a request at 10 MB / 6 MB)

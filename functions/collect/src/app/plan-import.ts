@@ -1,6 +1,6 @@
-import { badRequest, type Problem } from '@collect/common';
+import { badRequest, type Problem, ProblemList } from '@collect/common';
 import type { FlatNode, ImportRequest } from '../schemas';
-import { type Anchor, newWalkState, ProblemList, type TreeLimits, walkSubtree } from './tree-walk';
+import { type Anchor, newWalkState, type TreeLimits, walkSubtree } from './tree-walk';
 
 /** What the store must answer for an incremental import to be planned. */
 export interface TreeLookup {

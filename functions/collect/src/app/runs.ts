@@ -6,6 +6,7 @@ import {
   newId,
   notFound,
   type Problem,
+  ProblemList,
 } from '@collect/common';
 import {
   type ControlAction,
@@ -25,7 +26,6 @@ import type { Services } from '../composition';
 import { isTaskId, nodeIdSchema, sourceSchema } from '../schemas';
 import { readTask } from './read-task';
 import { takeSource } from './submit-import';
-import { ProblemList } from './tree-walk';
 
 export const RUN_TASK_KIND = 'collect';
 

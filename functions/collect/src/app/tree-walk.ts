@@ -1,5 +1,4 @@
-import { digest, type Problem } from '@collect/common';
-import type { z } from 'zod';
+import { digest, type ProblemList } from '@collect/common';
 import { type FlatNode, type InputNode, nodeSchema } from '../schemas';
 
 export interface TreeLimits {
@@ -18,29 +17,6 @@ export interface Anchor {
 
 /** Largest node, as JSON: one shard message, with its envelope, stays far below Lambda's 6 MB. */
 export const MAX_NODE_CHARS = 1024 * 1024;
-
-/** At most this many problems are listed; the total is always reported. */
-export const MAX_LISTED_PROBLEMS = 1000;
-
-export class ProblemList {
-  readonly items: Problem[] = [];
-  total = 0;
-  add(path: string, message: string, code?: string): void {
-    this.total += 1;
-    if (this.items.length < MAX_LISTED_PROBLEMS)
-      this.items.push({ path, message, ...(code ? { code } : {}) });
-  }
-  /** Adds zod's issues, except those under a top-level key in `skip` (already reported). */
-  addZod(base: string, error: z.ZodError, skip: ReadonlySet<string> = new Set()): void {
-    for (const issue of error.issues) {
-      if (skip.has(String(issue.path[0]))) continue;
-      const sub = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-      const path = `${base}${sub}`.replace(/^\./, '');
-      if (!this.items.some((i) => i.path === path && i.message === issue.message))
-        this.add(path, issue.message, issue.code);
-    }
-  }
-}
 
 /** Digest of what MongoDB stores for a node; structure (parent, position) is compared in MySQL. */
 export function contentHash(n: Pick<InputNode, 'type' | 'name' | 'content' | 'metadata'>): string {

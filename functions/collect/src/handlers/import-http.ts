@@ -1,7 +1,6 @@
-import { badRequest, httpHandler } from '@collect/common';
+import { badRequest, httpHandler, ProblemList } from '@collect/common';
 import { nodeProblems } from '../app/plan-import';
 import { importLimits, submitImport } from '../app/submit-import';
-import { ProblemList } from '../app/tree-walk';
 import { getServices } from '../composition';
 import { loadConfig } from '../config';
 import { importEnvelopeSchema, importRequestSchema } from '../schemas';

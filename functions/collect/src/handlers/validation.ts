@@ -1,6 +1,5 @@
-import { badRequest } from '@collect/common';
+import { badRequest, ProblemList } from '@collect/common';
 import type { z } from 'zod';
-import { ProblemList } from '../app/tree-walk';
 
 /** Parses `value` or throws a 400 listing every zod issue under `base`. */
 export function parseOr400<S extends z.ZodType>(

@@ -1,9 +1,9 @@
-import { HttpError } from '@collect/common';
+import { HttpError, ProblemList } from '@collect/common';
 import { describe, expect, it } from 'vitest';
 import { dir, kase } from '../../../../tests/support/tree-fixtures';
 import { nodeProblems, planFull } from '../../src/app/plan-import';
 import { chunkNodes, encodeMessage, type PlannedMessage, shardMessages } from '../../src/app/submit-import';
-import { contentHash, hashAndSerialize, ProblemList } from '../../src/app/tree-walk';
+import { contentHash, hashAndSerialize } from '../../src/app/tree-walk';
 
 const limits = { maxNodes: 1000, maxDepth: 5 };
 
