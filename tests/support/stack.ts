@@ -9,6 +9,7 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { migrateCollect, setupMongo } from '../../functions/collect/src/setup';
+import { migrateRegister } from '../../functions/register/src/setup';
 import { withDatabase } from './stores';
 import { GiveUp, waitFor } from './wait';
 
@@ -59,6 +60,7 @@ export class Stack {
   async start(): Promise<void> {
     mkdirSync(this.logDir, { recursive: true });
     await migrateCollect(this.env.MYSQL_URL as string);
+    await migrateRegister(this.env.MYSQL_URL as string);
     const mongo = await new MongoClient(this.env.MONGO_URL as string).connect();
     await setupMongo(mongo.db(), 1);
     await mongo.close();

@@ -13,6 +13,7 @@ import { buildServices, type Services } from '../../functions/collect/src/compos
 import { type Config, collectConfigSchema as configSchema } from '../../functions/collect/src/config';
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
 import { migrateCollect, setupMongo } from '../../functions/collect/src/setup';
+import { migrateRegister } from '../../functions/register/src/setup';
 import { withDatabase } from './stores';
 
 export interface TestEnv {
@@ -44,6 +45,7 @@ export async function createTestEnv(overrides: Partial<Record<keyof Config, stri
     ...overrides,
   });
   await migrateCollect(config.MYSQL_URL);
+  await migrateRegister(config.MYSQL_URL);
   const db = createMysqlPool(config.MYSQL_URL, 4);
   const mongoClient = await new MongoClient(config.MONGO_URL).connect();
   const mongo = mongoClient.db();

@@ -1,0 +1,141 @@
+import { inTransaction } from '@collect/common';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+
+export type Mode = 'FULL' | 'INCREMENTAL' | 'RANGE';
+
+/** What a user says of a job. */
+export interface JobBody {
+  name: string;
+  collector: string;
+  source: string;
+  settings: Record<string, unknown>;
+  strategy?: Record<string, unknown> | undefined;
+  defaultMode: Mode;
+  dependsOn: string[];
+}
+
+export interface Job extends JobBody {
+  id: string;
+  tenantId: string;
+  version: number;
+  enabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
+
+const toJob = (r: RowDataPacket): Job => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  version: r.version,
+  name: r.name,
+  collector: r.collector,
+  source: r.source,
+  settings: json(r.settings),
+  strategy: r.strategy === null ? undefined : json(r.strategy),
+  defaultMode: r.default_mode,
+  dependsOn: json(r.depends_on),
+  enabled: r.enabled === 1,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/** Jobs and their versions in MySQL. Each save is one transaction: the job row and its version. */
+export class JobStore {
+  constructor(private readonly db: Pool) {}
+
+  async get(
+    tenantId: string,
+    id: string,
+    conn: Pool | PoolConnection = this.db,
+    lock = false,
+  ): Promise<Job | undefined> {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      `SELECT * FROM register_job WHERE id = ? AND tenant_id = ?${lock ? ' FOR UPDATE' : ''}`,
+      [id, tenantId],
+    );
+    return rows[0] ? toJob(rows[0]) : undefined;
+  }
+
+  /** The dependency edges of the tenant's enabled jobs (job → the jobs it depends on). */
+  async edges(tenantId: string, conn: Pool | PoolConnection = this.db): Promise<Map<string, string[]>> {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      'SELECT id, depends_on FROM register_job WHERE tenant_id = ? AND enabled = 1',
+      [tenantId],
+    );
+    return new Map(rows.map((r) => [r.id as string, json<string[]>(r.depends_on)]));
+  }
+
+  /** The tenant's jobs newest first, from after `cursor` (the last id of the previous page). */
+  async list(tenantId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<Job[]> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      `SELECT * FROM register_job WHERE tenant_id = ?
+         ${after ? 'AND (created_at, id) < (?, ?)' : ''}
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
+      after ? [tenantId, after.createdAt, after.id, limit] : [tenantId, limit],
+    );
+    return rows.map(toJob);
+  }
+
+  /**
+   * Saves a job's new version (1 for a new job) in one transaction, after `check` ran on the
+   * tenant's dependency edges under a lock (two changes cannot close a cycle between them).
+   */
+  async save(
+    tenantId: string,
+    id: string,
+    body: JobBody,
+    check: (edges: Map<string, string[]>, current: Job | undefined) => void,
+  ): Promise<Job> {
+    return inTransaction(this.db, async (conn) => {
+      // One writer of a tenant's jobs at a time: the dependency check reads all of them.
+      const [[lock]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 10) AS got', [
+        `register_jobs/${tenantId}`,
+      ]);
+      if (Number(lock?.got) !== 1)
+        throw new Error(`the jobs of tenant "${tenantId}" are being changed: try again`);
+      try {
+        const current = await this.get(tenantId, id, conn, true);
+        check(await this.edges(tenantId, conn), current);
+        const version = (current?.version ?? 0) + 1;
+        await conn.query(
+          `INSERT INTO register_job (id, tenant_id, version, name, collector, source, settings, strategy, default_mode, depends_on)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON DUPLICATE KEY UPDATE version = VALUES(version), name = VALUES(name), collector = VALUES(collector),
+             source = VALUES(source), settings = VALUES(settings), strategy = VALUES(strategy),
+             default_mode = VALUES(default_mode), depends_on = VALUES(depends_on)`,
+          [
+            id,
+            tenantId,
+            version,
+            body.name,
+            body.collector,
+            body.source,
+            JSON.stringify(body.settings),
+            body.strategy ? JSON.stringify(body.strategy) : null,
+            body.defaultMode,
+            JSON.stringify(body.dependsOn),
+          ],
+        );
+        await conn.query('INSERT INTO register_job_version (job_id, version, body) VALUES (?, ?, ?)', [
+          id,
+          version,
+          JSON.stringify(body),
+        ]);
+        return (await this.get(tenantId, id, conn)) as Job;
+      } finally {
+        await conn.query('SELECT RELEASE_LOCK(?)', [`register_jobs/${tenantId}`]);
+      }
+    });
+  }
+
+  /** Disables a job (its history stays); false when there is no such job. */
+  async disable(tenantId: string, id: string): Promise<boolean> {
+    const [res] = await this.db.query('UPDATE register_job SET enabled = 0 WHERE id = ? AND tenant_id = ?', [
+      id,
+      tenantId,
+    ]);
+    return (res as { affectedRows: number }).affectedRows === 1;
+  }
+}

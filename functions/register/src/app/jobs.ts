@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { badRequest, HttpError, notFound, ProblemList } from '@collect/common';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020';
+import { z } from 'zod';
+import type { CollectorCatalog } from '../adapters/catalog.mysql';
+import type { Job, JobBody, JobStore } from '../adapters/jobs.mysql';
+import { findCycle } from '../domain/dag';
+
+export interface JobDeps {
+  catalog: CollectorCatalog;
+  jobs: JobStore;
+}
+
+const isJobId = (id: string): boolean =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+
+export const jobBodySchema = z.strictObject({
+  name: z
+    .string()
+    .max(128)
+    .refine((s) => s.trim().length > 0, 'must not be blank'),
+  collector: z.string().min(1).max(64),
+  /** The tree the job collects into, named as collect names sources. */
+  source: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must match [A-Za-z0-9_.:-]{1,128}'),
+  settings: z.record(z.string(), z.unknown()),
+  strategy: z.record(z.string(), z.unknown()).optional(),
+  defaultMode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']).default('FULL'),
+  dependsOn: z
+    .array(z.string().refine(isJobId, 'must be a job id'))
+    .max(100)
+    .refine((ids) => new Set(ids).size === ids.length, 'lists a job twice')
+    .default([]),
+});
+
+// Collectors' schemas are JSON Schema 2020-12 (what zod generates).
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+const compiled = new Map<string, ValidateFunction>();
+
+/** The settings problems a collector version's JSON Schema finds, as `settings.<field>` paths. */
+function settingsProblems(schema: Record<string, unknown>, settings: unknown, problems: ProblemList): void {
+  const key = JSON.stringify(schema);
+  let validate = compiled.get(key);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    compiled.set(key, validate);
+  }
+  if (validate(settings)) return;
+  for (const e of validate.errors ?? [])
+    problems.add(settingsPath(e), e.message ?? 'is not valid', `settings_${e.keyword}`);
+}
+
+function settingsPath(e: ErrorObject): string {
+  const base = ['settings', ...e.instancePath.split('/').filter(Boolean)];
+  const p = e.params as { missingProperty?: string; additionalProperty?: string };
+  const field = p.missingProperty ?? p.additionalProperty;
+  return [...base, ...(field ? [field] : [])].join('.');
+}
+
+/**
+ * Checks a job body in full: its shape, its collector (registered), its settings (that
+ * collector's stable version's schema), and its dependencies (existing jobs, no cycle). Every
+ * problem comes back in one 400; nothing is written.
+ */
+async function validated(deps: JobDeps, tenantId: string, id: string, body: unknown): Promise<JobBody> {
+  const problems = new ProblemList();
+  const parsed = jobBodySchema.safeParse(body);
+  if (!parsed.success) problems.addZod('', parsed.error);
+  const raw = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  if (typeof raw.collector === 'string') {
+    const stable = await deps.catalog.stable(raw.collector);
+    if (!stable) {
+      const known = [...new Set((await deps.catalog.list()).map((v) => v.type))];
+      problems.add(
+        'collector',
+        `unknown collector "${raw.collector}"; registered: ${known.join(', ') || 'none'}`,
+        'unknown_collector',
+      );
+    } else if (typeof raw.settings === 'object' && raw.settings !== null)
+      settingsProblems(stable.settingsSchema, raw.settings, problems);
+  }
+  if (parsed.success) {
+    const edges = await deps.jobs.edges(tenantId);
+    parsed.data.dependsOn.forEach((dep, i) => {
+      if (dep === id) problems.add(`dependsOn[${i}]`, 'a job cannot depend on itself', 'cycle');
+      else if (!edges.has(dep)) problems.add(`dependsOn[${i}]`, `no job "${dep}"`, 'unknown_job');
+    });
+  }
+  if (!parsed.success || problems.total > 0)
+    throw badRequest(`the job has ${problems.total} problem(s)`, problems.items);
+  return parsed.data;
+}
+
+/** A job as shown: its secrets (as its collector names them) are `***`. */
+async function view(deps: JobDeps, job: Job) {
+  const secrets = new Set((await deps.catalog.versionsOf(job.collector)).flatMap((v) => v.secrets));
+  const settings = Object.fromEntries(
+    Object.entries(job.settings).map(([k, v]) => [k, secrets.has(k) ? '***' : v]),
+  );
+  const { tenantId: _, ...rest } = job;
+  return { ...rest, settings };
+}
+
+/** Saves, refusing a change that closes a dependency cycle (400 naming it). */
+async function save(deps: JobDeps, tenantId: string, id: string, body: JobBody, mustExist: boolean) {
+  const job = await deps.jobs.save(tenantId, id, body, (edges, current) => {
+    if (mustExist && !current?.enabled) throw notFound(`job "${id}"`);
+    edges.set(id, body.dependsOn);
+    const cycle = findCycle(edges);
+    if (cycle)
+      throw badRequest(`the job's dependencies close a cycle: ${cycle.join(' → ')}`, [
+        { path: 'dependsOn', message: `closes the cycle ${cycle.join(' → ')}`, code: 'cycle' },
+      ]);
+  });
+  return view(deps, job);
+}
+
+export async function createJob(deps: JobDeps, tenantId: string, body: unknown) {
+  const id = randomUUID();
+  return save(deps, tenantId, id, await validated(deps, tenantId, id, body), false);
+}
+
+export async function updateJob(deps: JobDeps, tenantId: string, id: string, body: unknown) {
+  if (!isJobId(id) || !(await deps.jobs.get(tenantId, id))?.enabled) throw notFound(`job "${id}"`);
+  return save(deps, tenantId, id, await validated(deps, tenantId, id, body), true);
+}
+
+export async function getJob(deps: JobDeps, tenantId: string, id: string) {
+  const job = isJobId(id) ? await deps.jobs.get(tenantId, id) : undefined;
+  if (!job) throw notFound(`job "${id}"`);
+  return view(deps, job);
+}
+
+/** Disables a job (history kept); 409 while enabled jobs still depend on it. */
+export async function deleteJob(deps: JobDeps, tenantId: string, id: string) {
+  const job = isJobId(id) ? await deps.jobs.get(tenantId, id) : undefined;
+  if (!job?.enabled) throw notFound(`job "${id}"`);
+  const dependants = [...(await deps.jobs.edges(tenantId))]
+    .filter(([, on]) => on.includes(id))
+    .map(([j]) => j);
+  if (dependants.length > 0)
+    throw new HttpError(409, 'CONFLICT', `jobs still depend on job "${id}"`, { dependants });
+  await deps.jobs.disable(tenantId, id);
+  return { id, enabled: false };
+}
+
+export const listQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+/** The tenant's jobs, newest first, paged by an opaque cursor. */
+export async function listJobs(deps: JobDeps, tenantId: string, q: z.infer<typeof listQuerySchema>) {
+  let after: { createdAt: Date; id: string } | undefined;
+  if (q.cursor) {
+    try {
+      const [at, id] = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as [string, string];
+      after = { createdAt: new Date(at), id };
+      if (Number.isNaN(after.createdAt.getTime()) || !isJobId(id)) throw new Error('bad cursor');
+    } catch {
+      throw badRequest('the cursor is not one this API gave', [
+        { path: 'cursor', message: 'not a cursor of this list' },
+      ]);
+    }
+  }
+  const rows = await deps.jobs.list(tenantId, q.limit + 1, after);
+  const page = rows.slice(0, q.limit);
+  const last = page.at(-1);
+  return {
+    items: await Promise.all(page.map((j) => view(deps, j))),
+    nextCursor:
+      rows.length > q.limit && last
+        ? Buffer.from(JSON.stringify([last.createdAt.toISOString(), last.id])).toString('base64url')
+        : null,
+  };
+}

@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { catalogEntries } from '../../functions/collect/src/catalog';
+import { CollectorCatalog } from '../../functions/register/src/adapters/catalog.mysql';
+import { JobStore } from '../../functions/register/src/adapters/jobs.mysql';
+import { listCollectors, registerCollector } from '../../functions/register/src/app/catalog';
+import { createJob, deleteJob, getJob, listJobs, updateJob } from '../../functions/register/src/app/jobs';
+import { createTestEnv, type TestEnv } from '../support/test-env';
+
+let env: TestEnv;
+let deps: { catalog: CollectorCatalog; jobs: JobStore };
+let tenant: string;
+let seq = 0;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  deps = { catalog: new CollectorCatalog(env.db), jobs: new JobStore(env.db) };
+  // What platform-collect announces when it is set up.
+  for (const entry of catalogEntries(env.config)) await registerCollector(deps.catalog, entry);
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(() => {
+  seq += 1;
+  tenant = `reg-${process.pid}-${seq}`;
+});
+
+const testrail = (extra: Record<string, unknown> = {}) => ({
+  name: 'Nightly QA',
+  collector: 'testrail',
+  source: 'qa',
+  settings: { baseUrl: 'https://acme.testrail.io', user: 'bot@acme.io', apiKey: 'k3y-secret', projectId: 1 },
+  ...extra,
+});
+
+describe('the collector catalog', () => {
+  it('lists every collector a service registered, with its settings schema and release status', async () => {
+    const { items } = await listCollectors(deps.catalog);
+    const byType = new Map(items.map((i) => [i.type, i]));
+    expect([...byType.keys()]).toEqual(expect.arrayContaining(['testrail', 'http-tree']));
+    const tr = byType.get('testrail');
+    expect(tr?.stable).toBe('1');
+    expect(tr?.versions[0]).toMatchObject({
+      version: '1',
+      status: 'stable',
+      secrets: ['apiKey'],
+      settingsSchema: { type: 'object', required: ['baseUrl', 'user', 'apiKey', 'projectId'] },
+    });
+    expect(byType.get('push-import')).toBeUndefined();
+  });
+
+  it('keeps the first version of a type stable; a later one is available; a bad entry is a 400', async () => {
+    await registerCollector(deps.catalog, {
+      type: 'demo',
+      version: '1',
+      route: 'run-shard',
+      settingsSchema: {},
+      secrets: [],
+    });
+    await registerCollector(deps.catalog, {
+      type: 'demo',
+      version: '2',
+      route: 'run-shard',
+      settingsSchema: {},
+      secrets: [],
+    });
+    const demo = (await listCollectors(deps.catalog)).items.find((i) => i.type === 'demo');
+    expect(demo?.versions.map((v) => [v.version, v.status])).toEqual([
+      ['1', 'stable'],
+      ['2', 'available'],
+    ]);
+    await expect(
+      registerCollector(deps.catalog, { type: 'Bad Type', version: '', extra: 1 }),
+    ).rejects.toMatchObject({
+      status: 400,
+    });
+  });
+});
+
+describe('jobs', () => {
+  it('creates a job as version 1, never shows its secrets, and lists it', async () => {
+    const job = await createJob(deps, tenant, testrail());
+    expect(job).toMatchObject({
+      version: 1,
+      name: 'Nightly QA',
+      defaultMode: 'FULL',
+      enabled: true,
+      dependsOn: [],
+    });
+    expect(job.settings.apiKey).toBe('***');
+    expect(JSON.stringify(await getJob(deps, tenant, job.id))).not.toContain('k3y-secret');
+    const list = await listJobs(deps, tenant, { limit: 10 });
+    expect(list.items.map((j) => j.id)).toEqual([job.id]);
+    await expect(getJob(deps, 'another-tenant', job.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('lists every problem in one 400 and writes nothing', async () => {
+    const err = await createJob(deps, tenant, {
+      name: ' ',
+      collector: 'testrail',
+      source: 'bad source!',
+      settings: { baseUrl: 5, projectId: 'x', extra: true },
+      defaultMode: 'SOMETIMES',
+      dependsOn: ['not-an-id'],
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400 });
+    const paths = (err as { details: { path: string }[] }).details.map((p) => p.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'name',
+        'source',
+        'defaultMode',
+        'dependsOn[0]',
+        'settings.baseUrl',
+        'settings.projectId',
+        'settings.user',
+        'settings.apiKey',
+        'settings.extra',
+      ]),
+    );
+    const unknown = await createJob(deps, tenant, testrail({ collector: 'nope' })).catch((e: unknown) => e);
+    expect((unknown as { details: { path: string }[] }).details.map((p) => p.path)).toEqual(['collector']);
+    expect((await listJobs(deps, tenant, { limit: 10 })).items).toEqual([]);
+  });
+
+  it('makes a new version on every change, keeps the history, and disables on delete', async () => {
+    const job = await createJob(deps, tenant, testrail());
+    const v2 = await updateJob(
+      deps,
+      tenant,
+      job.id,
+      testrail({ name: 'Renamed', defaultMode: 'INCREMENTAL' }),
+    );
+    expect(v2).toMatchObject({ id: job.id, version: 2, name: 'Renamed', defaultMode: 'INCREMENTAL' });
+    const [rows] = await env.db.query(
+      'SELECT version FROM register_job_version WHERE job_id = ? ORDER BY version',
+      [job.id],
+    );
+    expect((rows as { version: number }[]).map((r) => r.version)).toEqual([1, 2]);
+    expect(await deleteJob(deps, tenant, job.id)).toEqual({ id: job.id, enabled: false });
+    expect((await getJob(deps, tenant, job.id)).enabled).toBe(false);
+    await expect(updateJob(deps, tenant, job.id, testrail())).rejects.toMatchObject({ status: 404 });
+    await expect(deleteJob(deps, tenant, job.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('refuses dependencies on unknown jobs, on itself, and any change that closes a cycle (naming it)', async () => {
+    const a = await createJob(deps, tenant, testrail({ name: 'A' }));
+    const b = await createJob(deps, tenant, testrail({ name: 'B', dependsOn: [a.id] }));
+    const c = await createJob(deps, tenant, testrail({ name: 'C', dependsOn: [b.id] }));
+    const cycle = await updateJob(deps, tenant, a.id, testrail({ name: 'A', dependsOn: [c.id] })).catch(
+      (e: unknown) => e,
+    );
+    expect(cycle).toMatchObject({
+      status: 400,
+      message: expect.stringContaining(`${a.id} → ${c.id} → ${b.id} → ${a.id}`),
+    });
+    expect((await getJob(deps, tenant, a.id)).version).toBe(1);
+    const self = await updateJob(deps, tenant, a.id, testrail({ dependsOn: [a.id] })).catch(
+      (e: unknown) => e,
+    );
+    expect((self as { details: { code: string }[] }).details[0]?.code).toBe('cycle');
+    const unknown = await createJob(deps, tenant, testrail({ dependsOn: [crypto.randomUUID()] })).catch(
+      (e: unknown) => e,
+    );
+    expect((unknown as { details: { code: string }[] }).details[0]?.code).toBe('unknown_job');
+    // A job others depend on cannot be deleted until they no longer do.
+    await expect(deleteJob(deps, tenant, b.id)).rejects.toMatchObject({
+      status: 409,
+      details: { dependants: [c.id] },
+    });
+  });
+
+  it('pages the list newest first with a cursor', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push((await createJob(deps, tenant, testrail({ name: `J${i}` }))).id);
+    const first = await listJobs(deps, tenant, { limit: 2 });
+    const second = await listJobs(deps, tenant, { limit: 2, cursor: first.nextCursor as string });
+    const third = await listJobs(deps, tenant, { limit: 2, cursor: second.nextCursor as string });
+    const seen = [...first.items, ...second.items, ...third.items].map((j) => j.id);
+    expect(new Set(seen)).toEqual(new Set(ids));
+    expect(third.nextCursor).toBeNull();
+    await expect(listJobs(deps, tenant, { limit: 2, cursor: 'garbage' })).rejects.toMatchObject({
+      status: 400,
+    });
+  });
+});
