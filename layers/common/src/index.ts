@@ -5,6 +5,7 @@ export * from './clients/redis';
 export * from './config';
 export * from './errors';
 export * from './http/http-handler';
+export * from './http/request-body';
 export * from './ids';
 export * from './logger';
 export * from './queue/body-encoding';

@@ -1,8 +1,7 @@
-import { httpHandler, notFound } from '@collect/common';
+import { httpHandler, notFound, parseOr400 } from '@collect/common';
 import { readCase } from '../app/read-case';
 import { getServices } from '../composition';
 import { caseQuerySchema, nodeIdSchema } from '../schemas';
-import { parseOr400 } from './validation';
 
 /** GET /api/testcase/{id}?source= */
 export const handler = httpHandler(async (req) => {

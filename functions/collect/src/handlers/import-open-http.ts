@@ -1,8 +1,7 @@
-import { httpHandler } from '@collect/common';
+import { httpHandler, parseOr400 } from '@collect/common';
 import { openImport } from '../app/import-parts';
 import { getServices } from '../composition';
 import { openImportSchema } from '../schemas';
-import { parseOr400 } from './validation';
 
 /** POST /api/testcase/imports → 201 { taskId }: opens a FULL import sent in parts. */
 export const handler = httpHandler(

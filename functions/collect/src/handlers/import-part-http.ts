@@ -1,10 +1,9 @@
-import { httpHandler } from '@collect/common';
+import { httpHandler, parseOr400 } from '@collect/common';
 import { addPart } from '../app/import-parts';
 import { getServices } from '../composition';
 import { loadConfig } from '../config';
 import { importPartSchema } from '../schemas';
 import { rethrowPublishFailure } from './publish-failure';
-import { parseOr400 } from './validation';
 
 /** POST /api/testcase/imports/{id}/parts → 202 once the part's shards are queued. */
 export const handler = httpHandler(

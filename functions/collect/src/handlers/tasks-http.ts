@@ -1,4 +1,11 @@
-import { badRequest, type HttpRequest, type HttpResult, httpHandler, notFound } from '@collect/common';
+import {
+  type HttpRequest,
+  type HttpResult,
+  httpHandler,
+  notFound,
+  optionalBody,
+  parseOr400,
+} from '@collect/common';
 import { CONTROL_ACTIONS, type ControlAction } from '@collect/core';
 import {
   controlRun,
@@ -14,7 +21,6 @@ import {
   viewTask,
 } from '../app/runs';
 import { getServices } from '../composition';
-import { parseOr400 } from './validation';
 
 const action = (req: HttpRequest, allowed: readonly ControlAction[] = CONTROL_ACTIONS): ControlAction => {
   const a = req.params.action ?? '';
@@ -32,17 +38,6 @@ const controlled = (
   const pending = (r.requested !== null && !reached) || r.shards.some((s) => s.requested);
   return { status: pending ? 202 : 200, body };
 };
-
-/** An optional JSON body (control routes may be called with none). */
-function optionalBody(req: HttpRequest): unknown {
-  const raw = req.rawBody?.trim() ?? '';
-  if (raw === '') return {};
-  try {
-    return JSON.parse(raw);
-  } catch (err) {
-    throw badRequest('request body is not valid JSON', [{ path: '', message: (err as Error).message }]);
-  }
-}
 
 type Route = (req: HttpRequest) => Promise<HttpResult>;
 

@@ -1,8 +1,7 @@
-import { httpHandler } from '@collect/common';
+import { httpHandler, parseOr400 } from '@collect/common';
 import { readTree } from '../app/read-tree';
 import { getServices } from '../composition';
 import { treeQuerySchema } from '../schemas';
-import { parseOr400 } from './validation';
 
 /** GET /api/testcase/tree?source=&rootId=&depth= */
 export const handler = httpHandler(async (req) => {
