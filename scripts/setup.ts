@@ -5,7 +5,7 @@
 import { assertTopology, closeMongo, mongoDb } from '@collect/common';
 import amqp from 'amqplib';
 import { loadConfig } from '../functions/collect/src/config';
-import { migrateCollect, setupMongo } from '../functions/collect/src/setup';
+import { migrateCollect, publishCatalog, setupMongo } from '../functions/collect/src/setup';
 import { migrateRegister } from '../functions/register/src/setup';
 
 export async function setup(): Promise<void> {
@@ -38,6 +38,10 @@ export async function setup(): Promise<void> {
     console.log(
       `rabbitmq: exchange ${t.exchange}, queue ${t.queue('import-chunk')} (quorum, delivery limit ${cfg.AMQP_DELIVERY_LIMIT})`,
     );
+    // Each collector service announces its collectors; the register records them.
+    const confirm = await conn.createConfirmChannel();
+    console.log(`catalog: announced ${(await publishCatalog(confirm, cfg)).join(', ')}`);
+    await confirm.close();
   } finally {
     await conn.close();
   }

@@ -158,3 +158,47 @@ describe('collecting from TestRail over the HTTP API, through serverless-offline
     expect((await stack.request('POST', `/api/tasks/${id}/shards/s99/pause`)).status).toBe(404);
   });
 });
+
+describe('the register over HTTP', () => {
+  it('lists the collectors platform-collect announced, and keeps jobs (secrets never shown)', async () => {
+    const collectors = await waitFor(
+      'the catalog to be recorded',
+      async () => {
+        const r = await stack.request('GET', '/api/collectors');
+        const types = (r.body.items ?? []).map((i: { type: string }) => i.type);
+        return types.includes('testrail') && types.includes('http-tree') ? r.body : undefined;
+      },
+      60_000,
+    );
+    expect(
+      collectors.items.find((i: { type: string }) => i.type === 'testrail').versions[0].settingsSchema
+        .required,
+    ).toEqual(['baseUrl', 'user', 'apiKey', 'projectId']);
+    const created = await stack.request('POST', '/api/jobs', {
+      name: 'Nightly',
+      collector: 'testrail',
+      source: 'nightly',
+      settings: tr.settings(),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ version: 1, settings: { apiKey: '***' } });
+    const changed = await stack.request('PUT', `/api/jobs/${created.body.id}`, {
+      name: 'Nightly (renamed)',
+      collector: 'testrail',
+      source: 'nightly',
+      settings: tr.settings(),
+      defaultMode: 'INCREMENTAL',
+    });
+    expect(changed.body).toMatchObject({ version: 2, name: 'Nightly (renamed)', defaultMode: 'INCREMENTAL' });
+    const list = await stack.request('GET', '/api/jobs?limit=5');
+    expect(JSON.stringify(list.body)).not.toContain(tr.apiKey);
+    const bad = await stack.request('POST', '/api/jobs', {
+      collector: 'testrail',
+      settings: { projectId: 'x' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.length).toBeGreaterThanOrEqual(4);
+    expect((await stack.request('DELETE', `/api/jobs/${created.body.id}`)).status).toBe(200);
+    expect((await stack.request('GET', '/api/jobs/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+  });
+});

@@ -43,17 +43,20 @@ describe('serverless package for AWS', () => {
       'collect-prod-openImport',
       'collect-prod-planDead',
       'collect-prod-planTask',
+      'collect-prod-registerApi',
+      'collect-prod-registerCatalog',
       'collect-prod-runShard',
       'collect-prod-runShardDead',
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(13);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(15);
   });
 
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
     expect(mappings.map((m) => m.Properties.Queues).sort()).toEqual([
+      ['collect.catalog'],
       ['collect.import-chunk'],
       ['collect.import-chunk.dead'],
       ['collect.plan'],
@@ -92,6 +95,12 @@ describe('serverless package for AWS', () => {
         'POST /api/testcase/imports',
         'POST /api/testcase/imports/{id}/parts',
         'POST /api/testcase/imports/{id}/commit',
+        'GET /api/collectors',
+        'POST /api/jobs',
+        'GET /api/jobs',
+        'GET /api/jobs/{id}',
+        'PUT /api/jobs/{id}',
+        'DELETE /api/jobs/{id}',
       ].sort(),
     );
   });

@@ -8,7 +8,8 @@ import { isTaskFinished } from '@collect/core';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { migrateCollect, setupMongo } from '../../functions/collect/src/setup';
+import { collectConfigSchema } from '../../functions/collect/src/config';
+import { migrateCollect, publishCatalog, setupMongo } from '../../functions/collect/src/setup';
 import { migrateRegister } from '../../functions/register/src/setup';
 import { withDatabase } from './stores';
 import { GiveUp, waitFor } from './wait';
@@ -67,6 +68,9 @@ export class Stack {
     const conn = await amqp.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
     const ch = await conn.createChannel();
     await assertTopology(ch, this.env.AMQP_PREFIX as string, Number(this.env.AMQP_DELIVERY_LIMIT ?? 5));
+    // As setup does: platform-collect announces its collectors to the register.
+    const confirm = await conn.createConfirmChannel();
+    await publishCatalog(confirm, collectConfigSchema.parse(this.config()));
     await conn.close();
     await Promise.all([this.startPart('offline'), this.startPart('workers')]);
     await this.startPart('bridge');

@@ -1,7 +1,11 @@
 // Setup-time code (schema, indexes): run by scripts/setup.ts and the tests, never bundled into a function.
 import { join } from 'node:path';
+import { publishConfirmed, topology } from '@collect/common';
 import { type MigrationSet, migrateMysql } from '@collect/common/setup';
+import type { ConfirmChannel } from 'amqplib';
 import type { Db } from 'mongodb';
+import { catalogEntries } from './catalog';
+import type { Config } from './config';
 import { MONGO } from './mongo-collections';
 
 /** platform-collect's MySQL migrations (`migrations/mysql/NNN_*.sql`), its own. */
@@ -32,4 +36,23 @@ export async function setupMongo(db: Db, taskEventTtlDays: number): Promise<void
     { key: { taskId: 1, _id: 1 }, name: 'events_in_order' },
     { key: { at: 1 }, name: 'events_ttl', expireAfterSeconds: taskEventTtlDays * 86_400 },
   ]);
+}
+
+/**
+ * Announces every collector this service runs to the register (queue `catalog`): its version,
+ * route, settings schema and secrets. Persistent and confirmed: the register records them when
+ * it consumes them, whether it is up yet or not. Returns the entries sent.
+ */
+export async function publishCatalog(channel: ConfirmChannel, config: Config): Promise<string[]> {
+  const entries = catalogEntries(config);
+  await publishConfirmed(
+    channel,
+    topology(config.AMQP_PREFIX).exchange,
+    entries.map((e) => ({
+      routingKey: 'catalog',
+      messageId: `catalog/${e.type}@${e.version}`,
+      body: Buffer.from(JSON.stringify(e)),
+    })),
+  );
+  return entries.map((e) => `${e.type}@${e.version}`);
 }

@@ -1,7 +1,10 @@
 import type { Channel } from 'amqplib';
 
-/** The queues the platform consumes; each is bound to the main exchange with its own routing key. */
-export const QUEUES = ['import-chunk', 'plan', 'run-shard'] as const;
+/**
+ * The queues the platform consumes; each is bound to the main exchange with its own routing key.
+ * `catalog` carries collector versions from the services that run them to the register.
+ */
+export const QUEUES = ['import-chunk', 'plan', 'run-shard', 'catalog'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 /**

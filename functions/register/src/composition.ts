@@ -1,0 +1,25 @@
+import { mysqlPool } from '@collect/common';
+import type { Pool } from 'mysql2/promise';
+import { CollectorCatalog } from './adapters/catalog.mysql';
+import { JobStore } from './adapters/jobs.mysql';
+
+export interface Services {
+  db: Pool;
+  catalog: CollectorCatalog;
+  jobs: JobStore;
+}
+
+/** Wiring: the one place that picks adapters. Tests call it with their own pool. */
+export const buildServices = (db: Pool): Services => ({
+  db,
+  catalog: new CollectorCatalog(db),
+  jobs: new JobStore(db),
+});
+
+let services: Services | undefined;
+
+/** The container's services, built on first use and reused by every invocation. */
+export function getServices(): Services {
+  services ??= buildServices(mysqlPool());
+  return services;
+}

@@ -1,0 +1,51 @@
+import {
+  type HttpRequest,
+  type HttpResult,
+  httpHandler,
+  notFound,
+  optionalBody,
+  parseOr400,
+} from '@collect/common';
+import { listCollectors } from '../app/catalog';
+import { createJob, deleteJob, getJob, listJobs, listQuerySchema, updateJob } from '../app/jobs';
+import { getServices } from '../composition';
+
+type Route = (req: HttpRequest) => Promise<HttpResult>;
+
+/** The register's API: the collector catalog and jobs. One function, routed by API Gateway's route key. */
+const routes: Record<string, Route> = {
+  'GET /api/collectors': async () => ({ status: 200, body: await listCollectors(getServices().catalog) }),
+  'POST /api/jobs': async (req) => ({
+    status: 201,
+    body: await createJob(getServices(), req.tenantId, optionalBody(req)),
+  }),
+  'GET /api/jobs': async (req) => ({
+    status: 200,
+    body: await listJobs(
+      getServices(),
+      req.tenantId,
+      parseOr400(listQuerySchema, req.query, 'query', 'query'),
+    ),
+  }),
+  'GET /api/jobs/{id}': async (req) => ({
+    status: 200,
+    body: await getJob(getServices(), req.tenantId, req.params.id ?? ''),
+  }),
+  'PUT /api/jobs/{id}': async (req) => ({
+    status: 200,
+    body: await updateJob(getServices(), req.tenantId, req.params.id ?? '', optionalBody(req)),
+  }),
+  'DELETE /api/jobs/{id}': async (req) => ({
+    status: 200,
+    body: await deleteJob(getServices(), req.tenantId, req.params.id ?? ''),
+  }),
+};
+
+export const handler = httpHandler(
+  async (req) => {
+    const route = routes[req.route];
+    if (!route) throw notFound(`route "${req.route}"`);
+    return route(req);
+  },
+  { maxBodyBytes: 256 * 1024, rawBody: true },
+);
