@@ -192,6 +192,17 @@ describe('the register over HTTP', () => {
     expect(changed.body).toMatchObject({ version: 2, name: 'Nightly (renamed)', defaultMode: 'INCREMENTAL' });
     const list = await stack.request('GET', '/api/jobs?limit=5');
     expect(JSON.stringify(list.body)).not.toContain(tr.apiKey);
+    // A trigger goes through collect's POST /api/tasks, over HTTP, and the run completes.
+    const triggered = await stack.request('POST', `/api/jobs/${created.body.id}/trigger`, { mode: 'FULL' });
+    expect(triggered.status, JSON.stringify(triggered.body)).toBe(202);
+    const run = await stack.settledTask(triggered.body.taskId);
+    expect(run).toMatchObject({
+      state: 'COMPLETED',
+      collectorVersion: '1',
+      origin: { jobId: created.body.id, jobVersion: 2, trigger: { kind: 'manual' } },
+    });
+    const runs = await stack.request('GET', `/api/tasks?jobId=${created.body.id}`);
+    expect(runs.body.items.map((t: { id: string }) => t.id)).toEqual([triggered.body.taskId]);
     const bad = await stack.request('POST', '/api/jobs', {
       collector: 'testrail',
       settings: { projectId: 'x' },

@@ -1,19 +1,32 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { listTasks, startRun } from '../../functions/collect/src/app/runs';
 import { catalogEntries } from '../../functions/collect/src/catalog';
 import { CollectorCatalog } from '../../functions/register/src/adapters/catalog.mysql';
 import { JobStore } from '../../functions/register/src/adapters/jobs.mysql';
 import { listCollectors, registerCollector } from '../../functions/register/src/app/catalog';
-import { createJob, deleteJob, getJob, listJobs, updateJob } from '../../functions/register/src/app/jobs';
+import {
+  createJob,
+  deleteJob,
+  getJob,
+  listJobs,
+  triggerJob,
+  updateJob,
+} from '../../functions/register/src/app/jobs';
+import type { TaskStarter } from '../../functions/register/src/ports';
+import { engineDriver } from '../support/engine-driver';
+import { FakeTreeSource } from '../support/fake-tree-source';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 let env: TestEnv;
-let deps: { catalog: CollectorCatalog; jobs: JobStore };
+let deps: { catalog: CollectorCatalog; jobs: JobStore; starter: TaskStarter };
 let tenant: string;
 let seq = 0;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  deps = { catalog: new CollectorCatalog(env.db), jobs: new JobStore(env.db) };
+  // collect's POST /api/tasks, called in-process here (over HTTP in the e2e test).
+  const starter: TaskStarter = { start: (tenantId, run) => startRun(env.services, tenantId, run) };
+  deps = { catalog: new CollectorCatalog(env.db), jobs: new JobStore(env.db), starter };
   // What platform-collect announces when it is set up.
   for (const entry of catalogEntries(env.config)) await registerCollector(deps.catalog, entry);
 });
@@ -182,5 +195,53 @@ describe('jobs', () => {
     await expect(listJobs(deps, tenant, { limit: 2, cursor: 'garbage' })).rejects.toMatchObject({
       status: 400,
     });
+  });
+});
+
+describe('triggering a job', () => {
+  it('starts a run through collect that records its job, version, chain and trigger, and runs it', async () => {
+    const src = new FakeTreeSource();
+    await src.start();
+    try {
+      src.addDirectory('d', 'Directory');
+      src.addCase('c', 'd', 'Case');
+      const job = await createJob(deps, tenant, {
+        name: 'Tree',
+        collector: 'http-tree',
+        source: `tree-${seq}`,
+        settings: src.settings(),
+        strategy: { shards: 1 },
+      });
+      const { taskId, chainId } = await triggerJob(deps, tenant, job.id, {});
+      const d = engineDriver(env, tenant);
+      expect(await d.view(taskId)).toMatchObject({
+        collector: 'http-tree',
+        collectorVersion: '1',
+        mode: 'FULL',
+        origin: { jobId: job.id, jobVersion: 1, chainId, trigger: { kind: 'manual' } },
+      });
+      // One run per source at a time: collect's refusal is the answer.
+      await expect(triggerJob(deps, tenant, job.id, { mode: 'INCREMENTAL' })).rejects.toMatchObject({
+        status: 409,
+      });
+      await d.runUntil('the run to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
+      const byJob = await listTasks(env.services, tenant, { jobId: job.id, limit: 10 });
+      expect(byJob.items.map((t) => t.id)).toEqual([taskId]);
+      const byChain = await listTasks(env.services, tenant, { chainId, limit: 10 });
+      expect(byChain.items.map((t) => t.id)).toEqual([taskId]);
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it('answers 404 for an unknown or disabled job and 400 for a bad trigger, starting nothing', async () => {
+    await expect(triggerJob(deps, tenant, crypto.randomUUID(), {})).rejects.toMatchObject({ status: 404 });
+    const job = await createJob(deps, tenant, testrail());
+    await expect(triggerJob(deps, tenant, job.id, { mode: 'SOMETIMES', extra: 1 })).rejects.toMatchObject({
+      status: 400,
+    });
+    await deleteJob(deps, tenant, job.id);
+    await expect(triggerJob(deps, tenant, job.id, {})).rejects.toMatchObject({ status: 404 });
+    expect((await listTasks(env.services, tenant, { jobId: job.id, limit: 10 })).items).toEqual([]);
   });
 });

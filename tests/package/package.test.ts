@@ -101,6 +101,7 @@ describe('serverless package for AWS', () => {
         'GET /api/jobs/{id}',
         'PUT /api/jobs/{id}',
         'DELETE /api/jobs/{id}',
+        'POST /api/jobs/{id}/trigger',
       ].sort(),
     );
   });

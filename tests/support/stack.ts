@@ -46,6 +46,7 @@ export class Stack {
       REDIS_PREFIX: `collect_${this.id}:`,
       AMQP_PREFIX: `collect_${this.id}`,
       HTTP_PORT: String(port),
+      COLLECT_API_URL: `http://127.0.0.1:${port}`,
       LAMBDA_PORT: String(port + 2),
       LOG_LEVEL: 'warn',
       ...extraEnv,

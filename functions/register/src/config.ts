@@ -1,8 +1,11 @@
 import { commonConfigSchema, configLoader } from '@collect/common';
-import type { z } from 'zod';
+import { z } from 'zod';
 
-/** platform-register's settings: the common ones (it has none of its own yet). */
-export const registerConfigSchema = commonConfigSchema;
+/** platform-register's settings: the common ones and its own. */
+export const registerConfigSchema = commonConfigSchema.extend({
+  /** Where collect's API answers (its `POST /api/tasks` starts the runs of jobs). */
+  COLLECT_API_URL: z.string().url().default('http://127.0.0.1:3000'),
+});
 
 export type Config = z.infer<typeof registerConfigSchema>;
 

@@ -30,6 +30,7 @@ import { takeSource } from './submit-import';
 export const RUN_TASK_KIND = 'collect';
 
 const isoInstant = z.iso.datetime({ offset: true });
+const uuidSchema = z.string().refine(isTaskId, 'must be a lower-case UUID');
 
 const strategySchema = z.strictObject({
   shards: z.number().int().min(1).max(256).optional(),
@@ -57,6 +58,21 @@ export const startRunSchema = z.strictObject({
     ])
     .optional(),
   strategy: strategySchema.optional(),
+  /** The collector version to run (the register picks it); this service runs one of each. */
+  collectorVersion: z.string().max(32).optional(),
+  /** Where the run comes from, when the register starts it (kept with the task, shown, filtered on). */
+  origin: z
+    .strictObject({
+      jobId: uuidSchema,
+      jobVersion: z.number().int().positive(),
+      chainId: uuidSchema,
+      trigger: z.discriminatedUnion('kind', [
+        z.strictObject({ kind: z.literal('manual') }),
+        z.strictObject({ kind: z.literal('schedule'), scheduleId: uuidSchema, fireTime: isoInstant }),
+        z.strictObject({ kind: z.literal('upstream'), taskId: uuidSchema }),
+      ]),
+    })
+    .optional(),
 });
 export type StartRun = z.infer<typeof startRunSchema>;
 
@@ -72,6 +88,12 @@ function validate(s: Services, body: unknown): StartRun {
       'collector',
       `unknown collector "${raw.collector}"; known: ${[...s.collectors.keys()].join(', ')}`,
       'unknown_collector',
+    );
+  if (collector && typeof raw.collectorVersion === 'string' && raw.collectorVersion !== collector.version)
+    problems.add(
+      'collectorVersion',
+      `this service runs version ${collector.version} of "${collector.type}", not ${raw.collectorVersion}`,
+      'unknown_version',
     );
   // Missing settings are reported once, by the envelope; present ones are the collector's to judge.
   if (collector && raw.settings !== undefined) {
@@ -130,8 +152,9 @@ export async function startRun(s: Services, tenantId: string, body: unknown): Pr
     }
     await conn.query(
       `INSERT INTO collect_task (id, tenant_id, kind, collector, source, mode, state, sealed, tree_version,
-                                 settings, range_json, strategy, concurrency, since, params)
-       VALUES (?, ?, ?, ?, ?, ?, 'CREATED', 0, ?, ?, ?, ?, ?, ?, ?)`,
+                                 settings, range_json, strategy, concurrency, since, params,
+                                 collector_version, job_id, job_version, chain_id, trigger_json)
+       VALUES (?, ?, ?, ?, ?, ?, 'CREATED', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         taskId,
         tenantId,
@@ -146,6 +169,11 @@ export async function startRun(s: Services, tenantId: string, body: unknown): Pr
         strategy.concurrency,
         since,
         JSON.stringify({}),
+        s.collectors.get(run.collector)?.version ?? null,
+        run.origin?.jobId ?? null,
+        run.origin?.jobVersion ?? null,
+        run.origin?.chainId ?? null,
+        run.origin ? JSON.stringify(run.origin.trigger) : null,
       ],
     );
     await s.engine.queue.publishPlan({ taskId, attempt: 0 });
@@ -207,6 +235,8 @@ export async function viewTask(s: Services, tenantId: string, id: string): Promi
     treeVersion: row.tree_version === null ? null : Number(row.tree_version),
     since: task.since,
     planned: task.sealed,
+    collectorVersion: row.collector_version ?? null,
+    origin: originOf(row),
     progress: {
       shards: shards.length,
       shardsByState: byState,
@@ -242,9 +272,22 @@ export const listQuerySchema = z.strictObject({
   state: z
     .enum(['CREATED', 'RUNNING', 'PAUSED', 'COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED'])
     .optional(),
+  jobId: uuidSchema.optional(),
+  chainId: uuidSchema.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
 });
+
+/** Where a run came from (its job, version, chain and trigger), when the register started it. */
+function originOf(r: RowDataPacket) {
+  if (!r.job_id) return null;
+  return {
+    jobId: r.job_id,
+    jobVersion: r.job_version,
+    chainId: r.chain_id,
+    trigger: typeof r.trigger_json === 'string' ? JSON.parse(r.trigger_json) : r.trigger_json,
+  };
+}
 
 /** Tasks of a tenant, newest first, paged by an opaque cursor. */
 export async function listTasks(s: Services, tenantId: string, q: z.infer<typeof listQuerySchema>) {
@@ -258,6 +301,14 @@ export async function listTasks(s: Services, tenantId: string, q: z.infer<typeof
     where.push('state = ?');
     args.push(q.state);
   }
+  for (const [column, value] of [
+    ['job_id', q.jobId],
+    ['chain_id', q.chainId],
+  ] as const)
+    if (value) {
+      where.push(`${column} = ?`);
+      args.push(value);
+    }
   if (q.cursor) {
     const m = /^(\d{1,15})_([0-9a-f-]{36})$/.exec(Buffer.from(q.cursor, 'base64url').toString('utf8'));
     if (!m)
@@ -267,7 +318,8 @@ export async function listTasks(s: Services, tenantId: string, q: z.infer<typeof
     args.push(at, at, m[2]);
   }
   const [rows] = await s.db.query<RowDataPacket[]>(
-    `SELECT id, kind, collector, source, mode, state, requested, created_at, started_at, finished_at, last_error
+    `SELECT id, kind, collector, source, mode, state, requested, created_at, started_at, finished_at, last_error,
+            collector_version, job_id, job_version, chain_id, trigger_json
        FROM collect_task WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
     [...args, q.limit + 1],
   );
@@ -283,6 +335,8 @@ export async function listTasks(s: Services, tenantId: string, q: z.infer<typeof
       state: r.state,
       requested: r.requested ?? null,
       lastError: r.last_error ?? null,
+      collectorVersion: r.collector_version ?? null,
+      origin: originOf(r),
       createdAt: r.created_at,
       startedAt: r.started_at,
       finishedAt: r.finished_at,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { CollectorCatalog } from '../adapters/catalog.mysql';
 import type { Job, JobBody, JobStore } from '../adapters/jobs.mysql';
 import { findCycle } from '../domain/dag';
+import type { TaskStarter, Trigger } from '../ports';
 
 export interface JobDeps {
   catalog: CollectorCatalog;
@@ -173,4 +174,49 @@ export async function listJobs(deps: JobDeps, tenantId: string, q: z.infer<typeo
         ? Buffer.from(JSON.stringify([last.createdAt.toISOString(), last.id])).toString('base64url')
         : null,
   };
+}
+
+export const triggerBodySchema = z.strictObject({
+  mode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']).optional(),
+  range: z.record(z.string(), z.unknown()).optional(),
+});
+
+/**
+ * Starts a run of a job through collect's public contract: the job's collector at its stable
+ * version (gray release comes next), its source, settings and strategy, the mode asked (else the
+ * job's default), and where the run comes from (job, version, chain, trigger). collect's refusal
+ * (409 while the source is busy, say) is the answer.
+ */
+export async function triggerJob(
+  deps: JobDeps & { starter: TaskStarter },
+  tenantId: string,
+  id: string,
+  body: unknown,
+  trigger: Trigger = { kind: 'manual' },
+  chainId: string = randomUUID(),
+): Promise<{ taskId: string; chainId: string }> {
+  const job = isJobId(id) ? await deps.jobs.get(tenantId, id) : undefined;
+  if (!job?.enabled) throw notFound(`job "${id}"`);
+  const parsed = triggerBodySchema.safeParse(body);
+  if (!parsed.success) {
+    const problems = new ProblemList();
+    problems.addZod('', parsed.error);
+    throw badRequest(`the trigger has ${problems.total} problem(s)`, problems.items);
+  }
+  const stable = await deps.catalog.stable(job.collector);
+  if (!stable)
+    throw new HttpError(409, 'CONFLICT', `collector "${job.collector}" is no longer registered`, {
+      collector: job.collector,
+    });
+  const { taskId } = await deps.starter.start(tenantId, {
+    collector: job.collector,
+    collectorVersion: stable.version,
+    source: job.source,
+    mode: parsed.data.mode ?? job.defaultMode,
+    settings: job.settings,
+    ...(job.strategy ? { strategy: job.strategy } : {}),
+    ...(parsed.data.range ? { range: parsed.data.range } : {}),
+    origin: { jobId: job.id, jobVersion: job.version, chainId, trigger },
+  });
+  return { taskId, chainId };
 }

@@ -7,7 +7,7 @@ import {
   parseOr400,
 } from '@collect/common';
 import { listCollectors } from '../app/catalog';
-import { createJob, deleteJob, getJob, listJobs, listQuerySchema, updateJob } from '../app/jobs';
+import { createJob, deleteJob, getJob, listJobs, listQuerySchema, triggerJob, updateJob } from '../app/jobs';
 import { getServices } from '../composition';
 
 type Route = (req: HttpRequest) => Promise<HttpResult>;
@@ -35,6 +35,15 @@ const routes: Record<string, Route> = {
     status: 200,
     body: await updateJob(getServices(), req.tenantId, req.params.id ?? '', optionalBody(req)),
   }),
+  'POST /api/jobs/{id}/trigger': async (req) => {
+    const { taskId, chainId } = await triggerJob(
+      getServices(),
+      req.tenantId,
+      req.params.id ?? '',
+      optionalBody(req),
+    );
+    return { status: 202, body: { taskId, chainId, statusUrl: `/api/tasks/${taskId}` } };
+  },
   'DELETE /api/jobs/{id}': async (req) => ({
     status: 200,
     body: await deleteJob(getServices(), req.tenantId, req.params.id ?? ''),

@@ -1,0 +1,26 @@
+/** Where a run comes from, as the register tells collect. */
+export type Trigger =
+  | { kind: 'manual' }
+  | { kind: 'schedule'; scheduleId: string; fireTime: string }
+  | { kind: 'upstream'; taskId: string };
+
+/** What the register asks collect to run: collect's `POST /api/tasks` body. */
+export interface RunRequest {
+  collector: string;
+  collectorVersion: string;
+  source: string;
+  mode: 'FULL' | 'INCREMENTAL' | 'RANGE';
+  settings: Record<string, unknown>;
+  strategy?: Record<string, unknown>;
+  range?: Record<string, unknown>;
+  origin: { jobId: string; jobVersion: number; chainId: string; trigger: Trigger };
+}
+
+/**
+ * Starts runs in the collection service through its public contract (`POST /api/tasks`); the
+ * register imports nothing of it. Its errors come back as they are (a 409 while the source is
+ * busy, a 400 the register could not foresee).
+ */
+export interface TaskStarter {
+  start(tenantId: string, run: RunRequest): Promise<{ taskId: string }>;
+}
