@@ -7,11 +7,16 @@ import amqp from 'amqplib';
 import { loadConfig } from '../functions/collect/src/config';
 import { migrateCollect, publishCatalog, setupMongo } from '../functions/collect/src/setup';
 import { migrateRegister } from '../functions/register/src/setup';
+import { migrateScheduler } from '../functions/scheduler/src/setup';
 
 export async function setup(): Promise<void> {
   const cfg = loadConfig();
   // Each service's own migrations (recorded per service).
-  const applied = [...(await migrateCollect(cfg.MYSQL_URL)), ...(await migrateRegister(cfg.MYSQL_URL))];
+  const applied = [
+    ...(await migrateCollect(cfg.MYSQL_URL)),
+    ...(await migrateRegister(cfg.MYSQL_URL)),
+    ...(await migrateScheduler(cfg.MYSQL_URL)),
+  ];
   console.log(`mysql: ${applied.length ? `applied ${applied.join(', ')}` : 'schema up to date'}`);
   await setupMongo(await mongoDb(), cfg.TASK_EVENT_TTL_DAYS);
   await closeMongo();

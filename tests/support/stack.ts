@@ -11,6 +11,7 @@ import { MongoClient } from 'mongodb';
 import { collectConfigSchema } from '../../functions/collect/src/config';
 import { migrateCollect, publishCatalog, setupMongo } from '../../functions/collect/src/setup';
 import { migrateRegister } from '../../functions/register/src/setup';
+import { migrateScheduler } from '../../functions/scheduler/src/setup';
 import { withDatabase } from './stores';
 import { GiveUp, waitFor } from './wait';
 
@@ -63,6 +64,7 @@ export class Stack {
     mkdirSync(this.logDir, { recursive: true });
     await migrateCollect(this.env.MYSQL_URL as string);
     await migrateRegister(this.env.MYSQL_URL as string);
+    await migrateScheduler(this.env.MYSQL_URL as string);
     const mongo = await new MongoClient(this.env.MONGO_URL as string).connect();
     await setupMongo(mongo.db(), 1);
     await mongo.close();

@@ -14,6 +14,7 @@ import { type Config, collectConfigSchema as configSchema } from '../../function
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
 import { migrateCollect, setupMongo } from '../../functions/collect/src/setup';
 import { migrateRegister } from '../../functions/register/src/setup';
+import { migrateScheduler } from '../../functions/scheduler/src/setup';
 import { withDatabase } from './stores';
 
 export interface TestEnv {
@@ -46,6 +47,7 @@ export async function createTestEnv(overrides: Partial<Record<keyof Config, stri
   });
   await migrateCollect(config.MYSQL_URL);
   await migrateRegister(config.MYSQL_URL);
+  await migrateScheduler(config.MYSQL_URL);
   const db = createMysqlPool(config.MYSQL_URL, 4);
   const mongoClient = await new MongoClient(config.MONGO_URL).connect();
   const mongo = mongoClient.db();

@@ -179,6 +179,14 @@ export async function listJobs(deps: JobDeps, tenantId: string, q: z.infer<typeo
 export const triggerBodySchema = z.strictObject({
   mode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']).optional(),
   range: z.record(z.string(), z.unknown()).optional(),
+  /** Set by the scheduler: the schedule and instant that fired (else the trigger is manual). */
+  trigger: z
+    .strictObject({
+      kind: z.literal('schedule'),
+      scheduleId: z.string().refine(isJobId, 'must be a schedule id'),
+      fireTime: z.iso.datetime({ offset: true }),
+    })
+    .optional(),
 });
 
 /**
@@ -216,7 +224,7 @@ export async function triggerJob(
     settings: job.settings,
     ...(job.strategy ? { strategy: job.strategy } : {}),
     ...(parsed.data.range ? { range: parsed.data.range } : {}),
-    origin: { jobId: job.id, jobVersion: job.version, chainId, trigger },
+    origin: { jobId: job.id, jobVersion: job.version, chainId, trigger: parsed.data.trigger ?? trigger },
   });
   return { taskId, chainId };
 }

@@ -1,0 +1,160 @@
+import { inTransaction } from '@collect/common';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Misfire, TickDecision } from '../domain/schedule';
+
+export interface Schedule {
+  id: string;
+  tenantId: string;
+  jobId: string;
+  cron: string;
+  timezone: string;
+  mode: 'FULL' | 'INCREMENTAL' | 'RANGE';
+  misfire: Misfire;
+  paused: boolean;
+  nextFireAt: Date | null;
+  createdAt: Date;
+}
+
+/** A fire claimed by a tick: recorded FIRING, its job still to be triggered. */
+export interface ClaimedFire {
+  schedule: Schedule;
+  fireTime: Date;
+  missed: number;
+}
+
+const toSchedule = (r: RowDataPacket): Schedule => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  jobId: r.job_id,
+  cron: r.cron,
+  timezone: r.timezone,
+  mode: r.mode,
+  misfire: r.misfire,
+  paused: r.paused === 1,
+  nextFireAt: r.next_fire_at,
+  createdAt: r.created_at,
+});
+
+/** Schedules and their fires in MySQL. */
+export class ScheduleStore {
+  constructor(private readonly db: Pool) {}
+
+  async create(s: Omit<Schedule, 'paused' | 'createdAt'>): Promise<void> {
+    await this.db.query(
+      `INSERT INTO scheduler_schedule (id, tenant_id, job_id, cron, timezone, mode, misfire, next_fire_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [s.id, s.tenantId, s.jobId, s.cron, s.timezone, s.mode, s.misfire, s.nextFireAt],
+    );
+  }
+
+  async get(tenantId: string, id: string): Promise<Schedule | undefined> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      'SELECT * FROM scheduler_schedule WHERE id = ? AND tenant_id = ? AND deleted = 0',
+      [id, tenantId],
+    );
+    return rows[0] ? toSchedule(rows[0]) : undefined;
+  }
+
+  async list(tenantId: string, jobId?: string): Promise<Schedule[]> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      `SELECT * FROM scheduler_schedule WHERE tenant_id = ? AND deleted = 0 ${jobId ? 'AND job_id = ?' : ''}
+       ORDER BY created_at DESC, id DESC LIMIT 1000`,
+      jobId ? [tenantId, jobId] : [tenantId],
+    );
+    return rows.map(toSchedule);
+  }
+
+  /** Pauses or resumes (resuming sets the next due time); false when there is no such schedule. */
+  async setPaused(tenantId: string, id: string, paused: boolean, nextFireAt: Date | null): Promise<boolean> {
+    const [res] = await this.db.query(
+      `UPDATE scheduler_schedule SET paused = ?, next_fire_at = IF(?, next_fire_at, ?)
+        WHERE id = ? AND tenant_id = ? AND deleted = 0`,
+      [paused, paused, nextFireAt, id, tenantId],
+    );
+    return (res as { affectedRows: number }).affectedRows === 1;
+  }
+
+  async delete(tenantId: string, id: string): Promise<boolean> {
+    const [res] = await this.db.query(
+      'UPDATE scheduler_schedule SET deleted = 1, next_fire_at = NULL WHERE id = ? AND tenant_id = ? AND deleted = 0',
+      [id, tenantId],
+    );
+    return (res as { affectedRows: number }).affectedRows === 1;
+  }
+
+  /**
+   * Claims up to `limit` due schedules in one transaction (`FOR UPDATE SKIP LOCKED`: ticks running
+   * at once take different rows), asks `decide` what each does, records its fire (the fire row's
+   * key makes a second fire of one instant impossible) or the fires it skipped, and moves it to
+   * its next due time. The claimed fires are triggered after the commit.
+   */
+  async claimDue(now: Date, limit: number, decide: (s: Schedule) => TickDecision): Promise<ClaimedFire[]> {
+    return inTransaction(this.db, async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        `SELECT * FROM scheduler_schedule WHERE paused = 0 AND deleted = 0 AND next_fire_at <= ?
+          ORDER BY next_fire_at LIMIT ? FOR UPDATE SKIP LOCKED`,
+        [now, limit],
+      );
+      const claimed: ClaimedFire[] = [];
+      for (const r of rows) {
+        const schedule = toSchedule(r);
+        const d = decide(schedule);
+        if (d.fire) {
+          if (await this.recordFire(conn, schedule.id, d.fire, 'FIRING', d.missed, null))
+            claimed.push({ schedule, fireTime: d.fire, missed: d.missed });
+        } else if (d.missed > 0)
+          await this.recordFire(
+            conn,
+            schedule.id,
+            schedule.nextFireAt as Date,
+            'SKIPPED',
+            d.missed,
+            `${d.missed} fire(s) missed while the scheduler was down (misfire SKIP)`,
+          );
+        await conn.query('UPDATE scheduler_schedule SET next_fire_at = ? WHERE id = ?', [
+          d.next,
+          schedule.id,
+        ]);
+      }
+      return claimed;
+    });
+  }
+
+  private async recordFire(
+    conn: PoolConnection,
+    scheduleId: string,
+    fireTime: Date,
+    state: 'FIRING' | 'SKIPPED',
+    missed: number,
+    reason: string | null,
+  ): Promise<boolean> {
+    const [res] = await conn.query(
+      'INSERT IGNORE INTO scheduler_fire (schedule_id, fire_time, state, missed, reason) VALUES (?, ?, ?, ?, ?)',
+      [scheduleId, fireTime, state, missed, reason],
+    );
+    return (res as { affectedRows: number }).affectedRows === 1;
+  }
+
+  /** What became of a claimed fire: its task, or why none started. */
+  async settleFire(
+    scheduleId: string,
+    fireTime: Date,
+    outcome: { taskId: string } | { reason: string },
+  ): Promise<void> {
+    await this.db.query(
+      'UPDATE scheduler_fire SET state = ?, task_id = ?, reason = ? WHERE schedule_id = ? AND fire_time = ?',
+      'taskId' in outcome
+        ? ['FIRED', outcome.taskId, null, scheduleId, fireTime]
+        : ['SKIPPED', null, outcome.reason, scheduleId, fireTime],
+    );
+  }
+
+  async fires(scheduleId: string, limit = 50): Promise<RowDataPacket[]> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      `SELECT fire_time AS fireTime, state, missed, task_id AS taskId, reason FROM scheduler_fire
+        WHERE schedule_id = ? ORDER BY fire_time DESC LIMIT ?`,
+      [scheduleId, limit],
+    );
+    return rows;
+  }
+}
