@@ -213,3 +213,53 @@ describe('the register over HTTP', () => {
     expect((await stack.request('GET', '/api/jobs/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
 });
+
+describe('the scheduler over HTTP', () => {
+  it('fires a schedule at its instant (a tick invoked with that now), runs the job, and records the fire', async () => {
+    const job = await stack.request('POST', '/api/jobs', {
+      name: 'Scheduled',
+      collector: 'testrail',
+      source: 'scheduled',
+      settings: tr.settings(),
+      defaultMode: 'FULL',
+    });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    const created = await stack.request('POST', '/api/schedules', {
+      jobId: job.body.id,
+      cron: '30 3 * * *',
+      timezone: 'Europe/Berlin',
+      mode: 'FULL',
+      misfire: 'SKIP',
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.nextFireTimes).toHaveLength(5);
+    const due = created.body.nextFireTimes[0] as string;
+    // The tick, as its schedule event invokes it, with the schedule's own instant as "now".
+    const res = await fetch(
+      `http://127.0.0.1:${stack.port + 2}/2015-03-31/functions/collect-dev-schedulerTick/invocations`,
+      { method: 'POST', body: JSON.stringify({ now: new Date(Date.parse(due) + 5000).toISOString() }) },
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ claimed: 1, fired: 1 });
+    const view = await stack.request('GET', `/api/schedules/${created.body.id}`);
+    const [fire] = view.body.fires;
+    expect(fire).toMatchObject({ state: 'FIRED', fireTime: due });
+    const run = await stack.settledTask(fire.taskId);
+    expect(run).toMatchObject({
+      state: 'COMPLETED',
+      origin: {
+        jobId: job.body.id,
+        trigger: { kind: 'schedule', scheduleId: created.body.id, fireTime: due },
+      },
+    });
+    const bad = await stack.request('POST', '/api/schedules', {
+      jobId: job.body.id,
+      cron: 'nope',
+      timezone: 'Nowhere/Land',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.map((p: { path: string }) => p.path).sort()).toEqual(['cron', 'timezone']);
+    expect((await stack.request('POST', `/api/schedules/${created.body.id}/pause`)).body.paused).toBe(true);
+    expect((await stack.request('DELETE', `/api/schedules/${created.body.id}`)).status).toBe(200);
+  });
+});

@@ -47,10 +47,12 @@ describe('serverless package for AWS', () => {
       'collect-prod-registerCatalog',
       'collect-prod-runShard',
       'collect-prod-runShardDead',
+      'collect-prod-schedulerTick',
+      'collect-prod-schedulesApi',
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(15);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(17);
   });
 
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
@@ -75,6 +77,12 @@ describe('serverless package for AWS', () => {
       (f) => f.Properties.FunctionName === 'collect-prod-importChunk',
     );
     expect(worker?.Properties.ReservedConcurrentExecutions).toBe(2);
+  });
+
+  it('fires the scheduler tick every minute', () => {
+    const rules = ofType('AWS::Events::Rule');
+    expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(1 minute)']);
+    expect(JSON.stringify(rules[0]?.Properties.Targets)).toContain('SchedulerTick');
   });
 
   it('routes every HTTP endpoint', () => {
@@ -102,6 +110,11 @@ describe('serverless package for AWS', () => {
         'PUT /api/jobs/{id}',
         'DELETE /api/jobs/{id}',
         'POST /api/jobs/{id}/trigger',
+        'POST /api/schedules',
+        'GET /api/schedules',
+        'GET /api/schedules/{id}',
+        'POST /api/schedules/{id}/{action}',
+        'DELETE /api/schedules/{id}',
       ].sort(),
     );
   });

@@ -48,6 +48,7 @@ export class Stack {
       AMQP_PREFIX: `collect_${this.id}`,
       HTTP_PORT: String(port),
       COLLECT_API_URL: `http://127.0.0.1:${port}`,
+      REGISTER_API_URL: `http://127.0.0.1:${port}`,
       LAMBDA_PORT: String(port + 2),
       LOG_LEVEL: 'warn',
       ...extraEnv,
