@@ -1,9 +1,12 @@
+import { decodeBody, topology } from '@collect/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listTasks, startRun } from '../../functions/collect/src/app/runs';
 import { catalogEntries } from '../../functions/collect/src/catalog';
 import { CollectorCatalog } from '../../functions/register/src/adapters/catalog.mysql';
+import { ChainSteps } from '../../functions/register/src/adapters/chain.mysql';
 import { JobStore } from '../../functions/register/src/adapters/jobs.mysql';
 import { listCollectors, registerCollector } from '../../functions/register/src/app/catalog';
+import { onTaskFinished, taskFinishedSchema } from '../../functions/register/src/app/chains';
 import {
   createJob,
   deleteJob,
@@ -18,7 +21,7 @@ import { FakeTreeSource } from '../support/fake-tree-source';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 let env: TestEnv;
-let deps: { catalog: CollectorCatalog; jobs: JobStore; starter: TaskStarter };
+let deps: { catalog: CollectorCatalog; jobs: JobStore; starter: TaskStarter; chain: ChainSteps };
 let tenant: string;
 let seq = 0;
 
@@ -26,7 +29,12 @@ beforeAll(async () => {
   env = await createTestEnv();
   // collect's POST /api/tasks, called in-process here (over HTTP in the e2e test).
   const starter: TaskStarter = { start: (tenantId, run) => startRun(env.services, tenantId, run) };
-  deps = { catalog: new CollectorCatalog(env.db), jobs: new JobStore(env.db), starter };
+  deps = {
+    catalog: new CollectorCatalog(env.db),
+    jobs: new JobStore(env.db),
+    starter,
+    chain: new ChainSteps(env.db),
+  };
   // What platform-collect announces when it is set up.
   for (const entry of catalogEntries(env.config)) await registerCollector(deps.catalog, entry);
 });
@@ -243,5 +251,78 @@ describe('triggering a job', () => {
     await deleteJob(deps, tenant, job.id);
     await expect(triggerJob(deps, tenant, job.id, {})).rejects.toMatchObject({ status: 404 });
     expect((await listTasks(env.services, tenant, { jobId: job.id, limit: 10 })).items).toEqual([]);
+  });
+});
+
+describe('dependencies between jobs', () => {
+  /** The ends of jobs' runs collect announced (queue task-finished), as the register hears them. */
+  async function announced() {
+    const out = [];
+    for (;;) {
+      const m = await env.channel.get(topology(env.config.AMQP_PREFIX).queue('task-finished'), {
+        noAck: true,
+      });
+      if (m === false) return out;
+      const e = taskFinishedSchema.parse(
+        JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm')),
+      );
+      // Earlier tests' runs end too: only this test's tenant is heard here.
+      if (e.tenantId === tenant) out.push(e);
+    }
+  }
+
+  it('runs A → B → C in order in one chain, and an upstream run that does not complete starts nothing', async () => {
+    const src = new FakeTreeSource();
+    await src.start();
+    try {
+      src.addDirectory('d', 'Directory');
+      src.addCase('c', 'd', 'Case');
+      const body = (name: string, dependsOn: string[] = [], settings = src.settings()) => ({
+        name,
+        collector: 'http-tree',
+        source: `chain-${seq}-${name}`,
+        settings,
+        strategy: { shards: 1 },
+        dependsOn,
+      });
+      const a = await createJob(deps, tenant, body('A'));
+      const b = await createJob(deps, tenant, body('B', [a.id]));
+      const c = await createJob(deps, tenant, body('C', [b.id]));
+      const d = engineDriver(env, tenant);
+      const { taskId, chainId } = await triggerJob(deps, tenant, a.id, {});
+      await d.runUntil('A to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
+      let events = await announced();
+      expect(events).toEqual([expect.objectContaining({ taskId, jobId: a.id, chainId, state: 'COMPLETED' })]);
+      // Heard twice (at-least-once): B starts once.
+      const [first] = events;
+      const once = await onTaskFinished(deps, first as never);
+      expect(once.triggered).toHaveLength(1);
+      expect((await onTaskFinished(deps, first as never)).triggered).toEqual([]);
+      const bTask = once.triggered[0] as string;
+      expect(await d.view(bTask)).toMatchObject({
+        origin: { jobId: b.id, chainId, trigger: { kind: 'upstream', taskId } },
+      });
+      await d.runUntil('B to complete', async () => (await d.view(bTask)).state === 'COMPLETED');
+      events = await announced();
+      const cTask = (await onTaskFinished(deps, events[0] as never)).triggered[0] as string;
+      await d.runUntil('C to complete', async () => (await d.view(cTask)).state === 'COMPLETED');
+      await announced();
+      const chain = await listTasks(env.services, tenant, { chainId, limit: 10 });
+      expect(chain.items.map((t) => t.origin?.jobId).reverse()).toEqual([a.id, b.id, c.id]);
+
+      // A fails (its token is refused): B does not start, and says why.
+      await updateJob(deps, tenant, a.id, body('A', [], src.settings({ token: 'wrong' })));
+      const failing = await triggerJob(deps, tenant, a.id, {});
+      await d.runUntil('A to fail', async () => (await d.view(failing.taskId)).state === 'FAILED');
+      const [end] = await announced();
+      expect(await onTaskFinished(deps, end as never)).toEqual({ triggered: [], held: [b.id] });
+      const steps = await deps.chain.ofJob(tenant, b.id);
+      expect(steps[0]).toMatchObject({
+        outcome: 'NOT_TRIGGERED',
+        reason: expect.stringMatching(/ended FAILED/),
+      });
+    } finally {
+      await src.stop();
+    }
   });
 });

@@ -45,6 +45,7 @@ describe('serverless package for AWS', () => {
       'collect-prod-planTask',
       'collect-prod-registerApi',
       'collect-prod-registerCatalog',
+      'collect-prod-registerTaskFinished',
       'collect-prod-runShard',
       'collect-prod-runShardDead',
       'collect-prod-schedulerTick',
@@ -52,7 +53,7 @@ describe('serverless package for AWS', () => {
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(17);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(18);
   });
 
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
@@ -65,6 +66,7 @@ describe('serverless package for AWS', () => {
       ['collect.plan.dead'],
       ['collect.run-shard'],
       ['collect.run-shard.dead'],
+      ['collect.task-finished'],
     ]);
     for (const mapping of mappings) {
       expect(mapping.Properties).toMatchObject({

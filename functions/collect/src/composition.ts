@@ -11,6 +11,7 @@ import { ImportPageStore } from './adapters/import-pages';
 import { ImportStaging } from './adapters/import-staging.mysql';
 import { TreePageStores, type TreeWrite } from './adapters/page-stores';
 import { RabbitShardQueue } from './adapters/shard-queue.rabbitmq';
+import { TaskAnnouncer } from './adapters/task-announcer.rabbitmq';
 import { TaskEvents } from './adapters/task-events.mongo';
 import { TaskStore } from './adapters/task-store.mysql';
 import { TreeCache } from './adapters/tree-cache.redis';
@@ -65,7 +66,16 @@ export function buildServices(config: Config, clients: Clients): Services {
     }),
     queue,
     pages: new TreePageStores(collected, pushed),
-    lifecycle: new TreeRunLifecycle(db, trees, tasks, collected, snapshots, cache, staging),
+    lifecycle: new TreeRunLifecycle(
+      db,
+      trees,
+      tasks,
+      collected,
+      snapshots,
+      cache,
+      staging,
+      new TaskAnnouncer(db, clients.channel, topology(config.AMQP_PREFIX)),
+    ),
     events,
     limiter: new RedisRateLimiter(clients.redis),
     flags: new RedisControlFlags(clients.redis),

@@ -1,6 +1,7 @@
 import { mysqlPool } from '@collect/common';
 import type { Pool } from 'mysql2/promise';
 import { CollectorCatalog } from './adapters/catalog.mysql';
+import { ChainSteps } from './adapters/chain.mysql';
 import { JobStore } from './adapters/jobs.mysql';
 import { HttpTaskStarter } from './adapters/task-starter.http';
 import { loadConfig } from './config';
@@ -11,6 +12,7 @@ export interface Services {
   catalog: CollectorCatalog;
   jobs: JobStore;
   starter: TaskStarter;
+  chain: ChainSteps;
 }
 
 /** Wiring: the one place that picks adapters. Tests call it with their own pool. */
@@ -19,6 +21,7 @@ export const buildServices = (db: Pool, starter: TaskStarter): Services => ({
   catalog: new CollectorCatalog(db),
   jobs: new JobStore(db),
   starter,
+  chain: new ChainSteps(db),
 });
 
 let services: Services | undefined;

@@ -4,6 +4,7 @@ import type { Pool } from 'mysql2/promise';
 import type { SnapshotWriter } from '../app/tree-snapshot';
 import { PUSH_COLLECTOR } from './engine-tasks.mysql';
 import type { ImportStaging } from './import-staging.mysql';
+import type { TaskAnnouncer } from './task-announcer.rabbitmq';
 import type { TaskStore } from './task-store.mysql';
 import type { TreeCache } from './tree-cache.redis';
 import type { TreePageStore } from './tree-pages';
@@ -28,6 +29,7 @@ export class TreeRunLifecycle implements RunLifecycle {
     private readonly snapshots: SnapshotWriter,
     private readonly cache: TreeCache,
     private readonly staging: ImportStaging,
+    private readonly announcer: Pick<TaskAnnouncer, 'announce'>,
   ) {}
 
   async finishing(task: Task, final: TaskState): Promise<void> {
@@ -76,9 +78,11 @@ export class TreeRunLifecycle implements RunLifecycle {
     await this.snapshots.write(task.tenantId, task.source, version, task.id, task.mode);
   }
 
-  async finished(task: Task, _final: TaskState): Promise<void> {
+  async finished(task: Task, final: TaskState): Promise<void> {
     await this.trees.endImport(this.db, task.tenantId, task.source, task.id);
     await this.cache.invalidate(task.tenantId, task.source);
     if (task.collector === PUSH_COLLECTOR) await this.staging.clear(task.id);
+    // A job's run: the register hears of its end (its dependants start when it COMPLETED).
+    await this.announcer.announce(task, final);
   }
 }

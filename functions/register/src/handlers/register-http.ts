@@ -27,10 +27,12 @@ const routes: Record<string, Route> = {
       parseOr400(listQuerySchema, req.query, 'query', 'query'),
     ),
   }),
-  'GET /api/jobs/{id}': async (req) => ({
-    status: 200,
-    body: await getJob(getServices(), req.tenantId, req.params.id ?? ''),
-  }),
+  'GET /api/jobs/{id}': async (req) => {
+    const s = getServices();
+    const job = await getJob(s, req.tenantId, req.params.id ?? '');
+    // What its upstream runs' ends did to it: started a run (in their chain), or why not.
+    return { status: 200, body: { ...job, upstreamEvents: await s.chain.ofJob(req.tenantId, job.id) } };
+  },
   'PUT /api/jobs/{id}': async (req) => ({
     status: 200,
     body: await updateJob(getServices(), req.tenantId, req.params.id ?? '', optionalBody(req)),

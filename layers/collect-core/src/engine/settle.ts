@@ -15,7 +15,11 @@ import type { EngineDeps } from './deps';
 export async function settleTask<R>(deps: EngineDeps<R>, taskId: string): Promise<TaskState | undefined> {
   const task = await deps.tasks.getTask(taskId);
   if (!task) return undefined;
-  if (isTaskFinished(task.state)) return task.state;
+  if (isTaskFinished(task.state)) {
+    // Its end's last step again (idempotent): a worker may have died before it was done.
+    await deps.lifecycle.finished(task, task.state);
+    return task.state;
+  }
   const tally = await deps.tasks.tally(taskId);
   const event = taskEventFromShards({
     state: task.state,

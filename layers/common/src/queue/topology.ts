@@ -2,9 +2,10 @@ import type { Channel } from 'amqplib';
 
 /**
  * The queues the platform consumes; each is bound to the main exchange with its own routing key.
- * `catalog` carries collector versions from the services that run them to the register.
+ * `catalog` carries collector versions from the services that run them to the register, and
+ * `task-finished` the ends of jobs' runs (so their dependants start).
  */
-export const QUEUES = ['import-chunk', 'plan', 'run-shard', 'catalog'] as const;
+export const QUEUES = ['import-chunk', 'plan', 'run-shard', 'catalog', 'task-finished'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 /**
