@@ -326,3 +326,45 @@ describe('dependencies between jobs', () => {
     }
   });
 });
+
+describe('a job keeps its own watermark', () => {
+  it("starts its INCREMENTAL runs where its own last COMPLETED run started, not another job's", async () => {
+    const src = new FakeTreeSource();
+    await src.start();
+    try {
+      src.addDirectory('d', 'Directory');
+      src.addCase('c', 'd', 'Case');
+      const source = `wm-${seq}`;
+      const body = (name: string) => ({
+        name,
+        collector: 'http-tree',
+        source,
+        settings: src.settings(),
+        strategy: { shards: 1 },
+      });
+      const one = await createJob(deps, tenant, body('one'));
+      const two = await createJob(deps, tenant, body('two'));
+      const d = engineDriver(env, tenant);
+      const run = async (jobId: string, mode: string) => {
+        const { taskId } = await triggerJob(deps, tenant, jobId, { mode });
+        await d.runUntil('the run to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
+        return d.view(taskId);
+      };
+      expect((await run(one.id, 'FULL')).since).toBeNull();
+      expect((await run(one.id, 'INCREMENTAL')).since).not.toBeNull();
+      // Same source and collector, another job: it has no watermark of its own yet.
+      expect((await run(two.id, 'INCREMENTAL')).since).toBeNull();
+      // Nor has the source itself, for runs no job started.
+      const { taskId } = await startRun(env.services, tenant, {
+        collector: 'http-tree',
+        source,
+        settings: src.settings(),
+        mode: 'INCREMENTAL',
+      });
+      await d.runUntil('the run to complete', async () => (await d.view(taskId)).state === 'COMPLETED');
+      expect((await d.view(taskId)).since).toBeNull();
+    } finally {
+      await src.stop();
+    }
+  });
+});

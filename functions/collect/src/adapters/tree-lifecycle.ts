@@ -68,10 +68,12 @@ export class TreeRunLifecycle implements RunLifecycle {
       await this.trees.markApplied(conn, task.tenantId, task.source, version);
       if (!pushed && (task.mode === 'FULL' || task.mode === 'INCREMENTAL') && task.startedReadingAt) {
         await conn.query(
-          `INSERT INTO collect_watermark (tenant_id, source, collector, watermark, task_id) VALUES (?, ?, ?, ?, ?)
+          // A job's runs keep the job's own watermark; other runs that of the source and collector.
+          `INSERT INTO collect_watermark (tenant_id, source, collector, job_id, watermark, task_id)
+           SELECT ?, ?, ?, COALESCE(job_id, ''), ?, ? FROM collect_task WHERE id = ?
            ON DUPLICATE KEY UPDATE task_id = IF(VALUES(watermark) > watermark, VALUES(task_id), task_id),
                                    watermark = GREATEST(watermark, VALUES(watermark))`,
-          [task.tenantId, task.source, task.collector, new Date(task.startedReadingAt), task.id],
+          [task.tenantId, task.source, task.collector, new Date(task.startedReadingAt), task.id, task.id],
         );
       }
     });

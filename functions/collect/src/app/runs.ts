@@ -144,8 +144,8 @@ export async function startRun(s: Services, tenantId: string, body: unknown): Pr
     let since: Date | null = null;
     if (run.mode === 'INCREMENTAL') {
       const [rows] = await conn.query<RowDataPacket[]>(
-        'SELECT watermark FROM collect_watermark WHERE tenant_id = ? AND source = ? AND collector = ?',
-        [tenantId, run.source, run.collector],
+        'SELECT watermark FROM collect_watermark WHERE tenant_id = ? AND source = ? AND collector = ? AND job_id = ?',
+        [tenantId, run.source, run.collector, run.origin?.jobId ?? ''],
       );
       const mark = rows[0]?.watermark as Date | undefined;
       if (mark) since = new Date(mark.getTime() - s.config.WATERMARK_OVERLAP_SECONDS * 1000);
