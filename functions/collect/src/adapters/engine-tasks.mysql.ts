@@ -1,5 +1,6 @@
 import { inTransaction } from '@collect/common';
 import {
+  type ControlRequest,
   type Dispatch,
   emptyTally,
   isTaskFinished,
@@ -66,6 +67,58 @@ export function toShard(r: RowDataPacket): Shard {
     lastError: r.last_error ?? null,
     keptPayload: Number(r.has_payload ?? 0) === 1,
   };
+}
+
+/**
+ * Locks a shard inside a page's unit: its pending control while `epoch` still owns it RUNNING,
+ * else `undefined` (a newer claim owns it, or it was settled: the page must not be written).
+ */
+export async function lockOwnedShard(
+  conn: PoolConnection,
+  taskId: string,
+  shard: { shardNo: number; epoch: number },
+): Promise<{ requested: ControlRequest | null } | undefined> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    'SELECT state, epoch, requested FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE',
+    [taskId, shard.shardNo],
+  );
+  const row = rows[0];
+  if (row?.state !== 'RUNNING' || row.epoch !== shard.epoch) return undefined;
+  return { requested: row.requested ?? null };
+}
+
+/**
+ * A page's checkpoint, inside its unit (after `lockOwnedShard`): counters added, the cursor moved
+ * (push shards have none: `cursor` undefined), the last error cleared (the page succeeded), and
+ * when it was the last page, COMPLETED with any control and kept page dropped.
+ */
+export async function checkpointShard(
+  conn: PoolConnection,
+  taskId: string,
+  shardNo: number,
+  c: { cursor?: unknown; done: boolean; pages: number; records: number; failed: number; changed: number },
+): Promise<void> {
+  const completed = nextShardState('RUNNING', 'complete');
+  await conn.query(
+    `UPDATE collect_shard SET ${c.cursor === undefined ? '' : 'cursor_json = ?,'} pages = pages + ?,
+            done_nodes = done_nodes + ?, failed_nodes = failed_nodes + ?, changed_nodes = changed_nodes + ?,
+            state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload),
+            last_error = NULL
+      WHERE task_id = ? AND shard_no = ?`,
+    [
+      ...(c.cursor === undefined ? [] : [c.cursor === null ? null : JSON.stringify(c.cursor)]),
+      c.pages,
+      c.records,
+      c.failed,
+      c.changed,
+      c.done,
+      completed,
+      c.done,
+      c.done,
+      taskId,
+      shardNo,
+    ],
+  );
 }
 
 /** Takes a finished task's source again inside the unit (a retry); throws when it cannot. */

@@ -1,16 +1,11 @@
 import { inTransaction } from '@collect/common';
-import {
-  type Checkpoint,
-  type CommitOutcome,
-  nextShardState,
-  type PageStore,
-  type Task,
-} from '@collect/core';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Checkpoint, CommitOutcome, PageStore, Task } from '@collect/core';
+import type { Pool } from 'mysql2/promise';
 import type { FlatNode, ImportPage } from '../schemas';
 import type { CaseStore } from './case-store.mongo';
+import { checkpointShard, lockOwnedShard } from './engine-tasks.mysql';
 import type { TreeCache } from './tree-cache.redis';
-import { type NodeRow, type NodeType, structureChanged, type TreeStore } from './tree-store.mysql';
+import { type NodeRow, structureChanged, type TreeStore } from './tree-store.mysql';
 
 /**
  * Pushed import pages as the engine's page store. A page is flattened already (paths computed
@@ -41,14 +36,7 @@ export class ImportPageStore implements PageStore<ImportPage> {
 
   /** The MySQL rows of the nodes, each from the table of its own type (an id that changed type has one of each). */
   private async storedRows(task: Task, upserts: FlatNode[]): Promise<Map<string, NodeRow>> {
-    const before = new Map<string, NodeRow>();
-    for (const type of ['DIRECTORY', 'CASE'] as const satisfies readonly NodeType[]) {
-      const ids = upserts.filter((n) => n.type === type).map((n) => n.id);
-      if (ids.length === 0) continue;
-      for (const [id, row] of await this.trees.findByIds(this.db, task.tenantId, task.source, ids, [type]))
-        before.set(id, row);
-    }
-    return before;
+    return (await this.trees.rowsOf(this.db, task.tenantId, task.source, upserts)).own;
   }
 
   async commit(
@@ -68,16 +56,11 @@ export class ImportPageStore implements PageStore<ImportPage> {
     const upserts = pages.flatMap((p) => p.upserts);
     const deletes = pages.flatMap((p) => p.deletes);
     const changed = upserts.filter((n) => structureChanged(n, before.get(n.id)));
-    const completed = nextShardState('RUNNING', 'complete');
     return inTransaction(this.db, async (conn): Promise<CommitOutcome> => {
       // The task row first, then the shard: the lock order of every unit of the engine.
       await conn.query('SELECT id FROM collect_task WHERE id = ? FOR UPDATE', [task.id]);
-      const [rows] = await conn.query<RowDataPacket[]>(
-        'SELECT state, epoch, requested FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE',
-        [task.id, shard.shardNo],
-      );
-      const row = rows[0];
-      if (row?.state !== 'RUNNING' || row.epoch !== shard.epoch) return { owned: false };
+      const owned = await lockOwnedShard(conn, task.id, shard);
+      if (!owned) return { owned: false };
       await this.trees.upsert(conn, tenantId, source, version, upserts);
       if (task.mode === 'INCREMENTAL') {
         for (const n of changed) {
@@ -95,29 +78,19 @@ export class ImportPageStore implements PageStore<ImportPage> {
         }
       }
       const deleted = await this.trees.softDeleteSubtrees(conn, tenantId, source, version, deletes);
-      await conn.query(
-        `UPDATE collect_shard SET pages = pages + ?, done_nodes = done_nodes + ?, changed_nodes = changed_nodes + ?,
-                state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload),
-                last_error = NULL
-          WHERE task_id = ? AND shard_no = ?`,
-        [
-          cp.pages,
-          upserts.length + deletes.length,
-          changed.length,
-          cp.done,
-          completed,
-          cp.done,
-          cp.done,
-          task.id,
-          shard.shardNo,
-        ],
-      );
+      await checkpointShard(conn, task.id, shard.shardNo, {
+        done: cp.done,
+        pages: cp.pages,
+        records: upserts.length + deletes.length,
+        failed: 0,
+        changed: changed.length,
+      });
       await conn.query(
         `UPDATE collect_task SET done_nodes = done_nodes + ?, changed_nodes = changed_nodes + ?,
                 deleted_nodes = deleted_nodes + ? WHERE id = ?`,
         [upserts.length + deletes.length, changed.length, deleted, task.id],
       );
-      return { owned: true, requested: cp.done ? null : (row.requested ?? null) };
+      return { owned: true, requested: cp.done ? null : owned.requested };
     });
   }
 

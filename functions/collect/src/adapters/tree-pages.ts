@@ -1,15 +1,10 @@
 import { inTransaction } from '@collect/common';
-import {
-  type Checkpoint,
-  type CommitOutcome,
-  nextShardState,
-  type PageStore,
-  type Task,
-} from '@collect/core';
+import type { Checkpoint, CommitOutcome, PageStore, Task } from '@collect/core';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { hashAndSerialize } from '../app/tree-walk';
 import { type FlatNode, nodeIdSchema } from '../schemas';
 import type { CaseStore } from './case-store.mongo';
+import { checkpointShard, lockOwnedShard } from './engine-tasks.mysql';
 import type { TreeCache } from './tree-cache.redis';
 import { type NodeRow, structureChanged, type TreeStore } from './tree-store.mysql';
 
@@ -87,9 +82,10 @@ export class TreePageStore implements PageStore<TreeRecord> {
       }
       return false;
     });
-    const clashes = await this.otherTypeIds(task, unique);
+    // One lookup per table: the rows these records will change, and any of the other type.
+    const rows = await this.trees.rowsOf(this.db, task.tenantId, task.source, unique);
     const valid = unique.filter((r) => {
-      if (!clashes.has(r.id)) return true;
+      if (!liveRow(rows.other.get(r.id))) return true;
       refused.push(`${r.id}: a live ${r.type === 'CASE' ? 'directory' : 'case'} has this id`);
       return false;
     });
@@ -121,30 +117,10 @@ export class TreePageStore implements PageStore<TreeRecord> {
         }).node,
       );
     }
-    const before = await this.trees.findByIds(
-      this.db,
-      task.tenantId,
-      task.source,
-      nodes.map((n) => n.id),
-    );
+    const before = rows.own;
     await this.cases.writeChanged(task.tenantId, task.source, version, nodes, before);
     const changed = nodes.filter((n) => structureChanged(n, before.get(n.id))).length;
     this.prepared.set(records, { nodes, changed, refused });
-  }
-
-  /** Ids of `records` that a live node of the other type has. */
-  private async otherTypeIds(task: Task, records: TreeRecord[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const [type, other] of [
-      ['CASE', 'DIRECTORY'],
-      ['DIRECTORY', 'CASE'],
-    ] as const) {
-      const ids = records.filter((r) => r.type === type).map((r) => r.id);
-      if (ids.length === 0) continue;
-      for (const [id, row] of await this.trees.findByIds(this.db, task.tenantId, task.source, ids, [other]))
-        if (!row.deleted) out.add(id);
-    }
-    return out;
   }
 
   async commit(
@@ -155,38 +131,21 @@ export class TreePageStore implements PageStore<TreeRecord> {
   ): Promise<CommitOutcome> {
     const prepared = this.prepared.get(records) ?? { nodes: [], changed: 0, refused: [] };
     const version = await this.versionOf(task.id);
-    const completed = nextShardState('RUNNING', 'complete');
     return inTransaction(this.db, async (conn): Promise<CommitOutcome> => {
-      const [rows] = await conn.query<RowDataPacket[]>(
-        'SELECT state, epoch, requested FROM collect_shard WHERE task_id = ? AND shard_no = ? FOR UPDATE',
-        [task.id, shard.shardNo],
-      );
-      const row = rows[0];
-      if (row?.state !== 'RUNNING' || row.epoch !== shard.epoch) return { owned: false };
+      const owned = await lockOwnedShard(conn, task.id, shard);
+      if (!owned) return { owned: false };
       await this.trees.upsert(conn, task.tenantId, task.source, version, prepared.nodes);
-      await conn.query(
-        `UPDATE collect_shard SET cursor_json = ?, pages = pages + ?, done_nodes = done_nodes + ?,
-                failed_nodes = failed_nodes + ?, changed_nodes = changed_nodes + ?,
-                state = IF(?, ?, state), requested = IF(?, NULL, requested), payload = IF(?, NULL, payload),
-                last_error = NULL
-          WHERE task_id = ? AND shard_no = ?`,
-        [
-          cp.cursor === null ? null : JSON.stringify(cp.cursor),
-          cp.pages,
-          prepared.nodes.length,
-          cp.failedRecords + (records.length - prepared.nodes.length),
-          prepared.changed,
-          cp.done,
-          completed,
-          cp.done,
-          cp.done,
-          task.id,
-          shard.shardNo,
-        ],
-      );
+      await checkpointShard(conn, task.id, shard.shardNo, {
+        cursor: cp.cursor,
+        done: cp.done,
+        pages: cp.pages,
+        records: prepared.nodes.length,
+        failed: cp.failedRecords + (records.length - prepared.nodes.length),
+        changed: prepared.changed,
+      });
       return {
         owned: true,
-        requested: cp.done ? null : (row.requested ?? null),
+        requested: cp.done ? null : owned.requested,
         ...(prepared.refused.length > 0 ? { refused: prepared.refused } : {}),
       };
     });
@@ -203,8 +162,9 @@ export class TreePageStore implements PageStore<TreeRecord> {
    */
   async writePlanned(task: Task, listed: TreeRecord[]): Promise<void> {
     const version = await this.versionOf(task.id);
-    const clashes = await this.otherTypeIds(task, listed);
-    const records = listed.filter((r) => !clashes.has(r.id));
+    const rows = await this.trees.rowsOf(this.db, task.tenantId, task.source, listed);
+    // A directory cannot take the id of a live case.
+    const records = listed.filter((r) => !liveRow(rows.other.get(r.id)));
     const placed = new Map<string, { path: string; level: number }>();
     const outside = [...new Set(records.map((r) => r.parentId).filter((p): p is string => p !== null))];
     const stored = await this.trees.findByIds(this.db, task.tenantId, task.source, outside, ['DIRECTORY']);
@@ -229,13 +189,7 @@ export class TreePageStore implements PageStore<TreeRecord> {
         }).node,
       );
     }
-    const before = await this.trees.findByIds(
-      this.db,
-      task.tenantId,
-      task.source,
-      nodes.map((n) => n.id),
-      ['DIRECTORY'],
-    );
+    const before = rows.own;
     const moved = nodes.some((n) => {
       const b = before.get(n.id);
       return b !== undefined && !b.deleted && b.path !== n.path;

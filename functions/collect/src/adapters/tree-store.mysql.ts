@@ -216,6 +216,32 @@ export class TreeStore {
   }
 
   /**
+   * The stored rows of `nodes`, each from the table of its own type (`own`), and the rows of the
+   * other type that have the same ids (`other`: a case cannot become a directory, nor the
+   * reverse). Two lookups, one per table, whatever the mix of types.
+   */
+  async rowsOf(
+    conn: Queryable,
+    tenantId: string,
+    source: string,
+    nodes: readonly { id: string; type: NodeType }[],
+  ): Promise<{ own: Map<string, NodeRow>; other: Map<string, NodeRow> }> {
+    const ids = [...new Set(nodes.map((n) => n.id))];
+    const directories = await this.findByIds(conn, tenantId, source, ids, ['DIRECTORY']);
+    const cases = await this.findByIds(conn, tenantId, source, ids, ['CASE']);
+    const own = new Map<string, NodeRow>();
+    const other = new Map<string, NodeRow>();
+    for (const n of nodes) {
+      const [same, different] = n.type === 'CASE' ? [cases, directories] : [directories, cases];
+      const mine = same.get(n.id);
+      const theirs = different.get(n.id);
+      if (mine) own.set(n.id, mine);
+      if (theirs) other.set(n.id, theirs);
+    }
+    return { own, other };
+  }
+
+  /**
    * For each directory path, the deepest level and the longest path among its live descendants
    * (absent: no descendants), so a move can be checked against the depth and path limits.
    */
