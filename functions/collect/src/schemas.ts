@@ -1,3 +1,4 @@
+import { isUuid } from '@collect/common';
 import { z } from 'zod';
 
 /** Source ids: printable ASCII without '/', which separates ids in materialised paths. */
@@ -8,8 +9,7 @@ export const nodeIdSchema = z
   // the tree route (GET /api/testcase/tree), so such a case could never be read.
   .refine((id) => id !== '.' && id !== '..' && id !== 'tree', 'must not be ".", ".." or "tree"');
 /** Task (and import) ids are lower-case UUIDs; anything else names no task (and is never sent to MySQL). */
-export const isTaskId = (id: string): boolean =>
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+export const isTaskId = isUuid;
 
 export const sourceSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must match [A-Za-z0-9_.:-]{1,128}');
 

@@ -1,5 +1,9 @@
 import { hash, randomUUID } from 'node:crypto';
 
+/** Whether `id` is one `newId` could make (a lower-case UUID); anything else names no record. */
+export const isUuid = (id: string): boolean =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+
 /** A new random id for tasks and other platform-owned records. */
 export const newId = (): string => randomUUID();
 

@@ -1,4 +1,4 @@
-import { inTransaction } from '@collect/common';
+import { inTransaction, jsonColumn } from '@collect/common';
 import {
   type ControlRequest,
   type Dispatch,
@@ -22,8 +22,6 @@ import {
 } from '@collect/core';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
-/** MariaDB returns JSON columns as text, MySQL as values. */
-const json = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : (v ?? null));
 const iso = (v: Date | null | undefined): string | null => (v ? v.toISOString() : null);
 
 export const PUSH_COLLECTOR = 'push-import';
@@ -37,9 +35,9 @@ export function toTask(r: RowDataPacket): Task {
     mode: r.mode,
     state: r.state,
     requested: r.requested ?? null,
-    settings: json(r.settings),
-    range: json(r.range_json) as Task['range'],
-    strategy: resolveStrategy((json(r.strategy) ?? {}) as never),
+    settings: jsonColumn(r.settings),
+    range: jsonColumn(r.range_json) as Task['range'],
+    strategy: resolveStrategy((jsonColumn(r.strategy) ?? {}) as never),
     sealed: r.sealed === 1,
     since: iso(r.since),
     startedReadingAt: iso(r.started_reading_at),
@@ -59,8 +57,8 @@ export function toShard(r: RowDataPacket): Shard {
     epoch: r.epoch,
     gen: r.gen,
     attempts: r.attempts,
-    spec: json(r.spec),
-    cursor: json(r.cursor_json),
+    spec: jsonColumn(r.spec),
+    cursor: jsonColumn(r.cursor_json),
     pages: r.pages,
     records: r.done_nodes,
     failedRecords: r.failed_nodes,

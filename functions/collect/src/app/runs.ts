@@ -3,6 +3,8 @@ import {
   conflict,
   HttpError,
   inTransaction,
+  jsonColumn,
+  maskSecrets,
   newId,
   notFound,
   type Problem,
@@ -188,13 +190,6 @@ export async function startRun(s: Services, tenantId: string, body: unknown): Pr
   return { taskId };
 }
 
-/** Settings as shown: the collector's secrets replaced. */
-function redact(s: Services, collector: string, settings: unknown): unknown {
-  if (typeof settings !== 'object' || settings === null) return settings;
-  const secrets = s.collectors.get(collector)?.secrets ?? [];
-  return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, secrets.includes(k) ? '***' : v]));
-}
-
 async function ownedTaskRow(s: Services, tenantId: string, id: string): Promise<RowDataPacket> {
   if (!isTaskId(id)) throw notFound(`task "${id}"`);
   const [rows] = await s.db.query<RowDataPacket[]>('SELECT * FROM collect_task WHERE id = ?', [id]);
@@ -231,7 +226,7 @@ export async function viewTask(s: Services, tenantId: string, id: string): Promi
     requested: task.requested,
     range: task.range,
     strategy: task.strategy,
-    settings: redact(s, task.collector, task.settings),
+    settings: maskSecrets(task.settings, s.collectors.get(task.collector)?.secrets ?? []),
     treeVersion: row.tree_version === null ? null : Number(row.tree_version),
     since: task.since,
     planned: task.sealed,
@@ -285,7 +280,7 @@ function originOf(r: RowDataPacket) {
     jobId: r.job_id,
     jobVersion: r.job_version,
     chainId: r.chain_id,
-    trigger: typeof r.trigger_json === 'string' ? JSON.parse(r.trigger_json) : r.trigger_json,
+    trigger: jsonColumn(r.trigger_json),
   };
 }
 

@@ -1,10 +1,11 @@
 import {
   type HttpRequest,
   type HttpResult,
-  httpHandler,
   notFound,
   optionalBody,
   parseOr400,
+  type Route,
+  routedHandler,
 } from '@collect/common';
 import { CONTROL_ACTIONS, type ControlAction } from '@collect/core';
 import {
@@ -38,8 +39,6 @@ const controlled = (
   const pending = (r.requested !== null && !reached) || r.shards.some((s) => s.requested);
   return { status: pending ? 202 : 200, body };
 };
-
-type Route = (req: HttpRequest) => Promise<HttpResult>;
 
 /** The task API (DESIGN §6), and the original design's /api/task aliases. */
 const routes: Record<string, Route> = {
@@ -103,11 +102,4 @@ const routes: Record<string, Route> = {
   },
 };
 
-export const handler = httpHandler(
-  async (req) => {
-    const route = routes[req.route];
-    if (!route) throw notFound(`route "${req.route}"`);
-    return route(req);
-  },
-  { maxBodyBytes: 64 * 1024, rawBody: true },
-);
+export const handler = routedHandler(routes, { maxBodyBytes: 64 * 1024, rawBody: true });

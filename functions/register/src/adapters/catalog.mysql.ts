@@ -1,3 +1,4 @@
+import { jsonColumn } from '@collect/common';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 
 /** A collector version as its service registered it. */
@@ -14,15 +15,12 @@ export interface CollectorVersion {
   registeredAt: Date;
 }
 
-/** MariaDB returns JSON columns as text, MySQL as values. */
-const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
-
 const toVersion = (r: RowDataPacket): CollectorVersion => ({
   type: r.type,
   version: r.version,
   route: r.route,
-  settingsSchema: json(r.settings_schema),
-  secrets: json(r.secrets),
+  settingsSchema: jsonColumn(r.settings_schema),
+  secrets: jsonColumn(r.secrets),
   status: r.status,
   registeredAt: r.registered_at,
 });

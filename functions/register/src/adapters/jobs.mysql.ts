@@ -1,4 +1,4 @@
-import { inTransaction } from '@collect/common';
+import { inTransaction, jsonColumn } from '@collect/common';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
 export type Mode = 'FULL' | 'INCREMENTAL' | 'RANGE';
@@ -23,8 +23,6 @@ export interface Job extends JobBody {
   updatedAt: Date;
 }
 
-const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
-
 const toJob = (r: RowDataPacket): Job => ({
   id: r.id,
   tenantId: r.tenant_id,
@@ -32,10 +30,10 @@ const toJob = (r: RowDataPacket): Job => ({
   name: r.name,
   collector: r.collector,
   source: r.source,
-  settings: json(r.settings),
-  strategy: r.strategy === null ? undefined : json(r.strategy),
+  settings: jsonColumn(r.settings),
+  strategy: r.strategy === null ? undefined : jsonColumn(r.strategy),
   defaultMode: r.default_mode,
-  dependsOn: json(r.depends_on),
+  dependsOn: jsonColumn(r.depends_on),
   enabled: r.enabled === 1,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -64,7 +62,7 @@ export class JobStore {
       'SELECT id, depends_on FROM register_job WHERE tenant_id = ? AND enabled = 1',
       [tenantId],
     );
-    return new Map(rows.map((r) => [r.id as string, json<string[]>(r.depends_on)]));
+    return new Map(rows.map((r) => [r.id as string, jsonColumn<string[]>(r.depends_on)]));
   }
 
   /** The tenant's jobs newest first, from after `cursor` (the last id of the previous page). */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { badRequest, HttpError, notFound, ProblemList } from '@collect/common';
+import { badRequest, HttpError, isUuid, maskSecrets, notFound, ProblemList } from '@collect/common';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020';
 import { z } from 'zod';
@@ -13,9 +13,6 @@ export interface JobDeps {
   jobs: JobStore;
 }
 
-const isJobId = (id: string): boolean =>
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
-
 export const jobBodySchema = z.strictObject({
   name: z
     .string()
@@ -28,7 +25,7 @@ export const jobBodySchema = z.strictObject({
   strategy: z.record(z.string(), z.unknown()).optional(),
   defaultMode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']).default('FULL'),
   dependsOn: z
-    .array(z.string().refine(isJobId, 'must be a job id'))
+    .array(z.string().refine(isUuid, 'must be a job id'))
     .max(100)
     .refine((ids) => new Set(ids).size === ids.length, 'lists a job twice')
     .default([]),
@@ -94,10 +91,8 @@ async function validated(deps: JobDeps, tenantId: string, id: string, body: unkn
 
 /** A job as shown: its secrets (as its collector names them) are `***`. */
 async function view(deps: JobDeps, job: Job) {
-  const secrets = new Set((await deps.catalog.versionsOf(job.collector)).flatMap((v) => v.secrets));
-  const settings = Object.fromEntries(
-    Object.entries(job.settings).map(([k, v]) => [k, secrets.has(k) ? '***' : v]),
-  );
+  const secrets = (await deps.catalog.versionsOf(job.collector)).flatMap((v) => v.secrets);
+  const settings = maskSecrets(job.settings, secrets);
   const { tenantId: _, ...rest } = job;
   return { ...rest, settings };
 }
@@ -122,19 +117,19 @@ export async function createJob(deps: JobDeps, tenantId: string, body: unknown) 
 }
 
 export async function updateJob(deps: JobDeps, tenantId: string, id: string, body: unknown) {
-  if (!isJobId(id) || !(await deps.jobs.get(tenantId, id))?.enabled) throw notFound(`job "${id}"`);
+  if (!isUuid(id) || !(await deps.jobs.get(tenantId, id))?.enabled) throw notFound(`job "${id}"`);
   return save(deps, tenantId, id, await validated(deps, tenantId, id, body), true);
 }
 
 export async function getJob(deps: JobDeps, tenantId: string, id: string) {
-  const job = isJobId(id) ? await deps.jobs.get(tenantId, id) : undefined;
+  const job = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
   if (!job) throw notFound(`job "${id}"`);
   return view(deps, job);
 }
 
 /** Disables a job (history kept); 409 while enabled jobs still depend on it. */
 export async function deleteJob(deps: JobDeps, tenantId: string, id: string) {
-  const job = isJobId(id) ? await deps.jobs.get(tenantId, id) : undefined;
+  const job = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
   if (!job?.enabled) throw notFound(`job "${id}"`);
   const dependants = [...(await deps.jobs.edges(tenantId))]
     .filter(([, on]) => on.includes(id))
@@ -157,7 +152,7 @@ export async function listJobs(deps: JobDeps, tenantId: string, q: z.infer<typeo
     try {
       const [at, id] = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as [string, string];
       after = { createdAt: new Date(at), id };
-      if (Number.isNaN(after.createdAt.getTime()) || !isJobId(id)) throw new Error('bad cursor');
+      if (Number.isNaN(after.createdAt.getTime()) || !isUuid(id)) throw new Error('bad cursor');
     } catch {
       throw badRequest('the cursor is not one this API gave', [
         { path: 'cursor', message: 'not a cursor of this list' },
@@ -183,7 +178,7 @@ export const triggerBodySchema = z.strictObject({
   trigger: z
     .strictObject({
       kind: z.literal('schedule'),
-      scheduleId: z.string().refine(isJobId, 'must be a schedule id'),
+      scheduleId: z.string().refine(isUuid, 'must be a schedule id'),
       fireTime: z.iso.datetime({ offset: true }),
     })
     .optional(),
@@ -203,7 +198,7 @@ export async function triggerJob(
   trigger: Trigger = { kind: 'manual' },
   chainId: string = randomUUID(),
 ): Promise<{ taskId: string; chainId: string }> {
-  const job = isJobId(id) ? await deps.jobs.get(tenantId, id) : undefined;
+  const job = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
   if (!job?.enabled) throw notFound(`job "${id}"`);
   const parsed = triggerBodySchema.safeParse(body);
   if (!parsed.success) {

@@ -1,16 +1,7 @@
-import {
-  type HttpRequest,
-  type HttpResult,
-  httpHandler,
-  notFound,
-  optionalBody,
-  parseOr400,
-} from '@collect/common';
+import { optionalBody, parseOr400, type Route, routedHandler } from '@collect/common';
 import { listCollectors } from '../app/catalog';
 import { createJob, deleteJob, getJob, listJobs, listQuerySchema, triggerJob, updateJob } from '../app/jobs';
 import { getServices } from '../composition';
-
-type Route = (req: HttpRequest) => Promise<HttpResult>;
 
 /** The register's API: the collector catalog and jobs. One function, routed by API Gateway's route key. */
 const routes: Record<string, Route> = {
@@ -52,11 +43,4 @@ const routes: Record<string, Route> = {
   }),
 };
 
-export const handler = httpHandler(
-  async (req) => {
-    const route = routes[req.route];
-    if (!route) throw notFound(`route "${req.route}"`);
-    return route(req);
-  },
-  { maxBodyBytes: 256 * 1024, rawBody: true },
-);
+export const handler = routedHandler(routes, { maxBodyBytes: 256 * 1024, rawBody: true });

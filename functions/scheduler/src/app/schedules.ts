@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { badRequest, HttpError, notFound, ProblemList } from '@collect/common';
+import { badRequest, HttpError, isUuid, notFound, ProblemList } from '@collect/common';
 import { z } from 'zod';
 import type { Schedule, ScheduleStore } from '../adapters/schedules.mysql';
 import { decideTick, nextFireTimes, scheduleProblems } from '../domain/schedule';
@@ -13,11 +13,8 @@ export interface ScheduleDeps {
   now: () => Date;
 }
 
-const isId = (id: string): boolean =>
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
-
 export const scheduleBodySchema = z.strictObject({
-  jobId: z.string().refine(isId, 'must be a job id'),
+  jobId: z.string().refine(isUuid, 'must be a job id'),
   cron: z.string().min(1).max(128),
   timezone: z.string().min(1).max(64).default('UTC'),
   mode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']).default('INCREMENTAL'),
@@ -41,7 +38,7 @@ export async function createSchedule(deps: ScheduleDeps, tenantId: string, body:
   if (typeof raw.cron === 'string')
     for (const p of scheduleProblems(raw.cron, typeof raw.timezone === 'string' ? raw.timezone : 'UTC'))
       problems.add(p.path, p.message, `invalid_${p.path}`);
-  if (typeof raw.jobId === 'string' && isId(raw.jobId) && !(await deps.jobs.exists(tenantId, raw.jobId)))
+  if (typeof raw.jobId === 'string' && isUuid(raw.jobId) && !(await deps.jobs.exists(tenantId, raw.jobId)))
     problems.add('jobId', `no job "${raw.jobId}"`, 'unknown_job');
   if (!parsed.success || problems.total > 0)
     throw badRequest(`the schedule has ${problems.total} problem(s)`, problems.items);
@@ -53,7 +50,7 @@ export async function createSchedule(deps: ScheduleDeps, tenantId: string, body:
 }
 
 export async function getSchedule(deps: ScheduleDeps, tenantId: string, id: string) {
-  const s = isId(id) ? await deps.schedules.get(tenantId, id) : undefined;
+  const s = isUuid(id) ? await deps.schedules.get(tenantId, id) : undefined;
   if (!s) throw notFound(`schedule "${id}"`);
   return { ...view(s, deps.now()), fires: await deps.schedules.fires(s.id) };
 }
@@ -65,7 +62,7 @@ export async function listSchedules(deps: ScheduleDeps, tenantId: string, jobId?
 
 /** Pause or resume; a resumed schedule is next due at its next time from now (nothing missed fires). */
 export async function setPaused(deps: ScheduleDeps, tenantId: string, id: string, paused: boolean) {
-  const s = isId(id) ? await deps.schedules.get(tenantId, id) : undefined;
+  const s = isUuid(id) ? await deps.schedules.get(tenantId, id) : undefined;
   if (!s) throw notFound(`schedule "${id}"`);
   if (s.paused === paused)
     throw new HttpError(
@@ -82,7 +79,7 @@ export async function setPaused(deps: ScheduleDeps, tenantId: string, id: string
 }
 
 export async function deleteSchedule(deps: ScheduleDeps, tenantId: string, id: string) {
-  if (!isId(id) || !(await deps.schedules.delete(tenantId, id))) throw notFound(`schedule "${id}"`);
+  if (!isUuid(id) || !(await deps.schedules.delete(tenantId, id))) throw notFound(`schedule "${id}"`);
   return { id, deleted: true };
 }
 

@@ -1,15 +1,6 @@
-import {
-  badRequest,
-  type HttpRequest,
-  type HttpResult,
-  httpHandler,
-  notFound,
-  optionalBody,
-} from '@collect/common';
+import { badRequest, notFound, optionalBody, type Route, routedHandler } from '@collect/common';
 import { createSchedule, deleteSchedule, getSchedule, listSchedules, setPaused } from '../app/schedules';
 import { getServices } from '../composition';
-
-type Route = (req: HttpRequest) => Promise<HttpResult>;
 
 /** The scheduler's API. One function, routed by API Gateway's route key. */
 const routes: Record<string, Route> = {
@@ -41,11 +32,4 @@ const routes: Record<string, Route> = {
   }),
 };
 
-export const handler = httpHandler(
-  async (req) => {
-    const route = routes[req.route];
-    if (!route) throw notFound(`route "${req.route}"`);
-    return route(req);
-  },
-  { maxBodyBytes: 64 * 1024, rawBody: true },
-);
+export const handler = routedHandler(routes, { maxBodyBytes: 64 * 1024, rawBody: true });

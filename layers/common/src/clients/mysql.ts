@@ -3,6 +3,10 @@ import { loadConfig } from '../config';
 
 let pool: Pool | undefined;
 
+/** A JSON column's value: MariaDB returns JSON columns as text, MySQL as values (`null` stays `null`). */
+export const jsonColumn = <T = unknown>(v: unknown): T =>
+  (typeof v === 'string' ? JSON.parse(v) : (v ?? null)) as T;
+
 /** Options every pool uses: utf8mb4 end to end, exact big numbers, several statements off. */
 export function createMysqlPool(url: string, connectionLimit: number): Pool {
   return mysql.createPool({

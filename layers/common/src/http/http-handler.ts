@@ -1,6 +1,6 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { badRequest, HttpError, payloadTooLarge } from '../errors';
+import { badRequest, HttpError, notFound, payloadTooLarge } from '../errors';
 import { logger } from '../logger';
 import { isUnavailable } from '../retry';
 
@@ -156,4 +156,22 @@ export function httpHandler(
   );
   handler.use(errorMiddleware);
   return handler as unknown as ApiHandler;
+}
+
+/** One handler of one API route. */
+export type Route = (req: HttpRequest) => Promise<HttpResult>;
+
+/**
+ * One function serving several routes, picked by API Gateway's route key (e.g.
+ * `POST /api/tasks/{id}/{action}`); a route key it does not serve is `404`.
+ */
+export function routedHandler(
+  routes: Readonly<Record<string, Route>>,
+  opts: HttpHandlerOptions = {},
+): ApiHandler {
+  return httpHandler(async (req) => {
+    const route = routes[req.route];
+    if (!route) throw notFound(`route "${req.route}"`);
+    return route(req);
+  }, opts);
 }

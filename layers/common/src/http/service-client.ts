@@ -1,0 +1,42 @@
+import { HttpError } from '../errors';
+
+export interface ServiceAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * Calls another service's public API as `tenantId` (the services talk through their APIs, never
+ * their code). No answer within `timeoutMs` is a `503`; the answer, whatever its status, is returned.
+ */
+export async function callService(
+  service: { name: string; baseUrl: string; timeoutMs: number },
+  tenantId: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<ServiceAnswer> {
+  let res: Response;
+  try {
+    res = await fetch(`${service.baseUrl.replace(/\/+$/, '')}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', 'x-tenant-id': tenantId },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(service.timeoutMs),
+    });
+  } catch (err) {
+    throw new HttpError(503, 'UNAVAILABLE', `${service.name} did not answer: ${(err as Error).message}`);
+  }
+  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+}
+
+/** Another service's refusal, passed on as it answered (its status, code, message and details). */
+export function refusalOf(service: string, answer: ServiceAnswer): HttpError {
+  const error = (answer.body.error ?? {}) as { code?: string; message?: string; details?: unknown };
+  return new HttpError(
+    answer.status >= 400 && answer.status < 600 ? answer.status : 502,
+    error.code ?? 'UPSTREAM',
+    error.message ?? `${service} answered ${answer.status}`,
+    error.details,
+  );
+}
