@@ -89,12 +89,21 @@ async function validated(deps: JobDeps, tenantId: string, id: string, body: unkn
   return parsed.data;
 }
 
+/** Every setting name each collector type treats as secret (over all its versions). */
+async function secretsByType(deps: JobDeps): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const v of await deps.catalog.list()) out.set(v.type, [...(out.get(v.type) ?? []), ...v.secrets]);
+  return out;
+}
+
 /** A job as shown: its secrets (as its collector names them) are `***`. */
-async function view(deps: JobDeps, job: Job) {
-  const secrets = (await deps.catalog.versionsOf(job.collector)).flatMap((v) => v.secrets);
-  const settings = maskSecrets(job.settings, secrets);
+function shown(job: Job, secrets: ReadonlyMap<string, string[]>) {
   const { tenantId: _, ...rest } = job;
-  return { ...rest, settings };
+  return { ...rest, settings: maskSecrets(job.settings, secrets.get(job.collector) ?? []) };
+}
+
+async function view(deps: JobDeps, job: Job) {
+  return shown(job, await secretsByType(deps));
 }
 
 /** Saves, refusing a change that closes a dependency cycle (400 naming it). */
@@ -160,10 +169,12 @@ export async function listJobs(deps: JobDeps, tenantId: string, q: z.infer<typeo
     }
   }
   const rows = await deps.jobs.list(tenantId, q.limit + 1, after);
+  const secrets = await secretsByType(deps);
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
   return {
-    items: await Promise.all(page.map((j) => view(deps, j))),
+    // The catalog read once for the page, not once per job.
+    items: page.map((j) => shown(j, secrets)),
     nextCursor:
       rows.length > q.limit && last
         ? Buffer.from(JSON.stringify([last.createdAt.toISOString(), last.id])).toString('base64url')
