@@ -2,10 +2,10 @@
  * Applies every schema change: MySQL migrations, MongoDB indexes, RabbitMQ exchanges and queues.
  * Idempotent; `npm start` and the tests run it. Reads the same environment as the functions.
  */
-import { assertTopology, closeMongo, mongoDb } from '@collect/common';
+import { closeMongo, mongoDb } from '@collect/common';
 import amqp from 'amqplib';
 import { loadConfig } from '../functions/collect/src/config';
-import { migrateCollect, publishCatalog, setupMongo } from '../functions/collect/src/setup';
+import { migrateCollect, publishCatalog, setupMongo, setupQueues } from '../functions/collect/src/setup';
 import { migrateRegister } from '../functions/register/src/setup';
 import { migrateScheduler } from '../functions/scheduler/src/setup';
 
@@ -28,7 +28,7 @@ export async function setup(): Promise<void> {
   try {
     const ch = await conn.createChannel();
     ch.on('error', () => undefined);
-    const t = await assertTopology(ch, cfg.AMQP_PREFIX, cfg.AMQP_DELIVERY_LIMIT).catch((err) => {
+    const t = await setupQueues(ch, cfg).catch((err) => {
       // RabbitMQ refuses to redeclare a queue with other arguments (406 PRECONDITION_FAILED):
       // one an older version of the platform created. Say which, rather than a bare 406.
       if ((err as { code?: number }).code === 406) {

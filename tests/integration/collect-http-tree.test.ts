@@ -342,7 +342,7 @@ describe('control of single shards and retries', () => {
     );
     await d.step(); // the plan
     const t = topology(env.config.AMQP_PREFIX);
-    const m = await env.channel.get(t.queue('run-shard'), { noAck: false });
+    const m = await env.channel.get(t.queue('http-tree@1'), { noAck: false });
     if (m === false) throw new Error('no shard message queued');
     const msg = engineMessageSchema.parse(
       JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm')),
@@ -366,11 +366,13 @@ describe('a shard message RabbitMQ gave up on', () => {
     const { taskId } = await startRun(env.services, tenant, run('ht-dead', { strategy: { shards: 2 } }));
     await d.step(); // the plan
     const t = topology(env.config.AMQP_PREFIX);
-    const m = await env.channel.get(t.queue('run-shard'), { noAck: false });
+    const m = await env.channel.get(t.queue('http-tree@1'), { noAck: false });
     if (m === false) throw new Error('no shard message queued');
     env.channel.ack(m);
-    expect(await recordDeadShards(env.services, deadEvent(m), 'run-shard')).toBe(1);
-    const parked = await env.channel.get(t.parkedQueue('run-shard'), { noAck: true });
+    expect(await recordDeadShards(env.services, deadEvent(m, t.deadQueue('http-tree@1')), 'collector')).toBe(
+      1,
+    );
+    const parked = await env.channel.get(t.parkedQueue('http-tree@1'), { noAck: true });
     expect(parked === false ? undefined : parked.content).toEqual(m.content);
     await d.runUntil(
       'the task to settle',
@@ -398,7 +400,7 @@ describe('strategy', () => {
     const t = topology(env.config.AMQP_PREFIX);
     const messages = [];
     for (let i = 0; i < 6; i += 1) {
-      const m = await env.channel.get(t.queue('run-shard'), { noAck: true });
+      const m = await env.channel.get(t.queue('http-tree@1'), { noAck: true });
       if (m === false) throw new Error('a shard message is missing');
       messages.push(
         engineMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm'))),

@@ -1,4 +1,11 @@
-import { decodeBody, topology } from '@collect/common';
+import {
+  assertTopology,
+  type CollectorRoute,
+  decodeBody,
+  deleteTopology,
+  type QueueName,
+  topology,
+} from '@collect/common';
 import type { Shard, ShardMessage, Task } from '@collect/core';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll } from 'vitest';
@@ -13,6 +20,7 @@ import { TaskEvents } from '../../functions/collect/src/adapters/task-events.mon
 import type { TreeRecord } from '../../functions/collect/src/adapters/tree-pages';
 import { hashAndSerialize } from '../../functions/collect/src/app/tree-walk';
 import {
+  CONTRACT_ROUTE,
   controlFlagsContract,
   eventLogContract,
   pageStoreContract,
@@ -25,10 +33,13 @@ import { waitFor } from '../support/wait';
 
 // The real adapters keep the contracts the in-memory ones keep (layers/collect-core/tests/contracts.test.ts).
 let env: TestEnv;
+const contractRoutes: CollectorRoute[] = [CONTRACT_ROUTE as CollectorRoute];
 beforeAll(async () => {
   env = await createTestEnv();
+  await assertTopology(env.channel, env.config.AMQP_PREFIX, env.config.AMQP_DELIVERY_LIMIT, contractRoutes);
 });
 afterAll(async () => {
+  if (env) await deleteTopology(env.channel, env.config.AMQP_PREFIX, contractRoutes).catch(() => undefined);
   await env?.close();
 });
 
@@ -37,11 +48,12 @@ const rabbitQueue = () =>
     env.services.channel,
     topology(env.config.AMQP_PREFIX),
     env.config.AMQP_GZIP_MIN_BYTES,
+    contractRoutes,
   );
 
 /** Every message now on a route's work queue, waiting up to `ms` for the first. */
-async function take(route: 'run-shard' | 'plan', ms: number): Promise<ShardMessage[]> {
-  const queue = topology(env.config.AMQP_PREFIX).queue(route);
+async function take(route: string, ms: number): Promise<ShardMessage[]> {
+  const queue = topology(env.config.AMQP_PREFIX).queue(route as QueueName);
   const out: ShardMessage[] = [];
   const drain = async () => {
     for (;;) {
@@ -112,14 +124,14 @@ async function seed(task: Task, shards: Shard[]): Promise<void> {
 
 taskRepositoryContract('MySQL + RabbitMQ', () => {
   const repo = new MysqlTaskRepository(env.db, rabbitQueue(), async () => undefined);
-  return { repo, seed, published: () => take('run-shard', 0) };
+  return { repo, seed, published: () => take(CONTRACT_ROUTE, 0) };
 });
 controlFlagsContract('Redis', () => new RedisControlFlags(env.redis));
 rateLimiterContract('Redis', () => new RedisRateLimiter(env.redis));
 eventLogContract('MongoDB', () => new TaskEvents(env.mongo));
 shardQueueContract('RabbitMQ', () => ({
   queue: rabbitQueue(),
-  take: (route, ms) => take(route as 'run-shard', ms),
+  take: (route, ms) => take(route, ms),
 }));
 
 const liveCases = async (task: Task): Promise<string[]> => {

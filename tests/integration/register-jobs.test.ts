@@ -5,6 +5,7 @@ import { catalogEntries } from '../../functions/collect/src/catalog';
 import { CollectorCatalog } from '../../functions/register/src/adapters/catalog.mysql';
 import { ChainSteps } from '../../functions/register/src/adapters/chain.mysql';
 import { JobStore } from '../../functions/register/src/adapters/jobs.mysql';
+import { ReleaseStore } from '../../functions/register/src/adapters/releases.mysql';
 import { listCollectors, registerCollector } from '../../functions/register/src/app/catalog';
 import { onTaskFinished, taskFinishedSchema } from '../../functions/register/src/app/chains';
 import {
@@ -21,7 +22,13 @@ import { FakeTreeSource } from '../support/fake-tree-source';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 let env: TestEnv;
-let deps: { catalog: CollectorCatalog; jobs: JobStore; starter: TaskStarter; chain: ChainSteps };
+let deps: {
+  catalog: CollectorCatalog;
+  jobs: JobStore;
+  starter: TaskStarter;
+  chain: ChainSteps;
+  releases: ReleaseStore;
+};
 let tenant: string;
 let seq = 0;
 
@@ -34,6 +41,7 @@ beforeAll(async () => {
     jobs: new JobStore(env.db),
     starter,
     chain: new ChainSteps(env.db),
+    releases: new ReleaseStore(env.db),
   };
   // What platform-collect announces when it is set up.
   for (const entry of catalogEntries(env.config)) await registerCollector(deps.catalog, entry);
@@ -56,7 +64,7 @@ const testrail = (extra: Record<string, unknown> = {}) => ({
 
 describe('the collector catalog', () => {
   it('lists every collector a service registered, with its settings schema and release status', async () => {
-    const { items } = await listCollectors(deps.catalog);
+    const { items } = await listCollectors(deps);
     const byType = new Map(items.map((i) => [i.type, i]));
     expect([...byType.keys()]).toEqual(expect.arrayContaining(['testrail', 'http-tree']));
     const tr = byType.get('testrail');
@@ -85,7 +93,7 @@ describe('the collector catalog', () => {
       settingsSchema: {},
       secrets: [],
     });
-    const demo = (await listCollectors(deps.catalog)).items.find((i) => i.type === 'demo');
+    const demo = (await listCollectors(deps)).items.find((i) => i.type === 'demo');
     expect(demo?.versions.map((v) => [v.version, v.status])).toEqual([
       ['1', 'stable'],
       ['2', 'available'],

@@ -3,6 +3,7 @@ import { listTasks, startRun } from '../../functions/collect/src/app/runs';
 import { catalogEntries } from '../../functions/collect/src/catalog';
 import { CollectorCatalog } from '../../functions/register/src/adapters/catalog.mysql';
 import { JobStore } from '../../functions/register/src/adapters/jobs.mysql';
+import { ReleaseStore } from '../../functions/register/src/adapters/releases.mysql';
 import { registerCollector } from '../../functions/register/src/app/catalog';
 import { createJob, getJob, triggerJob } from '../../functions/register/src/app/jobs';
 import { ScheduleStore } from '../../functions/scheduler/src/adapters/schedules.mysql';
@@ -25,6 +26,7 @@ beforeAll(async () => {
     jobs: new JobStore(env.db),
     // collect's POST /api/tasks, in-process here (over HTTP when deployed).
     starter: { start: (tenantId, run) => startRun(env.services, tenantId, run) },
+    releases: new ReleaseStore(env.db),
   };
   for (const entry of catalogEntries(env.config)) await registerCollector(register.catalog, entry);
   src = new FakeTreeSource();
@@ -59,6 +61,8 @@ const deps = (jobs: Jobs = registerJobs, now = new Date()) => ({
   jobs,
   graceMs: 120_000,
   batch: 500,
+  concurrency: 4,
+  stuckFireMs: 60_000,
   now: () => now,
 });
 

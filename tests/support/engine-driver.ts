@@ -21,9 +21,9 @@ export type TaskView = Record<string, unknown> & {
 export function engineDriver(env: TestEnv, tenant = 'default') {
   const t = topology(env.config.AMQP_PREFIX);
 
-  /** One message from the plan or run-shard queue; false when both are empty. */
+  /** One message from the plan queue or a collector version's queue; false when all are empty. */
   async function step(): Promise<boolean> {
-    for (const route of ['plan', 'run-shard'] as const) {
+    for (const route of ['plan' as const, ...env.services.collectors.routes()]) {
       const m = await env.channel.get(t.queue(route), { noAck: false });
       if (m === false) continue;
       const msg = engineMessageSchema.parse(

@@ -2,14 +2,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { assertTopology, deleteTopology } from '@collect/common';
 import { dropMysqlDatabase } from '@collect/common/setup';
 import { isTaskFinished } from '@collect/core';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { collectConfigSchema } from '../../functions/collect/src/config';
-import { migrateCollect, publishCatalog, setupMongo } from '../../functions/collect/src/setup';
+import {
+  deleteQueues,
+  migrateCollect,
+  publishCatalog,
+  setupMongo,
+  setupQueues,
+} from '../../functions/collect/src/setup';
 import { migrateRegister } from '../../functions/register/src/setup';
 import { migrateScheduler } from '../../functions/scheduler/src/setup';
 import { withDatabase } from './stores';
@@ -71,7 +76,7 @@ export class Stack {
     await mongo.close();
     const conn = await amqp.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
     const ch = await conn.createChannel();
-    await assertTopology(ch, this.env.AMQP_PREFIX as string, Number(this.env.AMQP_DELIVERY_LIMIT ?? 5));
+    await setupQueues(ch, collectConfigSchema.parse(this.config()));
     // As setup does: platform-collect announces its collectors to the register.
     const confirm = await conn.createConfirmChannel();
     await publishCatalog(confirm, collectConfigSchema.parse(this.config()));
@@ -172,7 +177,7 @@ export class Stack {
     this.procs.clear();
     const conn = await amqp.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
     const ch = await conn.createChannel();
-    await deleteTopology(ch, this.env.AMQP_PREFIX as string).catch(() => undefined);
+    await deleteQueues(ch, collectConfigSchema.parse(this.config())).catch(() => undefined);
     await conn.close().catch(() => undefined);
     const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0');
     const keys = await redis.keys(`${this.env.REDIS_PREFIX}*`);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { assertTopology, createMysqlPool, decodeBody, deleteTopology, topology } from '@collect/common';
+import { createMysqlPool, decodeBody, topology } from '@collect/common';
 import { dropMysqlDatabase } from '@collect/common/setup';
 import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
@@ -12,7 +12,7 @@ import {
 import { buildServices, type Services } from '../../functions/collect/src/composition';
 import { type Config, collectConfigSchema as configSchema } from '../../functions/collect/src/config';
 import { type ImportChunkMessage, importChunkMessageSchema } from '../../functions/collect/src/schemas';
-import { migrateCollect, setupMongo } from '../../functions/collect/src/setup';
+import { deleteQueues, migrateCollect, setupMongo, setupQueues } from '../../functions/collect/src/setup';
 import { migrateRegister } from '../../functions/register/src/setup';
 import { migrateScheduler } from '../../functions/scheduler/src/setup';
 import { withDatabase } from './stores';
@@ -55,7 +55,7 @@ export async function createTestEnv(overrides: Partial<Record<keyof Config, stri
   const redis = new Redis(config.REDIS_URL, { keyPrefix: config.REDIS_PREFIX });
   const conn = await amqp.connect(config.AMQP_URL);
   const channel = await conn.createConfirmChannel();
-  await assertTopology(channel, config.AMQP_PREFIX, config.AMQP_DELIVERY_LIMIT);
+  await setupQueues(channel, config);
   const services = buildServices(config, { db, mongo, redis, channel: async () => channel });
   return {
     id,
@@ -67,7 +67,7 @@ export async function createTestEnv(overrides: Partial<Record<keyof Config, stri
     channel,
     services,
     async close() {
-      await deleteTopology(channel, config.AMQP_PREFIX).catch(() => undefined);
+      await deleteQueues(channel, config).catch(() => undefined);
       await conn.close().catch(() => undefined);
       const keys = await redis.keys(`${config.REDIS_PREFIX}*`);
       if (keys.length > 0) await redis.del(...keys.map((k) => k.slice(config.REDIS_PREFIX.length)));

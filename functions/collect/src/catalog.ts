@@ -18,14 +18,15 @@ export interface CatalogEntry {
  * it starts.
  */
 export function catalogEntries(config: Config): CatalogEntry[] {
-  return [...collectorRegistry(config).values()].map((c) => ({
-    type: c.type,
-    version: c.version,
-    route: c.route,
-    settingsSchema: z.toJSONSchema(c.settings as unknown as z.ZodType, { unrepresentable: 'any' }) as Record<
-      string,
-      unknown
-    >,
-    secrets: [...c.secrets],
-  }));
+  return collectorRegistry(config)
+    .all()
+    .map((c) => ({
+      type: c.type,
+      version: c.version,
+      route: c.route,
+      settingsSchema: z.toJSONSchema(c.settings as unknown as z.ZodType, {
+        unrepresentable: 'any',
+      }) as Record<string, unknown>,
+      secrets: [...c.secrets],
+    }));
 }

@@ -22,7 +22,7 @@ import type { ChunkDeps } from './app/chunk-deps';
 import type { ImportDeps } from './app/submit-import';
 import { MongoSnapshotWriter } from './app/tree-snapshot';
 import { pushImportCollector } from './collectors/push-import';
-import { collectorRegistry, type TreeCollector } from './collectors/registry';
+import { type CollectorSet, collectorRegistry, type TreeCollector } from './collectors/registry';
 import { type Config, loadConfig } from './config';
 
 export interface Services extends ImportDeps, ChunkDeps {
@@ -30,7 +30,7 @@ export interface Services extends ImportDeps, ChunkDeps {
   /** The collection engine, wired to MySQL, RabbitMQ, MongoDB and Redis. */
   engine: EngineDeps<TreeWrite>;
   /** The collectors a run may name (the push import is not one of them). */
-  collectors: ReadonlyMap<string, TreeCollector>;
+  collectors: CollectorSet;
   events: TaskEvents;
 }
 
@@ -50,15 +50,16 @@ export function buildServices(config: Config, clients: Clients): Services {
   const cache = new TreeCache(clients.redis, config.TREE_CACHE_TTL_SECONDS);
   const events = new TaskEvents(mongo);
   const snapshots = new MongoSnapshotWriter(db, mongo);
+  const collectors = collectorRegistry(config);
   const queue = new RabbitShardQueue(
     clients.channel,
     topology(config.AMQP_PREFIX),
     config.AMQP_GZIP_MIN_BYTES,
+    collectors.routes(),
   );
   const collected = new TreePageStore(db, trees, cases, cache);
   const pushed = new ImportPageStore(db, trees, cases, cache, (id) => collected.versionOf(id));
   const staging = new ImportStaging(db);
-  const collectors = collectorRegistry(config);
   const push = pushImportCollector();
   const engine: EngineDeps<TreeWrite> = {
     tasks: new MysqlTaskRepository(db, queue, async (conn, task) => {
@@ -82,8 +83,11 @@ export function buildServices(config: Config, clients: Clients): Services {
     clock: systemClock,
     collectorOf: (task: Task) => {
       if (task.collector === push.type) return push as unknown as TreeCollector;
-      const c = collectors.get(task.collector);
-      if (!c) throw new Error(`no collector "${task.collector}" in this service`);
+      const c = collectors.get(task.collector, task.collectorVersion);
+      if (!c)
+        throw new Error(
+          `no collector "${task.collector}"${task.collectorVersion ? ` version ${task.collectorVersion}` : ''} in this service`,
+        );
       return c;
     },
     classify: (err) => classifyFailure(err, isUnavailable),

@@ -1,10 +1,11 @@
 // Setup-time code (schema, indexes): run by scripts/setup.ts and the tests, never bundled into a function.
 import { join } from 'node:path';
-import { publishConfirmed, topology } from '@collect/common';
+import { assertTopology, deleteTopology, publishConfirmed, type Topology, topology } from '@collect/common';
 import { type MigrationSet, migrateMysql } from '@collect/common/setup';
-import type { ConfirmChannel } from 'amqplib';
+import type { Channel, ConfirmChannel } from 'amqplib';
 import type { Db } from 'mongodb';
 import { catalogEntries } from './catalog';
+import { collectorRegistry } from './collectors/registry';
 import type { Config } from './config';
 import { MONGO } from './mongo-collections';
 
@@ -56,3 +57,11 @@ export async function publishCatalog(channel: ConfirmChannel, config: Config): P
   );
   return entries.map((e) => `${e.type}@${e.version}`);
 }
+
+/** Declares the platform's queues and one per collector version this service runs (idempotent). */
+export const setupQueues = (ch: Channel, config: Config): Promise<Topology> =>
+  assertTopology(ch, config.AMQP_PREFIX, config.AMQP_DELIVERY_LIMIT, collectorRegistry(config).routes());
+
+/** Removes what setupQueues declared (tests only). */
+export const deleteQueues = (ch: Channel, config: Config): Promise<void> =>
+  deleteTopology(ch, config.AMQP_PREFIX, collectorRegistry(config).routes());

@@ -3,6 +3,7 @@ import type { Pool } from 'mysql2/promise';
 import { CollectorCatalog } from './adapters/catalog.mysql';
 import { ChainSteps } from './adapters/chain.mysql';
 import { JobStore } from './adapters/jobs.mysql';
+import { ReleaseStore } from './adapters/releases.mysql';
 import { HttpTaskStarter } from './adapters/task-starter.http';
 import { loadConfig } from './config';
 import type { TaskStarter } from './ports';
@@ -13,6 +14,7 @@ export interface Services {
   jobs: JobStore;
   starter: TaskStarter;
   chain: ChainSteps;
+  releases: ReleaseStore;
 }
 
 /** Wiring: the one place that picks adapters. Tests call it with their own pool. */
@@ -22,6 +24,7 @@ export const buildServices = (db: Pool, starter: TaskStarter): Services => ({
   jobs: new JobStore(db),
   starter,
   chain: new ChainSteps(db),
+  releases: new ReleaseStore(db),
 });
 
 let services: Services | undefined;

@@ -13,7 +13,8 @@ export interface RunRequest {
   settings: Record<string, unknown>;
   strategy?: Record<string, unknown>;
   range?: Record<string, unknown>;
-  origin: { jobId: string; jobVersion: number; chainId: string; trigger: Trigger };
+  /** Where the run comes from; `triggerKey` makes it one run (collect starts one task per key). */
+  origin: { jobId: string; jobVersion: number; chainId: string; trigger: Trigger; triggerKey: string };
 }
 
 /**

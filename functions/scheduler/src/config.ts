@@ -9,6 +9,10 @@ export const schedulerConfigSchema = commonConfigSchema.extend({
   SCHEDULE_GRACE_MS: z.coerce.number().int().min(1000).default(120_000),
   /** Most due schedules one tick claims (the next tick takes the rest). */
   SCHEDULE_TICK_BATCH: z.coerce.number().int().min(1).default(500),
+  /** Fires one tick triggers at once. */
+  SCHEDULE_TRIGGER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /** A fire claimed but not settled for this long (its tick died) is triggered again, under the same key. */
+  SCHEDULE_STUCK_FIRE_MS: z.coerce.number().int().min(0).default(60_000),
 });
 
 export type Config = z.infer<typeof schedulerConfigSchema>;

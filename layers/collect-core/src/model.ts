@@ -54,6 +54,8 @@ export interface Task {
   tenantId: string;
   /** Collector type, e.g. `testrail`. */
   collector: string;
+  /** The collector version that runs it (gray release); `null` = the service's default version. */
+  collectorVersion?: string | null;
   source: string;
   mode: RunMode;
   state: TaskState;

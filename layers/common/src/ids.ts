@@ -4,6 +4,9 @@ import { hash, randomUUID } from 'node:crypto';
 export const isUuid = (id: string): boolean =>
   /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
 
+/** What an `X-Tenant-Id` may be: 1–64 of A–Z, a–z, 0–9, `_`, `.`, `-` (case-sensitive). */
+export const TENANT_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
 /** A new random id for tasks and other platform-owned records. */
 export const newId = (): string => randomUUID();
 

@@ -31,6 +31,7 @@ export function toTask(r: RowDataPacket): Task {
     id: r.id,
     tenantId: r.tenant_id,
     collector: r.collector ?? PUSH_COLLECTOR,
+    collectorVersion: r.collector_version ?? null,
     source: r.source,
     mode: r.mode,
     state: r.state,

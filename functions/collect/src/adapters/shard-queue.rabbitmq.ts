@@ -1,4 +1,5 @@
 import {
+  type CollectorRoute,
   delayTier,
   encodeBody,
   type OutgoingMessage,
@@ -20,8 +21,6 @@ export const engineMessageSchema = z.object({
   inline: z.unknown().optional(),
 });
 
-const isQueueName = (route: string): route is QueueName => (QUEUES as readonly string[]).includes(route);
-
 /**
  * The engine's queue on RabbitMQ: a message for now goes to the main exchange with its route as
  * routing key; a delayed one to the route's delay queue of the tier below its delay (the
@@ -29,22 +28,28 @@ const isQueueName = (route: string): route is QueueName => (QUEUES as readonly s
  * confirmed; bodies over `gzipMinBytes` are gzipped.
  */
 export class RabbitShardQueue implements ShardQueue {
+  /** The routes with a declared queue: a message for any other would be dropped by the exchange. */
+  private readonly routes: ReadonlySet<string>;
+
   constructor(
     private readonly channel: () => Promise<ConfirmChannel>,
     private readonly topology: Topology,
     private readonly gzipMinBytes: number,
-  ) {}
+    collectorRoutes: readonly CollectorRoute[],
+  ) {
+    this.routes = new Set<string>([...QUEUES, ...collectorRoutes]);
+  }
 
   async publish(dispatches: Dispatch[]): Promise<void> {
     const now = new Map<string, OutgoingMessage[]>();
     const delayed: OutgoingMessage[] = [];
     for (const d of dispatches) {
-      if (!isQueueName(d.route)) throw new Error(`unknown route "${d.route}"`);
+      if (!this.routes.has(d.route)) throw new Error(`unknown route "${d.route}"`);
       const body = await encodeBody(Buffer.from(JSON.stringify(d.message)), this.gzipMinBytes);
       const messageId = `${d.message.taskId}#${d.message.shardNo}#${d.message.gen}`;
       if (d.delayMs && d.delayMs > 0) {
         delayed.push({
-          routingKey: this.topology.delayQueue(d.route, delayTier(d.delayMs)),
+          routingKey: this.topology.delayQueue(d.route as QueueName, delayTier(d.delayMs)),
           messageId,
           ...body,
         });

@@ -1,5 +1,6 @@
 import {
   decodeMessage,
+  isCollectorRoute,
   logger,
   type OutgoingMessage,
   publishConfirmed,
@@ -7,6 +8,7 @@ import {
   type RabbitMqEvent,
   type RabbitMqMessage,
   retryWhileUnavailable,
+  type Topology,
   topology,
 } from '@collect/common';
 import { abandonMessage, type EngineDeps } from '@collect/core';
@@ -25,24 +27,40 @@ type DeadDeps = ChunkDeps & {
 
 const REASON = 'dead-lettered: its deliveries ran out before it was applied';
 
-/** What a dead message of each queue means: the failure to record before it is parked. */
-const recorders: Partial<
-  Record<QueueName, (deps: DeadDeps, m: RabbitMqMessage, what: string) => Promise<void>>
-> = {
-  'import-chunk': async (deps, m, what) => {
-    await abandonMessage(
-      deps.engine,
-      importShardMessage(decodeMessage(importQueueMessageSchema, m, what)),
-      REASON,
-    );
-  },
-  plan: async (deps, m, what) => {
-    await abandonMessage(deps.engine, decodeMessage(engineMessageSchema, m, what), REASON);
-  },
-  'run-shard': async (deps, m, what) => {
-    await abandonMessage(deps.engine, decodeMessage(engineMessageSchema, m, what), REASON);
-  },
-};
+/** The dead queues' consumers: the import's, the planner's, and the collector versions' (one for all). */
+export type DeadQueueKind = 'import-chunk' | 'plan' | 'collector';
+
+/** What a dead message of each kind of queue means: the failure to record before it is parked. */
+const recorders: Record<DeadQueueKind, (deps: DeadDeps, m: RabbitMqMessage, what: string) => Promise<void>> =
+  {
+    'import-chunk': async (deps, m, what) => {
+      await abandonMessage(
+        deps.engine,
+        importShardMessage(decodeMessage(importQueueMessageSchema, m, what)),
+        REASON,
+      );
+    },
+    plan: async (deps, m, what) => {
+      await abandonMessage(deps.engine, decodeMessage(engineMessageSchema, m, what), REASON);
+    },
+    collector: async (deps, m, what) => {
+      await abandonMessage(deps.engine, decodeMessage(engineMessageSchema, m, what), REASON);
+    },
+  };
+
+/**
+ * The collector route whose dead queue a message came from: the event names the queue
+ * (`<prefix>.<type>@<version>.dead::<vhost>`), else RabbitMQ's `x-first-death-queue` header does.
+ */
+function collectorRouteOf(t: Topology, eventQueue: string, m: RabbitMqMessage): QueueName | undefined {
+  for (const q of [eventQueue.split('::')[0], m.basicProperties?.headers?.['x-first-death-queue']]) {
+    if (typeof q !== 'string') continue;
+    const prefix = `${t.exchange}.`;
+    const name = q.startsWith(prefix) ? q.slice(prefix.length).replace(/\.dead$/, '') : '';
+    if (isCollectorRoute(name)) return name;
+  }
+  return undefined;
+}
 
 /**
  * Messages RabbitMQ dead-lettered from `queue`. A worker records its own failures, but a message
@@ -56,21 +74,23 @@ const recorders: Partial<
 export async function recordDeadShards(
   deps: DeadDeps,
   event: RabbitMqEvent,
-  queue: QueueName = 'import-chunk',
+  kind: DeadQueueKind = 'import-chunk',
 ): Promise<number> {
   const t = topology(deps.config.AMQP_PREFIX);
-  const record = recorders[queue];
+  const record = recorders[kind];
   let parked = 0;
-  for (const messages of Object.values(event.rmqMessagesByQueue ?? {})) {
+  for (const [eventQueue, messages] of Object.entries(event.rmqMessagesByQueue ?? {})) {
     for (const m of messages) {
       const props = m.basicProperties;
       const messageId = props?.messageId ?? undefined;
+      const queue = kind === 'collector' ? collectorRouteOf(t, eventQueue, m) : kind;
+      // Thrown, the message stays on its dead queue; after its deliveries RabbitMQ parks it.
+      if (!queue) throw new Error(`dead message ${messageId} names no collector queue (${eventQueue})`);
       const log = logger({ messageId, queue });
-      if (record)
-        await retryWhileUnavailable(
-          () => record(deps, m, `dead message ${messageId}`),
-          deps.config.WORKER_UNAVAILABLE_BUDGET_MS,
-        ).catch((err) => log.error({ err }, 'could not record a dead message; parking it anyway'));
+      await retryWhileUnavailable(
+        () => record(deps, m, `dead message ${messageId}`),
+        deps.config.WORKER_UNAVAILABLE_BUDGET_MS,
+      ).catch((err) => log.error({ err }, 'could not record a dead message; parking it anyway'));
       const outgoing: OutgoingMessage = {
         routingKey: t.parkedQueue(queue),
         messageId: messageId ?? `dead-${Date.now()}`,

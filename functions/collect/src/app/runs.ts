@@ -48,6 +48,8 @@ const strategySchema = z.strictObject({
     .optional(),
 });
 
+const triggerKeySchema = z.string().regex(/^[\x21-\x7e]{1,200}$/, 'must be 1–200 visible ASCII characters');
+
 export const startRunSchema = z.strictObject({
   collector: z.string().min(1).max(64),
   source: sourceSchema,
@@ -73,6 +75,8 @@ export const startRunSchema = z.strictObject({
         z.strictObject({ kind: z.literal('schedule'), scheduleId: uuidSchema, fireTime: isoInstant }),
         z.strictObject({ kind: z.literal('upstream'), taskId: uuidSchema }),
       ]),
+      /** What makes it one run: a start with the same key answers the task the first one started. */
+      triggerKey: triggerKeySchema.optional(),
     })
     .optional(),
 });
@@ -84,17 +88,19 @@ function validate(s: Services, body: unknown): StartRun {
   const parsed = startRunSchema.safeParse(body);
   if (!parsed.success) problems.addZod('', parsed.error);
   const raw = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  const collector = typeof raw.collector === 'string' ? s.collectors.get(raw.collector) : undefined;
-  if (typeof raw.collector === 'string' && !collector)
+  const type = typeof raw.collector === 'string' ? raw.collector : undefined;
+  const version = typeof raw.collectorVersion === 'string' ? raw.collectorVersion : undefined;
+  const collector = type === undefined ? undefined : s.collectors.get(type, version);
+  if (type !== undefined && s.collectors.versionsOf(type).length === 0)
     problems.add(
       'collector',
-      `unknown collector "${raw.collector}"; known: ${[...s.collectors.keys()].join(', ')}`,
+      `unknown collector "${type}"; known: ${s.collectors.types().join(', ')}`,
       'unknown_collector',
     );
-  if (collector && typeof raw.collectorVersion === 'string' && raw.collectorVersion !== collector.version)
+  else if (type !== undefined && !collector)
     problems.add(
       'collectorVersion',
-      `this service runs version ${collector.version} of "${collector.type}", not ${raw.collectorVersion}`,
+      `this service runs versions ${s.collectors.versionsOf(type).join(', ')} of "${type}", not ${version}`,
       'unknown_version',
     );
   // Missing settings are reported once, by the envelope; present ones are the collector's to judge.
@@ -137,8 +143,46 @@ function validate(s: Services, body: unknown): StartRun {
  * source at a time: 409 naming the running task), records the task and queues its plan message
  * (the transaction commits only once RabbitMQ confirmed it). Nothing is written on a 400.
  */
-export async function startRun(s: Services, tenantId: string, body: unknown): Promise<{ taskId: string }> {
+export async function startRun(
+  s: Services,
+  tenantId: string,
+  body: unknown,
+  idempotencyKey?: string,
+): Promise<{ taskId: string }> {
+  if (idempotencyKey !== undefined && !triggerKeySchema.safeParse(`api:${idempotencyKey}`).success)
+    throw badRequest('the Idempotency-Key header is not valid', [
+      {
+        path: 'header.idempotency-key',
+        message: 'must be 1–196 visible ASCII characters',
+        code: 'invalid_key',
+      },
+    ]);
   const run = validate(s, body);
+  const key = run.origin?.triggerKey ?? (idempotencyKey === undefined ? null : `api:${idempotencyKey}`);
+  if (key) {
+    const earlier = await taskOfKey(s, tenantId, key);
+    if (earlier) return { taskId: earlier };
+  }
+  try {
+    return await createRun(s, tenantId, run, key);
+  } catch (err) {
+    // The same key started a task meanwhile (the unique key refused this one, or that task
+    // holds the source): that task is the answer.
+    const earlier = key ? await taskOfKey(s, tenantId, key) : undefined;
+    if (earlier) return { taskId: earlier };
+    throw err;
+  }
+}
+
+async function taskOfKey(s: Services, tenantId: string, key: string): Promise<string | undefined> {
+  const [rows] = await s.db.query<RowDataPacket[]>(
+    'SELECT id FROM collect_task WHERE tenant_id = ? AND trigger_key = ?',
+    [tenantId, key],
+  );
+  return rows[0]?.id;
+}
+
+async function createRun(s: Services, tenantId: string, run: StartRun, key: string | null) {
   const taskId = newId();
   const strategy = resolveStrategy(run.strategy ?? {});
   await inTransaction(s.db, async (conn) => {
@@ -155,8 +199,8 @@ export async function startRun(s: Services, tenantId: string, body: unknown): Pr
     await conn.query(
       `INSERT INTO collect_task (id, tenant_id, kind, collector, source, mode, state, sealed, tree_version,
                                  settings, range_json, strategy, concurrency, since, params,
-                                 collector_version, job_id, job_version, chain_id, trigger_json)
-       VALUES (?, ?, ?, ?, ?, ?, 'CREATED', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                 collector_version, job_id, job_version, chain_id, trigger_json, trigger_key)
+       VALUES (?, ?, ?, ?, ?, ?, 'CREATED', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         taskId,
         tenantId,
@@ -171,11 +215,12 @@ export async function startRun(s: Services, tenantId: string, body: unknown): Pr
         strategy.concurrency,
         since,
         JSON.stringify({}),
-        s.collectors.get(run.collector)?.version ?? null,
+        s.collectors.get(run.collector, run.collectorVersion)?.version ?? null,
         run.origin?.jobId ?? null,
         run.origin?.jobVersion ?? null,
         run.origin?.chainId ?? null,
         run.origin ? JSON.stringify(run.origin.trigger) : null,
+        key,
       ],
     );
     await s.engine.queue.publishPlan({ taskId, attempt: 0 });
@@ -226,7 +271,10 @@ export async function viewTask(s: Services, tenantId: string, id: string): Promi
     requested: task.requested,
     range: task.range,
     strategy: task.strategy,
-    settings: maskSecrets(task.settings, s.collectors.get(task.collector)?.secrets ?? []),
+    settings: maskSecrets(
+      task.settings,
+      s.collectors.get(task.collector, task.collectorVersion)?.secrets ?? [],
+    ),
     treeVersion: row.tree_version === null ? null : Number(row.tree_version),
     since: task.since,
     planned: task.sealed,

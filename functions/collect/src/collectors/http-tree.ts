@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { collectorRoute } from '@collect/common';
 import {
   CollectError,
   type Collector,
@@ -126,10 +127,11 @@ export function httpTreeCollector(opts: {
   maxBytes: number;
   version?: string;
 }): Collector<HttpTreeSettings, HttpTreeSpec, HttpTreeCursor, unknown, TreeRecord> {
+  const version = opts.version ?? '1';
   return {
     type: 'http-tree',
-    version: opts.version ?? '1',
-    route: 'run-shard',
+    version,
+    route: collectorRoute('http-tree', version),
     settings: httpTreeSettingsSchema,
     secrets: ['token'],
 

@@ -1,14 +1,53 @@
+import type { CollectorRoute } from '@collect/common';
 import type { Collector } from '@collect/core';
 import type { TreeWrite } from '../adapters/page-stores';
 import type { Config } from '../config';
 import { httpTreeCollector } from './http-tree';
-import { testRailCollector } from './testrail';
+import { TESTRAIL_VERSIONS, testRailCollector } from './testrail';
 
 export type TreeCollector = Collector<unknown, unknown, unknown, unknown, TreeWrite>;
 
-/** The collectors this service runs, by type. */
-export function collectorRegistry(config: Config): ReadonlyMap<string, TreeCollector> {
+/**
+ * The collector versions this service runs. A run names its type and, when the register routes
+ * it (gray release), its version; without one it gets the type's default, the first version the
+ * service lists (the one every existing run used before the type had a second).
+ */
+export class CollectorSet {
+  private readonly byType = new Map<string, TreeCollector[]>();
+
+  constructor(all: readonly TreeCollector[]) {
+    for (const c of all) this.byType.set(c.type, [...(this.byType.get(c.type) ?? []), c]);
+  }
+
+  /** The version asked for (else the default one) of a type; undefined when either is unknown. */
+  get(type: string, version?: string | null): TreeCollector | undefined {
+    const versions = this.byType.get(type);
+    return version == null ? versions?.[0] : versions?.find((c) => c.version === version);
+  }
+
+  types(): string[] {
+    return [...this.byType.keys()];
+  }
+
+  versionsOf(type: string): string[] {
+    return (this.byType.get(type) ?? []).map((c) => c.version);
+  }
+
+  all(): TreeCollector[] {
+    return [...this.byType.values()].flat();
+  }
+
+  /** Every version's shard queue (`type@version`). */
+  routes(): CollectorRoute[] {
+    return this.all().map((c) => c.route as CollectorRoute);
+  }
+}
+
+/** The collectors this service runs: TestRail 1 and 2, http-tree 1. */
+export function collectorRegistry(config: Config): CollectorSet {
   const limits = { timeoutMs: config.COLLECT_HTTP_TIMEOUT_MS, maxBytes: config.COLLECT_MAX_RESPONSE_BYTES };
-  const all = [testRailCollector(limits), httpTreeCollector(limits)] as unknown as TreeCollector[];
-  return new Map(all.map((c) => [c.type, c]));
+  return new CollectorSet([
+    ...TESTRAIL_VERSIONS.map((version) => testRailCollector({ ...limits, version })),
+    httpTreeCollector(limits),
+  ] as unknown as TreeCollector[]);
 }

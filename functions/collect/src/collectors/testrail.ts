@@ -1,3 +1,4 @@
+import { collectorRoute } from '@collect/common';
 import {
   CollectError,
   type Collector,
@@ -138,12 +139,13 @@ const epochSeconds = (iso: string): number => Math.floor(Date.parse(iso) / 1000)
 export function testRailCollector(opts: {
   timeoutMs: number;
   maxBytes: number;
-  version?: string;
+  version?: TestRailVersion;
 }): Collector<TestRailSettings, TestRailSpec, TestRailCursor, TestRailCase, TreeRecord> {
+  const version = opts.version ?? '1';
   return {
     type: 'testrail',
-    version: opts.version ?? '1',
-    route: 'run-shard',
+    version,
+    route: collectorRoute('testrail', version),
     settings: testRailSettingsSchema,
     secrets: ['apiKey'],
 
@@ -219,7 +221,28 @@ export function testRailCollector(opts: {
       return { items: page.items, next };
     },
 
-    map: (items) => items.map(caseRecord),
+    map: (items) => items.map(version === '2' ? caseRecordV2 : caseRecord),
+  };
+}
+
+/**
+ * The versions of the TestRail collector. They read TestRail alike and differ in the case
+ * document they store: version 2 keeps `refs` as a list of strings (TestRail sends one
+ * comma-separated string) beside the estimate, so a gray release of it can be told apart.
+ */
+export type TestRailVersion = '1' | '2';
+export const TESTRAIL_VERSIONS: readonly TestRailVersion[] = ['1', '2'];
+
+/** Version 2's case: version 1's, with `refs` split into a list (`[]` when there are none). */
+export function caseRecordV2(c: TestRailCase): TreeRecord {
+  const record = caseRecord(c);
+  const refs = (c.refs ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
+  return {
+    ...record,
+    metadata: { ...record.metadata, refs, estimate: c.estimate ?? null } as TreeRecord['metadata'],
   };
 }
 

@@ -1,6 +1,6 @@
-import type { QueueName, RabbitMqEvent } from '@collect/common';
+import type { RabbitMqEvent } from '@collect/common';
 import middy from '@middy/core';
-import { recordDeadShards } from '../app/dead-shards';
+import { type DeadQueueKind, recordDeadShards } from '../app/dead-shards';
 import { getServices } from '../composition';
 
 /**
@@ -8,11 +8,12 @@ import { getServices } from '../composition';
  * unplanned tasks) FAILED and parks the messages (see recordDeadShards). One fails only if a
  * message cannot be parked, in which case RabbitMQ keeps it on the dead queue and delivers it again.
  */
-const deadLetters = (queue: QueueName) =>
+const deadLetters = (kind: DeadQueueKind) =>
   middy<RabbitMqEvent, { parked: number }>().handler(async (event) => ({
-    parked: await recordDeadShards(await getServices(), event, queue),
+    parked: await recordDeadShards(await getServices(), event, kind),
   }));
 
 export const importChunkDead = deadLetters('import-chunk');
 export const planDead = deadLetters('plan');
-export const runShardDead = deadLetters('run-shard');
+/** Every collector version's dead queue (`<type>@<version>.dead`), one function for all. */
+export const runShardDead = deadLetters('collector');

@@ -30,7 +30,7 @@ async function withServices(
   );
 }
 
-/** Runs a collection shard page by page (queue `run-shard`). */
+/** Runs a collection shard page by page (the queue of its collector version, `<type>@<version>`). */
 export const runShardHandler = consumerHandler(engineMessageSchema, (msg, meta) =>
   withServices(msg.taskId, meta, (s, deadline) => runShard(s.engine, msg, { deadline })),
 );

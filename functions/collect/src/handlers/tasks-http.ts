@@ -43,7 +43,12 @@ const controlled = (
 /** The task API (DESIGN §6), and the original design's /api/task aliases. */
 const routes: Record<string, Route> = {
   'POST /api/tasks': async (req) => {
-    const { taskId } = await startRun(await getServices(), req.tenantId, optionalBody(req));
+    const { taskId } = await startRun(
+      await getServices(),
+      req.tenantId,
+      optionalBody(req),
+      req.headers['idempotency-key'],
+    );
     return { status: 202, body: { taskId, statusUrl: `/api/tasks/${taskId}` } };
   },
   'GET /api/tasks': async (req) => {

@@ -1,4 +1,4 @@
-import { jsonColumn } from '@collect/common';
+import { inTransaction, jsonColumn } from '@collect/common';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 
 /** A collector version as its service registered it. */
@@ -13,6 +13,8 @@ export interface CollectorVersion {
   secrets: string[];
   status: 'stable' | 'available';
   registeredAt: Date;
+  /** When it became the stable version (null: never promoted; a type's first version is stable from the start). */
+  promotedAt: Date | null;
 }
 
 const toVersion = (r: RowDataPacket): CollectorVersion => ({
@@ -23,6 +25,7 @@ const toVersion = (r: RowDataPacket): CollectorVersion => ({
   secrets: jsonColumn(r.secrets),
   status: r.status,
   registeredAt: r.registered_at,
+  promotedAt: r.promoted_at ?? null,
 });
 
 /** The collector catalog in MySQL (register owns it; collector services only send it entries). */
@@ -33,11 +36,12 @@ export class CollectorCatalog {
    * Records a version (again: a redeploy updates its schema). The first version of a type is its
    * stable one; later ones are available until a release or a promotion uses them.
    */
-  async register(v: Omit<CollectorVersion, 'status' | 'registeredAt'>): Promise<void> {
+  async register(v: Omit<CollectorVersion, 'status' | 'registeredAt' | 'promotedAt'>): Promise<void> {
     await this.db.query(
       `INSERT INTO register_collector_version (type, version, route, settings_schema, secrets, status)
        SELECT ?, ?, ?, ?, ?, IF(EXISTS (SELECT 1 FROM register_collector_version WHERE type = ?), 'available', 'stable')
-       ON DUPLICATE KEY UPDATE route = VALUES(route), settings_schema = VALUES(settings_schema), secrets = VALUES(secrets)`,
+       ON DUPLICATE KEY UPDATE route = VALUES(route), settings_schema = VALUES(settings_schema), secrets = VALUES(secrets),
+         registered_at = CURRENT_TIMESTAMP(3)`,
       [v.type, v.version, v.route, JSON.stringify(v.settingsSchema), JSON.stringify(v.secrets), v.type],
     );
   }
@@ -55,6 +59,29 @@ export class CollectorCatalog {
       [type],
     );
     return rows.map(toVersion);
+  }
+
+  /**
+   * Makes `version` the stable version of its type (the one before becomes available again) and
+   * ends the releases whose candidate it was: they now run it as stable. One transaction, so a
+   * trigger reads either the old stable version and the releases, or the new one and none.
+   */
+  async promote(type: string, version: string): Promise<void> {
+    await inTransaction(this.db, async (conn) => {
+      await conn.query('SELECT version FROM register_collector_version WHERE type = ? FOR UPDATE', [type]);
+      await conn.query(
+        `UPDATE register_collector_version
+            SET status = IF(version = ?, 'stable', 'available'),
+                promoted_at = IF(version = ? AND status <> 'stable', CURRENT_TIMESTAMP(3), promoted_at)
+          WHERE type = ?`,
+        [version, version, type],
+      );
+      await conn.query(
+        `DELETE r FROM register_job_release r JOIN register_job j ON j.id = r.job_id
+          WHERE j.collector = ? AND r.version = ?`,
+        [type, version],
+      );
+    });
   }
 
   /** The stable version of a type, if the type is registered. */

@@ -4,7 +4,12 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 export class ChainSteps {
   constructor(private readonly db: Pool) {}
 
-  /** Takes the step; false when it was taken already (the same announcement heard again). */
+  /**
+   * Takes the step; false when it was taken and settled already (the same announcement heard
+   * again). A step still PENDING was taken by a consumer that did not finish it (it crashed, or
+   * collect did not answer): it is taken again, and the trigger's key makes the retried start
+   * get the task the first one may have started.
+   */
   async begin(step: {
     upstreamTaskId: string;
     jobId: string;
@@ -16,7 +21,12 @@ export class ChainSteps {
        VALUES (?, ?, ?, ?, 'PENDING')`,
       [step.upstreamTaskId, step.jobId, step.tenantId, step.chainId],
     );
-    return (res as { affectedRows: number }).affectedRows === 1;
+    if ((res as { affectedRows: number }).affectedRows === 1) return true;
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      'SELECT outcome FROM register_chain_step WHERE upstream_task_id = ? AND job_id = ?',
+      [step.upstreamTaskId, step.jobId],
+    );
+    return rows[0]?.outcome === 'PENDING';
   }
 
   async end(

@@ -65,6 +65,17 @@ export class JobStore {
     return new Map(rows.map((r) => [r.id as string, jsonColumn<string[]>(r.depends_on)]));
   }
 
+  /** Every tenant's enabled jobs of a collector type (for a promotion's check of their settings). */
+  async enabledOf(
+    collector: string,
+  ): Promise<{ id: string; tenantId: string; settings: Record<string, unknown> }[]> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      'SELECT id, tenant_id, settings FROM register_job WHERE collector = ? AND enabled = 1',
+      [collector],
+    );
+    return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id, settings: jsonColumn(r.settings) }));
+  }
+
   /** The tenant's jobs newest first, from after `cursor` (the last id of the previous page). */
   async list(tenantId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<Job[]> {
     const [rows] = await this.db.query<RowDataPacket[]>(

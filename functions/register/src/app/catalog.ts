@@ -1,6 +1,7 @@
 import { badRequest, ProblemList } from '@collect/common';
 import { z } from 'zod';
 import type { CollectorCatalog, CollectorVersion } from '../adapters/catalog.mysql';
+import type { ReleaseStore } from '../adapters/releases.mysql';
 
 /** What a collector service sends to register a version (on setup or deploy). */
 export const catalogEntrySchema = z.strictObject({
@@ -24,20 +25,32 @@ export async function registerCollector(catalog: CollectorCatalog, entry: unknow
   return parsed.data;
 }
 
-/** `GET /api/collectors`: every type with its versions, settings schema and release status. */
-export async function listCollectors(catalog: CollectorCatalog) {
+/**
+ * `GET /api/collectors`: every type with its versions, settings schema and release status:
+ * `stable` (what runs get), `canary` (a job's release routes runs to it) or `available`.
+ */
+export async function listCollectors(deps: { catalog: CollectorCatalog; releases: ReleaseStore }) {
   const byType = new Map<string, CollectorVersion[]>();
-  for (const v of await catalog.list()) byType.set(v.type, [...(byType.get(v.type) ?? []), v]);
+  for (const v of await deps.catalog.list()) byType.set(v.type, [...(byType.get(v.type) ?? []), v]);
+  const releases = await deps.releases.countsByVersion();
   return {
     items: [...byType].map(([type, versions]) => ({
       type,
       stable: versions.find((v) => v.status === 'stable')?.version ?? null,
       versions: versions.map((v) => ({
         version: v.version,
-        status: v.status,
+        status:
+          v.status === 'stable'
+            ? 'stable'
+            : (releases.get(`${type}@${v.version}`) ?? 0) > 0
+              ? 'canary'
+              : 'available',
+        releases: releases.get(`${type}@${v.version}`) ?? 0,
+        route: v.route,
         settingsSchema: v.settingsSchema,
         secrets: v.secrets,
         registeredAt: v.registeredAt,
+        promotedAt: v.promotedAt,
       })),
     })),
   };

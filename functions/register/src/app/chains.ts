@@ -43,8 +43,10 @@ export async function onTaskFinished(
         e.tenantId,
         jobId,
         {},
-        { kind: 'upstream', taskId: e.taskId },
-        e.chainId,
+        {
+          trigger: { kind: 'upstream', taskId: e.taskId },
+          chainId: e.chainId,
+        },
       );
       await deps.chain.end(e.taskId, jobId, { taskId });
       triggered.push(taskId);

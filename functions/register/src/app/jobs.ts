@@ -1,16 +1,19 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { badRequest, HttpError, isUuid, maskSecrets, notFound, ProblemList } from '@collect/common';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020';
 import { z } from 'zod';
 import type { CollectorCatalog } from '../adapters/catalog.mysql';
 import type { Job, JobBody, JobStore } from '../adapters/jobs.mysql';
+import type { ReleaseStore } from '../adapters/releases.mysql';
 import { findCycle } from '../domain/dag';
 import type { TaskStarter, Trigger } from '../ports';
+import { releaseView, versionForRun } from './releases';
 
 export interface JobDeps {
   catalog: CollectorCatalog;
   jobs: JobStore;
+  releases: ReleaseStore;
 }
 
 export const jobBodySchema = z.strictObject({
@@ -36,7 +39,11 @@ const ajv = new Ajv2020({ allErrors: true, strict: false });
 const compiled = new Map<string, ValidateFunction>();
 
 /** The settings problems a collector version's JSON Schema finds, as `settings.<field>` paths. */
-function settingsProblems(schema: Record<string, unknown>, settings: unknown, problems: ProblemList): void {
+export function settingsProblems(
+  schema: Record<string, unknown>,
+  settings: unknown,
+  problems: ProblemList,
+): void {
   const key = JSON.stringify(schema);
   let validate = compiled.get(key);
   if (!validate) {
@@ -130,10 +137,11 @@ export async function updateJob(deps: JobDeps, tenantId: string, id: string, bod
   return save(deps, tenantId, id, await validated(deps, tenantId, id, body), true);
 }
 
+/** A job with its gray release (`null`: every run takes the stable version). */
 export async function getJob(deps: JobDeps, tenantId: string, id: string) {
   const job = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
   if (!job) throw notFound(`job "${id}"`);
-  return view(deps, job);
+  return { ...(await view(deps, job)), release: await releaseView(deps, tenantId, job.id, job.collector) };
 }
 
 /** Disables a job (history kept); 409 while enabled jobs still depend on it. */
@@ -196,41 +204,60 @@ export const triggerBodySchema = z.strictObject({
 });
 
 /**
- * Starts a run of a job through collect's public contract: the job's collector at its stable
- * version (gray release comes next), its source, settings and strategy, the mode asked (else the
- * job's default), and where the run comes from (job, version, chain, trigger). collect's refusal
- * (409 while the source is busy, say) is the answer.
+ * What makes a trigger one run: the schedule's fire, the upstream run and dependant, or the
+ * caller's `Idempotency-Key`. collect starts one task per key, so a trigger sent again after a
+ * crash or a lost answer gets the task the first one started; the key also routes the run in a
+ * gray release, so the same trigger always takes the same version.
+ */
+export function triggerKeyOf(jobId: string, trigger: Trigger, idempotencyKey?: string): string {
+  if (trigger.kind === 'schedule') return `schedule:${trigger.scheduleId}@${Date.parse(trigger.fireTime)}`;
+  if (trigger.kind === 'upstream') return `upstream:${trigger.taskId}:${jobId}`;
+  return idempotencyKey ? `manual:${jobId}:${idempotencyKey}` : `manual:${randomUUID()}`;
+}
+
+/**
+ * Starts a run of a job through collect's public contract: the job's collector at the version
+ * its release routes this run to (else the stable one), its source, settings and strategy, the
+ * mode asked (else the job's default), where the run comes from (job, version, chain, trigger)
+ * and the trigger's key. collect's refusal (409 while the source is busy, say) is the answer.
  */
 export async function triggerJob(
   deps: JobDeps & { starter: TaskStarter },
   tenantId: string,
   id: string,
   body: unknown,
-  trigger: Trigger = { kind: 'manual' },
-  chainId: string = randomUUID(),
-): Promise<{ taskId: string; chainId: string }> {
+  opts: { trigger?: Trigger; chainId?: string; idempotencyKey?: string | undefined } = {},
+): Promise<{ taskId: string; chainId: string; collectorVersion: string }> {
   const job = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
   if (!job?.enabled) throw notFound(`job "${id}"`);
   const parsed = triggerBodySchema.safeParse(body);
-  if (!parsed.success) {
-    const problems = new ProblemList();
-    problems.addZod('', parsed.error);
+  const problems = new ProblemList();
+  if (!parsed.success) problems.addZod('', parsed.error);
+  if (opts.idempotencyKey !== undefined && !/^[\x21-\x7e]{1,128}$/.test(opts.idempotencyKey))
+    problems.add('header.idempotency-key', 'must be 1–128 visible ASCII characters', 'invalid_key');
+  if (!parsed.success || problems.total > 0)
     throw badRequest(`the trigger has ${problems.total} problem(s)`, problems.items);
-  }
-  const stable = await deps.catalog.stable(job.collector);
-  if (!stable)
-    throw new HttpError(409, 'CONFLICT', `collector "${job.collector}" is no longer registered`, {
-      collector: job.collector,
-    });
+  const trigger = parsed.data.trigger ?? opts.trigger ?? { kind: 'manual' };
+  const triggerKey = triggerKeyOf(job.id, trigger, opts.idempotencyKey);
+  const collectorVersion = await versionForRun(deps, tenantId, job, triggerKey);
+  // The chain of a run: the upstream's, else the one the trigger key always maps to (so a
+  // trigger sent again reports the chain of the task it gets).
+  const chainId = opts.chainId ?? uuidOf(triggerKey);
   const { taskId } = await deps.starter.start(tenantId, {
     collector: job.collector,
-    collectorVersion: stable.version,
+    collectorVersion,
     source: job.source,
     mode: parsed.data.mode ?? job.defaultMode,
     settings: job.settings,
     ...(job.strategy ? { strategy: job.strategy } : {}),
     ...(parsed.data.range ? { range: parsed.data.range } : {}),
-    origin: { jobId: job.id, jobVersion: job.version, chainId, trigger: parsed.data.trigger ?? trigger },
+    origin: { jobId: job.id, jobVersion: job.version, chainId, trigger, triggerKey },
   });
-  return { taskId, chainId };
+  return { taskId, chainId, collectorVersion };
+}
+
+/** A UUID (v4 layout) derived from a key: the same key, the same id. */
+function uuidOf(key: string): string {
+  const h = createHash('sha256').update(key).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((Number.parseInt(h[16] ?? '0', 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

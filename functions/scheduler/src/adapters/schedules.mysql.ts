@@ -120,6 +120,30 @@ export class ScheduleStore {
     });
   }
 
+  /**
+   * Fires a tick claimed but never settled (it died, or the register did not answer) for longer
+   * than `staleMs`: taken again, each by one tick (`SKIP LOCKED`, and the claim moves their
+   * `updated_at`), to be triggered again. The trigger's key makes that safe when the first try
+   * did start a task.
+   */
+  async claimStuckFires(staleMs: number, limit: number): Promise<ClaimedFire[]> {
+    return inTransaction(this.db, async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        `SELECT s.*, f.fire_time AS f_fire_time, f.missed AS f_missed
+           FROM scheduler_fire f JOIN scheduler_schedule s ON s.id = f.schedule_id
+          WHERE f.state = 'FIRING' AND f.updated_at < TIMESTAMPADD(MICROSECOND, ?, NOW(3))
+          ORDER BY f.updated_at LIMIT ? FOR UPDATE SKIP LOCKED`,
+        [-staleMs * 1000, limit],
+      );
+      for (const r of rows)
+        await conn.query(
+          'UPDATE scheduler_fire SET updated_at = NOW(3) WHERE schedule_id = ? AND fire_time = ?',
+          [r.id, r.f_fire_time],
+        );
+      return rows.map((r) => ({ schedule: toSchedule(r), fireTime: r.f_fire_time, missed: r.f_missed }));
+    });
+  }
+
   private async recordFire(
     conn: PoolConnection,
     scheduleId: string,

@@ -89,13 +89,25 @@ export async function deleteSchedule(deps: ScheduleDeps, tenantId: string, id: s
  * (the job's previous run still holds its source, say) is recorded as a skipped fire, with the
  * reason. Returns what it did.
  */
-export async function tick(deps: ScheduleDeps & { batch: number }, now: Date) {
-  const claimed = await deps.schedules.claimDue(now, deps.batch, (s) =>
-    decideTick(s, s.nextFireAt as Date, now, deps.graceMs),
-  );
+export interface TickOptions {
+  /** Most due schedules one tick claims. */
+  batch: number;
+  /** Fires triggered at once (each is an HTTP call to the register, which calls collect). */
+  concurrency: number;
+  /** A fire FIRING for longer than this was left by a tick that died: it is triggered again. */
+  stuckFireMs: number;
+}
+
+export async function tick(deps: ScheduleDeps & TickOptions, now: Date) {
+  const claimed = [
+    ...(await deps.schedules.claimStuckFires(deps.stuckFireMs, deps.batch)),
+    ...(await deps.schedules.claimDue(now, deps.batch, (s) =>
+      decideTick(s, s.nextFireAt as Date, now, deps.graceMs),
+    )),
+  ];
   let fired = 0;
   let skipped = 0;
-  for (const c of claimed) {
+  await inParallel(claimed, deps.concurrency, async (c) => {
     try {
       const { taskId } = await deps.jobs.trigger(c.schedule.tenantId, c.schedule.jobId, c.schedule.mode, {
         kind: 'schedule',
@@ -110,6 +122,15 @@ export async function tick(deps: ScheduleDeps & { batch: number }, now: Date) {
       });
       skipped += 1;
     }
-  }
+  });
   return { claimed: claimed.length, fired, skipped };
+}
+
+/** Runs `work` on every item, at most `limit` at once (a pool of workers over one list). */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -28,6 +28,9 @@ export interface RepositoryHarness {
 /** A task id fresh in every test (both adapters key on it), UUID-shaped for the real store. */
 export const freshId = (): string => crypto.randomUUID();
 
+/** The shard route the contracts publish to (a real queue needs one declared under this name). */
+export const CONTRACT_ROUTE = 'contract@1';
+
 export const contractTask = (id: string, over: Partial<Task> = {}): Task => ({
   id,
   tenantId: 'contract',
@@ -108,7 +111,7 @@ export function taskRepositoryContract(name: string, harness: () => RepositoryHa
           result: 'claimed',
           patch: { event: 'claim', epoch: v.shard.epoch + 1, gen: 2, attempts: 1, lastError: 'x' },
           taskEvent: 'start',
-          dispatch: [{ route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 2 } }],
+          dispatch: [{ route: CONTRACT_ROUTE, message: { taskId: id, shardNo: 0, gen: 2 } }],
         };
       });
       expect(out).toBe('claimed');
@@ -131,7 +134,7 @@ export function taskRepositoryContract(name: string, harness: () => RepositoryHa
         h.repo.withShard(id, 0, () => ({
           result: 1,
           patch: { event: 'claim', epoch: 9 },
-          dispatch: [{ route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 1 } }],
+          dispatch: [{ route: CONTRACT_ROUTE, message: { taskId: id, shardNo: 0, gen: 1 } }],
         })),
       ).rejects.toThrow();
       expect(await h.repo.getShard(id, 0)).toMatchObject({ state: 'COMPLETED', epoch: 0 });
@@ -153,7 +156,7 @@ export function taskRepositoryContract(name: string, harness: () => RepositoryHa
             task: { sealed: true, requested: 'PAUSE', lastError: 'why' },
             shards: [{ shardNo: 0, event: 'pause' }],
             newShards: [{ shardNo: 1, state: 'PENDING', spec: { n: 1 } }],
-            dispatch: [{ route: 'run-shard', message: { taskId: id, shardNo: 1, gen: 0 } }],
+            dispatch: [{ route: CONTRACT_ROUTE, message: { taskId: id, shardNo: 1, gen: 0 } }],
           };
         },
         { withShards: true },
@@ -181,7 +184,7 @@ export function taskRepositoryContract(name: string, harness: () => RepositoryHa
           result: 1,
           patch: { event: 'resume', gen: 1 },
           dispatch: [
-            { route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 1 }, withStoredPayload: true },
+            { route: CONTRACT_ROUTE, message: { taskId: id, shardNo: 0, gen: 1 }, withStoredPayload: true },
           ],
         };
       });
@@ -282,10 +285,10 @@ export function shardQueueContract(name: string, harness: () => QueueHarness): v
       const h = harness();
       const id = freshId();
       await h.queue.publish([
-        { route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 0 } },
-        { route: 'run-shard', message: { taskId: id, shardNo: 1, gen: 3, inline: { page: [1, 2] } } },
+        { route: CONTRACT_ROUTE, message: { taskId: id, shardNo: 0, gen: 0 } },
+        { route: CONTRACT_ROUTE, message: { taskId: id, shardNo: 1, gen: 3, inline: { page: [1, 2] } } },
       ]);
-      const got = await h.take('run-shard', 0);
+      const got = await h.take(CONTRACT_ROUTE, 0);
       expect(got).toEqual([
         { taskId: id, shardNo: 0, gen: 0 },
         { taskId: id, shardNo: 1, gen: 3, inline: { page: [1, 2] } },
@@ -296,9 +299,9 @@ export function shardQueueContract(name: string, harness: () => QueueHarness): v
       const h = harness();
       const id = freshId();
       await h.queue.publish([
-        { route: 'run-shard', message: { taskId: id, shardNo: 0, gen: 1 }, delayMs: 300 },
+        { route: CONTRACT_ROUTE, message: { taskId: id, shardNo: 0, gen: 1 }, delayMs: 300 },
       ]);
-      const got = await h.take('run-shard', 5000);
+      const got = await h.take(CONTRACT_ROUTE, 5000);
       expect(got).toEqual([expect.objectContaining({ taskId: id, shardNo: 0, gen: 1 })]);
     });
   });

@@ -1,6 +1,7 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { badRequest, HttpError, notFound, payloadTooLarge } from '../errors';
+import { TENANT_ID_RE } from '../ids';
 import { logger } from '../logger';
 import { isUnavailable } from '../retry';
 
@@ -65,13 +66,11 @@ type ApiHandler = (
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const TENANT_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-
 function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): HttpRequest {
   const headers: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
   const tenantId = headers['x-tenant-id'] ?? 'default';
-  if (!TENANT_RE.test(tenantId)) {
+  if (!TENANT_ID_RE.test(tenantId)) {
     throw badRequest('invalid tenant', [
       { path: 'header.x-tenant-id', message: 'must match [A-Za-z0-9_.-]{1,64}' },
     ]);

@@ -1,12 +1,29 @@
 import type { Channel } from 'amqplib';
 
 /**
- * The queues the platform consumes; each is bound to the main exchange with its own routing key.
+ * The platform's own queues; each is bound to the main exchange with its own routing key.
  * `catalog` carries collector versions from the services that run them to the register, and
  * `task-finished` the ends of jobs' runs (so their dependants start).
  */
-export const QUEUES = ['import-chunk', 'plan', 'run-shard', 'catalog', 'task-finished'] as const;
-export type QueueName = (typeof QUEUES)[number];
+export const QUEUES = ['import-chunk', 'plan', 'catalog', 'task-finished'] as const;
+
+/**
+ * A collector version's shard queue, `type@version` (routing key and queue-name suffix): each
+ * version runs on its own queue, consumed by its own function, so a gray release runs the
+ * candidate beside the stable version and a rollback leaves the stable queue untouched.
+ */
+export type CollectorRoute = `${string}@${string}`;
+export type QueueName = (typeof QUEUES)[number] | CollectorRoute;
+
+const COLLECTOR_ROUTE = /^[a-z0-9][a-z0-9-]{0,63}@[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
+
+export function collectorRoute(type: string, version: string): CollectorRoute {
+  const route = `${type}@${version}`;
+  if (!COLLECTOR_ROUTE.test(route)) throw new Error(`"${route}" is not a collector route (type@version)`);
+  return route as CollectorRoute;
+}
+
+export const isCollectorRoute = (name: string): name is CollectorRoute => COLLECTOR_ROUTE.test(name);
 
 /**
  * Delay tiers (ms): one queue per tier and work queue, whose messages expire after the tier's
@@ -46,15 +63,20 @@ export function topology(prefix: string): Topology {
 }
 
 /**
- * Declares exchanges and durable quorum queues. A message that fails `deliveryLimit` times is
+ * Declares exchanges and durable quorum queues: the platform's and one per collector route. A message that fails `deliveryLimit` times is
  * dead-lettered (at-least-once, so it cannot be lost between the two queues) instead of dropped.
  * Idempotent: safe on every start.
  */
-export async function assertTopology(ch: Channel, prefix: string, deliveryLimit: number): Promise<Topology> {
+export async function assertTopology(
+  ch: Channel,
+  prefix: string,
+  deliveryLimit: number,
+  collectorRoutes: readonly CollectorRoute[] = [],
+): Promise<Topology> {
   const t = topology(prefix);
   await ch.assertExchange(t.exchange, 'direct', { durable: true });
   await ch.assertExchange(t.deadLetterExchange, 'direct', { durable: true });
-  for (const name of QUEUES) {
+  for (const name of [...QUEUES, ...collectorRoutes]) {
     await ch.assertQueue(t.queue(name), {
       durable: true,
       arguments: {
@@ -103,9 +125,13 @@ export async function assertTopology(ch: Channel, prefix: string, deliveryLimit:
 }
 
 /** Removes everything `assertTopology` declared (tests only). */
-export async function deleteTopology(ch: Channel, prefix: string): Promise<void> {
+export async function deleteTopology(
+  ch: Channel,
+  prefix: string,
+  collectorRoutes: readonly CollectorRoute[] = [],
+): Promise<void> {
   const t = topology(prefix);
-  for (const name of QUEUES) {
+  for (const name of [...QUEUES, ...collectorRoutes]) {
     await ch.deleteQueue(t.queue(name));
     await ch.deleteQueue(t.deadQueue(name));
     await ch.deleteQueue(t.parkedQueue(name));

@@ -1,0 +1,60 @@
+import { jsonColumn } from '@collect/common';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+
+/** A job's gray release: the candidate version, the share of runs it gets, the tenants it gets whole. */
+export interface JobRelease {
+  jobId: string;
+  version: string;
+  percent: number;
+  tenants: string[];
+  updatedAt: Date;
+}
+
+const toRelease = (r: RowDataPacket): JobRelease => ({
+  jobId: r.job_id,
+  version: r.version,
+  percent: Number(r.percent),
+  tenants: jsonColumn(r.tenants),
+  updatedAt: r.updated_at,
+});
+
+/** Jobs' releases in MySQL (one per job at most; a new one replaces the old). */
+export class ReleaseStore {
+  constructor(private readonly db: Pool) {}
+
+  async get(tenantId: string, jobId: string): Promise<JobRelease | undefined> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      'SELECT * FROM register_job_release WHERE job_id = ? AND tenant_id = ?',
+      [jobId, tenantId],
+    );
+    return rows[0] ? toRelease(rows[0]) : undefined;
+  }
+
+  async put(tenantId: string, r: Omit<JobRelease, 'updatedAt'>): Promise<JobRelease> {
+    await this.db.query(
+      `INSERT INTO register_job_release (job_id, tenant_id, version, percent, tenants) VALUES (?, ?, ?, ?, ?)
+       ON DUPLICATE KEY UPDATE version = VALUES(version), percent = VALUES(percent), tenants = VALUES(tenants)`,
+      [r.jobId, tenantId, r.version, r.percent, JSON.stringify(r.tenants)],
+    );
+    return (await this.get(tenantId, r.jobId)) as JobRelease;
+  }
+
+  /** Ends a job's release; false when it had none. */
+  async delete(tenantId: string, jobId: string): Promise<boolean> {
+    const [res] = await this.db.query('DELETE FROM register_job_release WHERE job_id = ? AND tenant_id = ?', [
+      jobId,
+      tenantId,
+    ]);
+    return (res as { affectedRows: number }).affectedRows === 1;
+  }
+
+  /** How many releases (any tenant's) route runs to each version of a collector type. */
+  async countsByVersion(): Promise<Map<string, number>> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      `SELECT CONCAT(j.collector, '@', r.version) AS route, COUNT(*) AS n
+         FROM register_job_release r JOIN register_job j ON j.id = r.job_id
+        WHERE j.enabled = 1 GROUP BY j.collector, r.version`,
+    );
+    return new Map(rows.map((r) => [r.route as string, Number(r.n)]));
+  }
+}
