@@ -4,7 +4,7 @@ import type { CollectorCatalog } from '../adapters/catalog.mysql';
 import type { JobStore } from '../adapters/jobs.mysql';
 import type { JobRelease, ReleaseStore } from '../adapters/releases.mysql';
 import { type Release, versionFor } from '../domain/gray';
-import { settingsProblems } from './jobs';
+import { settingsProblems } from './settings';
 
 export interface ReleaseDeps {
   catalog: CollectorCatalog;

@@ -1,0 +1,31 @@
+import type { ProblemList } from '@collect/common';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020';
+
+// Collectors' schemas are JSON Schema 2020-12 (what zod generates).
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+const compiled = new Map<string, ValidateFunction>();
+
+/** The settings problems a collector version's JSON Schema finds, as `settings.<field>` paths. */
+export function settingsProblems(
+  schema: Record<string, unknown>,
+  settings: unknown,
+  problems: ProblemList,
+): void {
+  const key = JSON.stringify(schema);
+  let validate = compiled.get(key);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    compiled.set(key, validate);
+  }
+  if (validate(settings)) return;
+  for (const e of validate.errors ?? [])
+    problems.add(settingsPath(e), e.message ?? 'is not valid', `settings_${e.keyword}`);
+}
+
+function settingsPath(e: ErrorObject): string {
+  const base = ['settings', ...e.instancePath.split('/').filter(Boolean)];
+  const p = e.params as { missingProperty?: string; additionalProperty?: string };
+  const field = p.missingProperty ?? p.additionalProperty;
+  return [...base, ...(field ? [field] : [])].join('.');
+}
