@@ -8,6 +8,7 @@ import { registerCollector } from '../../functions/register/src/app/catalog';
 import { createJob, getJob, triggerJob } from '../../functions/register/src/app/jobs';
 import { ScheduleStore } from '../../functions/scheduler/src/adapters/schedules.mysql';
 import { createSchedule, getSchedule, setPaused, tick } from '../../functions/scheduler/src/app/schedules';
+import { decideTick } from '../../functions/scheduler/src/domain/schedule';
 import type { Jobs } from '../../functions/scheduler/src/ports';
 import { engineDriver } from '../support/engine-driver';
 import { FakeTreeSource } from '../support/fake-tree-source';
@@ -147,7 +148,7 @@ describe('schedules', () => {
     };
     const created = new Date('2026-11-30T09:59:30Z');
     const ids: string[] = [];
-    for (let i = 0; i < 200; i += 1)
+    for (let i = 0; i < 1000; i += 1)
       ids.push(
         (
           await createSchedule(deps(counting, created), tenant, {
@@ -170,14 +171,45 @@ describe('schedules', () => {
         return n;
       })(),
     ]);
-    expect(results[0] + results[1]).toBe(200);
-    expect(new Set(triggered).size).toBe(200);
-    expect(triggered.length).toBe(200);
+    expect(results[0] + results[1]).toBe(1000);
+    expect(new Set(triggered).size).toBe(1000);
+    expect(triggered.length).toBe(1000);
     const [rows] = await env.db.query(
       "SELECT COUNT(*) AS n FROM scheduler_fire WHERE state = 'FIRED' AND schedule_id IN (?)",
       [ids],
     );
-    expect(Number((rows as { n: number }[])[0]?.n)).toBe(200);
+    expect(Number((rows as { n: number }[])[0]?.n)).toBe(1000);
+  });
+
+  it('triggers again, under the same key, a fire its tick claimed and then died on: one task, recorded FIRED', async () => {
+    const j = await job();
+    const s = await createSchedule(deps(registerJobs, new Date('2026-11-30T11:58:00Z')), tenant, {
+      jobId: j.id,
+      cron: '0 12 * * *',
+      mode: 'FULL',
+    });
+    const at = new Date('2026-11-30T12:00:03Z');
+    // A tick claimed the fire and triggered the job, then died before it recorded the task.
+    const [claimed] = await new ScheduleStore(env.db).claimDue(at, 10, (x) =>
+      decideTick(x, x.nextFireAt as Date, at, 120_000),
+    );
+    expect(claimed?.schedule.id).toBe(s.id);
+    const trigger = {
+      kind: 'schedule' as const,
+      scheduleId: s.id,
+      fireTime: claimed?.fireTime.toISOString() as string,
+    };
+    const started = await registerJobs.trigger(tenant, j.id, 'FULL', trigger);
+    expect((await getSchedule(deps(), tenant, s.id)).fires[0]).toMatchObject({ state: 'FIRING' });
+    // Not yet stale: left alone. Stale: the next tick triggers it again and gets the same task.
+    expect(await tick(deps(), at)).toMatchObject({ claimed: 0 });
+    expect(await tick({ ...deps(), stuckFireMs: 0 }, at)).toMatchObject({ claimed: 1, fired: 1 });
+    expect((await getSchedule(deps(), tenant, s.id)).fires[0]).toMatchObject({
+      state: 'FIRED',
+      taskId: started.taskId,
+    });
+    const tasks = await listTasks(env.services, tenant, { jobId: j.id, limit: 10 });
+    expect(tasks.items.map((t) => t.id)).toEqual([started.taskId]);
   });
 
   it('after an outage, FIRE_ONCE fires once for everything missed and SKIP waits; a paused schedule does not fire', async () => {

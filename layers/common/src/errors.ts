@@ -90,8 +90,14 @@ export class ProblemList {
       if (skip.has(String(issue.path[0]))) continue;
       const sub = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
       const path = `${base}${sub}`.replace(/^\./, '');
-      if (!this.items.some((i) => i.path === path && i.message === issue.message))
-        this.add(path, issue.message, issue.code);
+      // A field nobody asked for is named as its own problem, not as one of its parent.
+      const problems: [string, string][] =
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((k) => [`${path}.${k}`.replace(/^\./, ''), 'is not a field of this request'])
+          : [[path, issue.message]];
+      for (const [at, message] of problems)
+        if (!this.items.some((i) => i.path === at && i.message === message))
+          this.add(at, message, issue.code);
     }
   }
 }
