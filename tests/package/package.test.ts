@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectorRegistry } from '../../functions/collect/src/collectors/registry';
+import { collectConfigSchema } from '../../functions/collect/src/config';
 
 const ROOT = resolve(__dirname, '../..');
 let dir: string;
@@ -46,28 +48,34 @@ describe('serverless package for AWS', () => {
       'collect-prod-registerApi',
       'collect-prod-registerCatalog',
       'collect-prod-registerTaskFinished',
-      'collect-prod-runShard',
       'collect-prod-runShardDead',
+      'collect-prod-runShardHttpTree1',
+      'collect-prod-runShardTestrail1',
+      'collect-prod-runShardTestrail2',
       'collect-prod-schedulerTick',
       'collect-prod-schedulesApi',
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(18);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(20);
   });
 
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
-    expect(mappings.map((m) => m.Properties.Queues).sort()).toEqual([
-      ['collect.catalog'],
-      ['collect.import-chunk'],
-      ['collect.import-chunk.dead'],
-      ['collect.plan'],
-      ['collect.plan.dead'],
-      ['collect.run-shard'],
-      ['collect.run-shard.dead'],
-      ['collect.task-finished'],
-    ]);
+    // Every collector version this service runs has its own queue, consumed by its own function.
+    const routes = collectorRegistry(collectConfigSchema.parse({})).routes();
+    expect(routes.sort()).toEqual(['http-tree@1', 'testrail@1', 'testrail@2']);
+    expect(mappings.map((m) => m.Properties.Queues).sort()).toEqual(
+      [
+        ['collect.catalog'],
+        ['collect.import-chunk'],
+        ['collect.import-chunk.dead'],
+        ['collect.plan'],
+        ['collect.plan.dead'],
+        ['collect.task-finished'],
+        ...routes.flatMap((r) => [[`collect.${r}`], [`collect.${r}.dead`]]),
+      ].sort(),
+    );
     for (const mapping of mappings) {
       expect(mapping.Properties).toMatchObject({
         BatchSize: 1,
@@ -112,6 +120,9 @@ describe('serverless package for AWS', () => {
         'PUT /api/jobs/{id}',
         'DELETE /api/jobs/{id}',
         'POST /api/jobs/{id}/trigger',
+        'PUT /api/jobs/{id}/release',
+        'DELETE /api/jobs/{id}/release',
+        'POST /api/collectors/{type}/versions/{version}/promote',
         'POST /api/schedules',
         'GET /api/schedules',
         'GET /api/schedules/{id}',
@@ -119,5 +130,47 @@ describe('serverless package for AWS', () => {
         'DELETE /api/schedules/{id}',
       ].sort(),
     );
+  });
+
+  it('publishes every function behind the alias `live` with a CodeDeploy canary, and points every trigger at the alias', () => {
+    const fns = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+    const aliases = ofType('AWS::Lambda::Alias');
+    const groups = ofType('AWS::CodeDeploy::DeploymentGroup');
+    expect(aliases).toHaveLength(fns.length);
+    expect(groups).toHaveLength(fns.length);
+    const aliasIds = new Set(
+      Object.entries(resources)
+        .filter(([, r]) => r.Type === 'AWS::Lambda::Alias')
+        .map(([id]) => id),
+    );
+    for (const [id] of fns) {
+      const alias = aliases.find(
+        (a) => JSON.stringify(a.Properties.FunctionName) === JSON.stringify({ Ref: id }),
+      );
+      expect(alias?.Properties.Name, `${id} has the alias live`).toBe('live');
+    }
+    for (const g of groups) {
+      expect(g.Properties).toMatchObject({
+        DeploymentStyle: { DeploymentType: 'BLUE_GREEN', DeploymentOption: 'WITH_TRAFFIC_CONTROL' },
+        AutoRollbackConfiguration: { Enabled: true },
+      });
+      expect(JSON.stringify(g.Properties.DeploymentConfigName)).toContain('Canary10Percent5Minutes');
+    }
+    expect(ofType('AWS::CodeDeploy::Application')).toHaveLength(1);
+    const isAlias = (ref: unknown) => aliasIds.has((ref as { Ref?: string })?.Ref ?? '');
+    // RabbitMQ: every event source mapping invokes an alias.
+    for (const m of ofType('AWS::Lambda::EventSourceMapping'))
+      expect(isAlias(m.Properties.FunctionName)).toBe(true);
+    // HTTP: every integration's URI names an alias.
+    const integrations = ofType('AWS::ApiGatewayV2::Integration');
+    expect(integrations.length).toBeGreaterThan(0);
+    for (const i of integrations) {
+      const parts = (i.Properties.IntegrationUri as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+      expect(parts.some(isAlias)).toBe(true);
+    }
+    // Schedule: the tick's rule targets the alias, and the permissions are the alias's.
+    for (const r of ofType('AWS::Events::Rule'))
+      for (const t of r.Properties.Targets as { Arn: unknown }[]) expect(isAlias(t.Arn)).toBe(true);
+    for (const p of ofType('AWS::Lambda::Permission')) expect(isAlias(p.Properties.FunctionName)).toBe(true);
   });
 });
