@@ -5,7 +5,8 @@ import { Stack } from '../support/stack';
 import { type LiveNode, liveTree } from '../support/stores';
 import { waitFor } from '../support/wait';
 
-const stack = new Stack(3520, { SHARD_TIME_BUDGET_MS: '2000' });
+// No watermark overlap: the unattended loop's INCREMENTAL run must read only what changed.
+const stack = new Stack(3520, { SHARD_TIME_BUDGET_MS: '2000', WATERMARK_OVERLAP_SECONDS: '0' });
 const tr = new FakeTestRail();
 
 beforeAll(async () => {
@@ -261,5 +262,137 @@ describe('the scheduler over HTTP', () => {
     expect(bad.body.error.details.map((p: { path: string }) => p.path).sort()).toEqual(['cron', 'timezone']);
     expect((await stack.request('POST', `/api/schedules/${created.body.id}/pause`)).body.paused).toBe(true);
     expect((await stack.request('DELETE', `/api/schedules/${created.body.id}`)).status).toBe(200);
+  });
+});
+
+describe('running unattended', () => {
+  /** The tick, as its schedule event invokes it, at `now`. */
+  const tickAt = async (now: string) => {
+    const res = await fetch(
+      `http://127.0.0.1:${stack.port + 2}/2015-03-31/functions/collect-dev-schedulerTick/invocations`,
+      { method: 'POST', body: JSON.stringify({ now }) },
+    );
+    expect(res.status).toBe(200);
+    return res.json();
+  };
+  const fireOf = async (scheduleId: string, fireTime: string) =>
+    waitFor(`the fire at ${fireTime}`, async () => {
+      const view = await stack.request('GET', `/api/schedules/${scheduleId}`);
+      return view.body.fires.find(
+        (f: { fireTime: string; state: string }) => f.fireTime === fireTime && f.state !== 'FIRING',
+      );
+    });
+  const runOf = async (jobId: string, chainId: string) =>
+    waitFor(
+      `a run of job ${jobId} in chain ${chainId}`,
+      async () => {
+        const r = await stack.request('GET', `/api/tasks?chainId=${chainId}`);
+        return r.body.items.find((t: { origin: { jobId: string } }) => t.origin?.jobId === jobId);
+      },
+      60_000,
+    );
+
+  it('schedule → INCREMENTAL run → dependant in the same chain; the next fire collects only what changed; a gray release runs version 2', async () => {
+    const src = new FakeTestRail();
+    await src.start();
+    try {
+      const section = src.addSection('Payments');
+      const cases = [0, 1, 2, 3, 4].map((i) =>
+        src.addCase(section, `Pay ${i}`, { refs: `REQ-${i}, UX-${i}` }),
+      );
+      const seededAt = Math.floor(Date.now() / 1000);
+      const upstream = await stack.request('POST', '/api/jobs', {
+        name: 'Upstream',
+        collector: 'testrail',
+        source: 'loop-up',
+        settings: src.settings(),
+        defaultMode: 'INCREMENTAL',
+      });
+      expect(upstream.status, JSON.stringify(upstream.body)).toBe(201);
+      const downstream = await stack.request('POST', '/api/jobs', {
+        name: 'Downstream',
+        collector: 'testrail',
+        source: 'loop-down',
+        settings: src.settings(),
+        defaultMode: 'FULL',
+        dependsOn: [upstream.body.id],
+      });
+      expect(downstream.status, JSON.stringify(downstream.body)).toBe(201);
+      // The dependant's runs go to version 2 for this tenant (gray release by tenant).
+      const release = await stack.request('PUT', `/api/jobs/${downstream.body.id}/release`, {
+        version: '2',
+        tenants: ['default'],
+      });
+      expect(release.status, JSON.stringify(release.body)).toBe(200);
+      const schedule = await stack.request('POST', '/api/schedules', {
+        jobId: upstream.body.id,
+        cron: '*/15 * * * *',
+        timezone: 'UTC',
+        mode: 'INCREMENTAL',
+        misfire: 'SKIP',
+      });
+      expect(schedule.status, JSON.stringify(schedule.body)).toBe(201);
+      const [first, second] = schedule.body.nextFireTimes as string[];
+      // The first run reads from a later second than the cases' stamps (TestRail stamps seconds).
+      await waitFor('the next second', async () => Math.floor(Date.now() / 1000) > seededAt || undefined);
+
+      expect(await tickAt(new Date(Date.parse(first as string) + 1000).toISOString())).toMatchObject({
+        fired: 1,
+      });
+      const fire1 = await fireOf(schedule.body.id, first as string);
+      const run1 = await stack.settledTask(fire1.taskId);
+      expect(run1).toMatchObject({ state: 'COMPLETED', mode: 'INCREMENTAL', progress: { records: 5 } });
+      const dep1 = await stack.settledTask((await runOf(downstream.body.id, run1.origin.chainId)).id);
+      expect(dep1).toMatchObject({
+        state: 'COMPLETED',
+        collectorVersion: '2',
+        origin: { chainId: run1.origin.chainId, trigger: { kind: 'upstream', taskId: run1.id } },
+      });
+      const doc = await stack.request('GET', `/api/testcase/C${cases[0]}?source=loop-down`);
+      expect(doc.body.metadata).toMatchObject({ refs: ['REQ-0', 'UX-0'] });
+
+      src.editCase(cases[2] as number, { title: 'Pay 2 (edited)' });
+      expect(await tickAt(new Date(Date.parse(second as string) + 1000).toISOString())).toMatchObject({
+        fired: 1,
+      });
+      const fire2 = await fireOf(schedule.body.id, second as string);
+      const run2 = await stack.settledTask(fire2.taskId);
+      // It read from the first run's watermark, and only the edited case came back.
+      expect(Date.parse(run2.since)).toBeGreaterThan(seededAt * 1000);
+      expect(run2).toMatchObject({ state: 'COMPLETED', mode: 'INCREMENTAL', progress: { records: 1 } });
+      const tree = await stack.request('GET', '/api/testcase/tree?source=loop-up');
+      expect(JSON.stringify(tree.body)).toContain('Pay 2 (edited)');
+      const dep2 = await stack.settledTask((await runOf(downstream.body.id, run2.origin.chainId)).id);
+      expect(dep2).toMatchObject({ state: 'COMPLETED', collectorVersion: '2' });
+      const chain = await stack.request('GET', `/api/tasks?chainId=${run2.origin.chainId}`);
+      expect(chain.body.items.map((t: { id: string }) => t.id).sort()).toEqual([run2.id, dep2.id].sort());
+
+      // Bad input on the new endpoints: every problem in one 400, 404 for what does not exist.
+      const bad = await stack.request('PUT', `/api/jobs/${downstream.body.id}/release`, {
+        version: '9',
+        percent: -1,
+        tenants: 'all',
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.details.map((p: { path: string }) => p.path).sort()).toEqual(
+        ['percent', 'tenants', 'version'].sort(),
+      );
+      const unknownJob = '00000000-0000-4000-8000-000000000000';
+      expect(
+        (await stack.request('PUT', `/api/jobs/${unknownJob}/release`, { version: '2', percent: 1 })).status,
+      ).toBe(404);
+      expect((await stack.request('DELETE', `/api/jobs/${unknownJob}/release`)).status).toBe(404);
+      expect((await stack.request('POST', '/api/collectors/testrail/versions/9/promote')).status).toBe(404);
+      expect(
+        (await stack.request('PUT', `/api/jobs/${downstream.body.id}/release`, '{not json')).status,
+      ).toBe(400);
+      expect((await stack.request('DELETE', `/api/jobs/${downstream.body.id}/release`)).body).toEqual({
+        jobId: downstream.body.id,
+        release: null,
+      });
+      await stack.request('DELETE', `/api/schedules/${schedule.body.id}`);
+    } finally {
+      await src.stop();
+    }
   });
 });
