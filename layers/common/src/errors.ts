@@ -93,7 +93,7 @@ export class ProblemList {
       // A field nobody asked for is named as its own problem, not as one of its parent.
       const problems: [string, string][] =
         issue.code === 'unrecognized_keys'
-          ? issue.keys.map((k) => [`${path}.${k}`.replace(/^\./, ''), 'is not a field of this request'])
+          ? issue.keys.map((k) => [`${path}.${k}`.replace(/^\./, ''), 'is not a known field'])
           : [[path, issue.message]];
       for (const [at, message] of problems)
         if (!this.items.some((i) => i.path === at && i.message === message))

@@ -159,15 +159,11 @@ export async function startRun(
     ]);
   const run = validate(s, body);
   const key = run.origin?.triggerKey ?? (idempotencyKey === undefined ? null : `api:${idempotencyKey}`);
-  if (key) {
-    const earlier = await taskOfKey(s, tenantId, key);
-    if (earlier) return { taskId: earlier };
-  }
+  // Straight to the start (the common case has no earlier task): a key seen before fails it on
+  // the unique key or the source it holds, and that earlier task is the answer.
   try {
     return await createRun(s, tenantId, run, key);
   } catch (err) {
-    // The same key started a task meanwhile (the unique key refused this one, or that task
-    // holds the source): that task is the answer.
     const earlier = key ? await taskOfKey(s, tenantId, key) : undefined;
     if (earlier) return { taskId: earlier };
     throw err;

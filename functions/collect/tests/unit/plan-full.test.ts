@@ -108,13 +108,13 @@ describe('planFull', () => {
       ),
     );
     expect(problems.map((p) => p.path)).toEqual([
-      'tree[0]',
+      'tree[0].childern',
       'tree[1].name',
       'tree[2].id',
       'tree[3].id',
       'tree[4].position',
       'tree[4].parentId',
-      'tree[5].content.steps[0]',
+      'tree[5].content.steps[0].expectd',
     ]);
   });
 

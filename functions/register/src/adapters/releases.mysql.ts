@@ -48,6 +48,38 @@ export class ReleaseStore {
     return (res as { affectedRows: number }).affectedRows === 1;
   }
 
+  /**
+   * What routes a run of a job, in one read: the type's stable version (undefined when the type
+   * is not registered) and the job's release, if its candidate is still registered.
+   */
+  async routing(
+    tenantId: string,
+    jobId: string,
+    collector: string,
+  ): Promise<{ stable?: string; candidate?: { version: string; percent: number; tenants: string[] } }> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      `SELECT (SELECT version FROM register_collector_version WHERE type = ? AND status = 'stable') AS stable,
+              r.version, r.percent, r.tenants
+         FROM (SELECT 1) one
+         LEFT JOIN register_job_release r ON r.job_id = ? AND r.tenant_id = ?
+          AND EXISTS (SELECT 1 FROM register_collector_version v WHERE v.type = ? AND v.version = r.version)`,
+      [collector, jobId, tenantId, collector],
+    );
+    const r = rows[0];
+    return {
+      ...(r?.stable ? { stable: r.stable as string } : {}),
+      ...(r?.version
+        ? {
+            candidate: {
+              version: r.version as string,
+              percent: Number(r.percent),
+              tenants: jsonColumn<string[]>(r.tenants),
+            },
+          }
+        : {}),
+    };
+  }
+
   /** How many releases (any tenant's) route runs to each version of a collector type. */
   async countsByVersion(): Promise<Map<string, number>> {
     const [rows] = await this.db.query<RowDataPacket[]>(

@@ -114,19 +114,12 @@ export async function versionForRun(
   job: { id: string; collector: string },
   runKey: string,
 ): Promise<string> {
-  const versions = await deps.catalog.versionsOf(job.collector);
-  const stable = versions.find((v) => v.status === 'stable');
+  const { stable, candidate } = await deps.releases.routing(tenantId, job.id, job.collector);
   if (!stable)
     throw new HttpError(409, 'CONFLICT', `collector "${job.collector}" is no longer registered`, {
       collector: job.collector,
     });
-  const r = await deps.releases.get(tenantId, job.id);
-  const release: Release = {
-    stable: stable.version,
-    ...(r && versions.some((v) => v.version === r.version)
-      ? { candidate: { version: r.version, percent: r.percent, tenants: r.tenants } }
-      : {}),
-  };
+  const release: Release = { stable, ...(candidate ? { candidate } : {}) };
   return versionFor(release, tenantId, runKey);
 }
 

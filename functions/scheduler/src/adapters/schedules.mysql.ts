@@ -95,28 +95,66 @@ export class ScheduleStore {
           ORDER BY next_fire_at LIMIT ? FOR UPDATE SKIP LOCKED`,
         [now, limit],
       );
-      const claimed: ClaimedFire[] = [];
-      for (const r of rows) {
+      if (rows.length === 0) return [];
+      const decided = rows.map((r) => {
         const schedule = toSchedule(r);
-        const d = decide(schedule);
-        if (d.fire) {
-          if (await this.recordFire(conn, schedule.id, d.fire, 'FIRING', d.missed, null))
-            claimed.push({ schedule, fireTime: d.fire, missed: d.missed });
-        } else if (d.missed > 0)
-          await this.recordFire(
-            conn,
-            schedule.id,
-            schedule.nextFireAt as Date,
-            'SKIPPED',
-            d.missed,
-            `${d.missed} fire(s) missed while the scheduler was down (misfire SKIP)`,
-          );
-        await conn.query('UPDATE scheduler_schedule SET next_fire_at = ? WHERE id = ?', [
-          d.next,
-          schedule.id,
-        ]);
+        return { schedule, d: decide(schedule) };
+      });
+      // A few statements per batch, not two per schedule: the fires already recorded (an instant
+      // fires once, whatever moved next_fire_at back), then every new fire and skip in one insert,
+      // then every schedule's next due time in one update. The rows are locked: nobody else
+      // records a fire of these schedules meanwhile.
+      type FireRow = {
+        schedule: Schedule;
+        at: Date;
+        state: 'FIRING' | 'SKIPPED';
+        missed: number;
+        reason: string | null;
+      };
+      const fireRows = decided.flatMap(({ schedule, d }): FireRow[] =>
+        d.fire
+          ? [{ schedule, at: d.fire, state: 'FIRING', missed: d.missed, reason: null }]
+          : d.missed > 0
+            ? [
+                {
+                  schedule,
+                  at: schedule.nextFireAt as Date,
+                  state: 'SKIPPED',
+                  missed: d.missed,
+                  reason: `${d.missed} fire(s) missed while the scheduler was down (misfire SKIP)`,
+                },
+              ]
+            : [],
+      );
+      const seen = new Set<string>();
+      if (fireRows.length > 0) {
+        const [existing] = await conn.query<RowDataPacket[]>(
+          `SELECT schedule_id, fire_time FROM scheduler_fire WHERE (schedule_id, fire_time) IN (${fireRows
+            .map(() => '(?, ?)')
+            .join(', ')})`,
+          fireRows.flatMap((f) => [f.schedule.id, f.at]),
+        );
+        for (const e of existing) seen.add(`${e.schedule_id}@${(e.fire_time as Date).getTime()}`);
       }
-      return claimed;
+      const fresh = fireRows.filter((f) => !seen.has(`${f.schedule.id}@${f.at.getTime()}`));
+      if (fresh.length > 0)
+        await conn.query(
+          `INSERT INTO scheduler_fire (schedule_id, fire_time, state, missed, reason) VALUES ${fresh
+            .map(() => '(?, ?, ?, ?, ?)')
+            .join(', ')}`,
+          fresh.flatMap((f) => [f.schedule.id, f.at, f.state, f.missed, f.reason]),
+        );
+      await conn.query(
+        `UPDATE scheduler_schedule SET next_fire_at = CASE id ${decided.map(() => 'WHEN ? THEN ?').join(' ')} END
+          WHERE id IN (${decided.map(() => '?').join(', ')})`,
+        [
+          ...decided.flatMap(({ schedule, d }) => [schedule.id, d.next]),
+          ...decided.map(({ schedule }) => schedule.id),
+        ],
+      );
+      return fresh
+        .filter((f) => f.state === 'FIRING')
+        .map((f) => ({ schedule: f.schedule, fireTime: f.at, missed: f.missed }));
     });
   }
 
@@ -144,32 +182,24 @@ export class ScheduleStore {
     });
   }
 
-  private async recordFire(
-    conn: PoolConnection,
-    scheduleId: string,
-    fireTime: Date,
-    state: 'FIRING' | 'SKIPPED',
-    missed: number,
-    reason: string | null,
-  ): Promise<boolean> {
-    const [res] = await conn.query(
-      'INSERT IGNORE INTO scheduler_fire (schedule_id, fire_time, state, missed, reason) VALUES (?, ?, ?, ?, ?)',
-      [scheduleId, fireTime, state, missed, reason],
-    );
-    return (res as { affectedRows: number }).affectedRows === 1;
-  }
-
-  /** What became of a claimed fire: its task, or why none started. */
-  async settleFire(
-    scheduleId: string,
-    fireTime: Date,
-    outcome: { taskId: string } | { reason: string },
+  /**
+   * What became of claimed fires: each its task, or why none started. One statement for them
+   * all (each fire's row exists: it was claimed).
+   */
+  async settleFires(
+    settled: { scheduleId: string; fireTime: Date; outcome: { taskId: string } | { reason: string } }[],
   ): Promise<void> {
+    if (settled.length === 0) return;
     await this.db.query(
-      'UPDATE scheduler_fire SET state = ?, task_id = ?, reason = ? WHERE schedule_id = ? AND fire_time = ?',
-      'taskId' in outcome
-        ? ['FIRED', outcome.taskId, null, scheduleId, fireTime]
-        : ['SKIPPED', null, outcome.reason, scheduleId, fireTime],
+      `INSERT INTO scheduler_fire (schedule_id, fire_time, state, task_id, reason) VALUES ${settled
+        .map(() => '(?, ?, ?, ?, ?)')
+        .join(', ')}
+       ON DUPLICATE KEY UPDATE state = VALUES(state), task_id = VALUES(task_id), reason = VALUES(reason)`,
+      settled.flatMap((f) =>
+        'taskId' in f.outcome
+          ? [f.scheduleId, f.fireTime, 'FIRED', f.outcome.taskId, null]
+          : [f.scheduleId, f.fireTime, 'SKIPPED', null, f.outcome.reason],
+      ),
     );
   }
 

@@ -105,24 +105,25 @@ export async function tick(deps: ScheduleDeps & TickOptions, now: Date) {
       decideTick(s, s.nextFireAt as Date, now, deps.graceMs),
     )),
   ];
-  let fired = 0;
-  let skipped = 0;
+  // Settled together once all are triggered (one write): a tick that dies first leaves them
+  // FIRING, and the next ticks trigger them again under the same keys.
+  const settled: Parameters<ScheduleStore['settleFires']>[0] = [];
   await inParallel(claimed, deps.concurrency, async (c) => {
+    const fire = { scheduleId: c.schedule.id, fireTime: c.fireTime };
     try {
       const { taskId } = await deps.jobs.trigger(c.schedule.tenantId, c.schedule.jobId, c.schedule.mode, {
         kind: 'schedule',
         scheduleId: c.schedule.id,
         fireTime: c.fireTime.toISOString(),
       });
-      await deps.schedules.settleFire(c.schedule.id, c.fireTime, { taskId });
-      fired += 1;
+      settled.push({ ...fire, outcome: { taskId } });
     } catch (err) {
-      await deps.schedules.settleFire(c.schedule.id, c.fireTime, {
-        reason: `the run did not start: ${(err as Error).message}`,
-      });
-      skipped += 1;
+      settled.push({ ...fire, outcome: { reason: `the run did not start: ${(err as Error).message}` } });
     }
   });
+  await deps.schedules.settleFires(settled);
+  const fired = settled.filter((f) => 'taskId' in f.outcome).length;
+  const skipped = settled.length - fired;
   return { claimed: claimed.length, fired, skipped };
 }
 

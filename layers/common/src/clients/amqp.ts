@@ -20,6 +20,8 @@ export async function confirmChannel(url = loadConfig().AMQP_URL): Promise<Confi
       channel = undefined;
     });
     const ch = await conn.createConfirmChannel();
+    // Every publish listens for returns while it waits: concurrent invocations share the channel.
+    ch.setMaxListeners(0);
     ch.on('error', () => undefined);
     ch.on('close', () => {
       channel = undefined;
