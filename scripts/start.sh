@@ -87,7 +87,9 @@ while :; do
     kill -KILL -- "-$pid" 2>/dev/null || true # what is left of its process group
     now=$SECONDS
     recent="${restarts[$part]:-}"
-    recent="$(for t in $recent; do [ $((now - t)) -lt 60 ] && printf '%s ' "$t"; done)$now"
+    # `if`, not `&&`: under `set -e` a loop whose last test fails would end the script (and the
+    # EXIT trap would stop everything) when the previous restart is a minute old.
+    recent="$(for t in $recent; do if [ $((now - t)) -lt 60 ]; then printf '%s ' "$t"; fi; done)$now"
     restarts[$part]="$recent"
     log "$part exited; last lines of $RUN_DIR/$part.log:"
     tail -n 15 "$RUN_DIR/$part.log" >&2 || true
