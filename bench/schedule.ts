@@ -95,14 +95,16 @@ async function main(): Promise<void> {
           catalog: new CollectorCatalog(db),
           jobs: new JobStore(db),
           releases: new ReleaseStore(db),
-          starter: { start: (tenantId: string, run: unknown) => startRun(collect, tenantId, run) },
+          starter: {
+            start: (tenantId: string, run: unknown) => startRun(collect, tenantId, run, { internal: true }),
+          },
         };
         const jobs: Jobs = {
           exists: async () => true,
           trigger: async (tenantId, jobId, mode, trigger) => {
             const key = `${trigger.scheduleId}@${trigger.fireTime}`;
             triggers.set(key, (triggers.get(key) ?? 0) + 1);
-            return triggerJob(register, tenantId, jobId, { mode, trigger });
+            return triggerJob(register, tenantId, jobId, { mode, trigger }, { internal: true });
           },
         };
         const deps = {

@@ -396,3 +396,54 @@ describe('running unattended', () => {
     }
   });
 });
+
+describe('what only the platform may say, over HTTP', () => {
+  it("refuses a forged fire or origin and text that is not Unicode; a deleted job's schedules go with it", async () => {
+    const job = await stack.request('POST', '/api/jobs', {
+      name: 'Guarded',
+      collector: 'testrail',
+      source: 'guarded',
+      settings: tr.settings(),
+    });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    const forged = await stack.request('POST', `/api/jobs/${job.body.id}/trigger`, {
+      trigger: {
+        kind: 'schedule',
+        scheduleId: '00000000-0000-4000-8000-000000000001',
+        fireTime: '2026-11-30T14:00:00Z',
+      },
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.body.error.details).toEqual([expect.objectContaining({ path: 'trigger' })]);
+    const origin = await stack.request('POST', '/api/tasks', {
+      collector: 'testrail',
+      source: 'guarded',
+      mode: 'FULL',
+      settings: tr.settings(),
+      origin: {
+        jobId: job.body.id,
+        jobVersion: 1,
+        chainId: '00000000-0000-4000-8000-000000000002',
+        trigger: { kind: 'manual' },
+      },
+    });
+    expect(origin.status).toBe(400);
+    const surrogate = await stack.request(
+      'POST',
+      '/api/jobs',
+      '{"name":"bad \\ud800","collector":"testrail","source":"s","settings":{}}',
+    );
+    expect(surrogate.status).toBe(400);
+    expect(surrogate.body.error.details).toEqual([expect.objectContaining({ path: 'name' })]);
+
+    const schedule = await stack.request('POST', '/api/schedules', { jobId: job.body.id, cron: '0 3 * * *' });
+    expect(schedule.status, JSON.stringify(schedule.body)).toBe(201);
+    expect((await stack.request('DELETE', `/api/jobs/${job.body.id}`)).status).toBe(200);
+    // The register announces it; the scheduler's consumer deletes the job's schedules.
+    await waitFor(
+      'the schedule to go with its job',
+      async () =>
+        (await stack.request('GET', `/api/schedules/${schedule.body.id}`)).status === 404 || undefined,
+    );
+  });
+});

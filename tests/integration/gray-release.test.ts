@@ -159,7 +159,7 @@ describe('both versions side by side', () => {
     try {
       const section = tr.addSection('Checkout');
       const one = tr.addCase(section, 'Pay by card', { refs: 'REQ-1, REQ-2', estimate: '3m' });
-      const collect: TaskStarter = { start: (t, run) => startRun(env.services, t, run) };
+      const collect: TaskStarter = { start: (t, run) => startRun(env.services, t, run, { internal: true }) };
       const deps = registerWith(collect);
       const d = engineDriver(env, tenant);
       const t = topology(env.config.AMQP_PREFIX);
@@ -218,6 +218,7 @@ describe('promotion', () => {
         ['1', 'available'],
         ['2', 'stable'],
       ]);
+      expect(tr?.versions.find((v) => v.version === '2')?.promotedAt).toBeInstanceOf(Date);
       expect((await getJob(deps, tenant, job.id)).release).toBeNull();
       await triggerMany(deps, job.id, 10);
       expect(rec.versions()).toEqual(Array(10).fill('2'));
@@ -245,7 +246,7 @@ describe('promotion', () => {
 
 describe('one run per trigger', () => {
   it('answers a trigger sent again with the same Idempotency-Key with the task the first one started', async () => {
-    const collect: TaskStarter = { start: (t, run) => startRun(env.services, t, run) };
+    const collect: TaskStarter = { start: (t, run) => startRun(env.services, t, run, { internal: true }) };
     const deps = registerWith(collect);
     const job = await createJob(deps, tenant, testrailJob(settings));
     const first = await triggerJob(deps, tenant, job.id, {}, { idempotencyKey: 'nightly-2026-11-30' });
@@ -261,7 +262,7 @@ describe('one run per trigger', () => {
   });
 
   it('starts a dependant once when the step was left PENDING by a consumer that died', async () => {
-    const collect: TaskStarter = { start: (t, run) => startRun(env.services, t, run) };
+    const collect: TaskStarter = { start: (t, run) => startRun(env.services, t, run, { internal: true }) };
     const deps = registerWith(collect);
     const a = await createJob(deps, tenant, testrailJob(settings, `up-${seq}`));
     const b = await createJob(deps, tenant, { ...testrailJob(settings, `down-${seq}`), dependsOn: [a.id] });

@@ -4,6 +4,7 @@ import { listTasks, startRun } from '../../functions/collect/src/app/runs';
 import { catalogEntries } from '../../functions/collect/src/catalog';
 import { CollectorCatalog } from '../../functions/register/src/adapters/catalog.mysql';
 import { ChainSteps } from '../../functions/register/src/adapters/chain.mysql';
+import { RabbitJobAnnouncer } from '../../functions/register/src/adapters/job-announcer.rabbitmq';
 import { JobStore } from '../../functions/register/src/adapters/jobs.mysql';
 import { ReleaseStore } from '../../functions/register/src/adapters/releases.mysql';
 import { listCollectors, registerCollector } from '../../functions/register/src/app/catalog';
@@ -16,6 +17,7 @@ import {
   triggerJob,
   updateJob,
 } from '../../functions/register/src/app/jobs';
+import { putRelease } from '../../functions/register/src/app/releases';
 import type { TaskStarter } from '../../functions/register/src/ports';
 import { engineDriver } from '../support/engine-driver';
 import { FakeTreeSource } from '../support/fake-tree-source';
@@ -28,6 +30,7 @@ let deps: {
   starter: TaskStarter;
   chain: ChainSteps;
   releases: ReleaseStore;
+  announcer: RabbitJobAnnouncer;
 };
 let tenant: string;
 let seq = 0;
@@ -35,13 +38,16 @@ let seq = 0;
 beforeAll(async () => {
   env = await createTestEnv();
   // collect's POST /api/tasks, called in-process here (over HTTP in the e2e test).
-  const starter: TaskStarter = { start: (tenantId, run) => startRun(env.services, tenantId, run) };
+  const starter: TaskStarter = {
+    start: (tenantId, run) => startRun(env.services, tenantId, run, { internal: true }),
+  };
   deps = {
     catalog: new CollectorCatalog(env.db),
     jobs: new JobStore(env.db),
     starter,
     chain: new ChainSteps(env.db),
     releases: new ReleaseStore(env.db),
+    announcer: new RabbitJobAnnouncer(env.services.channel, topology(env.config.AMQP_PREFIX)),
   };
   // What platform-collect announces when it is set up.
   for (const entry of catalogEntries(env.config)) await registerCollector(deps.catalog, entry);
@@ -169,7 +175,8 @@ describe('jobs', () => {
     expect(await deleteJob(deps, tenant, job.id)).toEqual({ id: job.id, enabled: false });
     expect((await getJob(deps, tenant, job.id)).enabled).toBe(false);
     await expect(updateJob(deps, tenant, job.id, testrail())).rejects.toMatchObject({ status: 404 });
-    await expect(deleteJob(deps, tenant, job.id)).rejects.toMatchObject({ status: 404 });
+    // Deleting it again answers the same (and announces it again).
+    expect(await deleteJob(deps, tenant, job.id)).toEqual({ id: job.id, enabled: false });
   });
 
   it('refuses dependencies on unknown jobs, on itself, and any change that closes a cycle (naming it)', async () => {
@@ -374,5 +381,131 @@ describe('a job keeps its own watermark', () => {
     } finally {
       await src.stop();
     }
+  });
+});
+
+describe('what the probe of a clean clone found', () => {
+  it('refuses a strategy its collector would refuse, listing it with the other problems', async () => {
+    const err = await createJob(deps, tenant, {
+      ...testrail({ strategy: { shards: -1, pageSize: 1.5, bogus: 1 } }),
+      name: 5,
+      dependsOn: ['00000000-0000-4000-8000-000000000000'],
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400 });
+    const paths = (err as { details: { path: string }[] }).details.map((p) => p.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'name',
+        'strategy.shards',
+        'strategy.pageSize',
+        'strategy.bogus',
+        'dependsOn[0]',
+      ]),
+    );
+  });
+
+  it('keeps a stored secret when a job is sent back as it was shown (***), and refuses *** with nothing behind it', async () => {
+    const job = await createJob(deps, tenant, testrail());
+    const shown = await getJob(deps, tenant, job.id);
+    expect(shown.settings.apiKey).toBe('***');
+    const { id: _, release: __, upstreamEvents: ___, ...body } = shown as Record<string, unknown>;
+    const again = await updateJob(deps, tenant, job.id, {
+      name: body.name,
+      collector: body.collector,
+      source: body.source,
+      settings: body.settings,
+      defaultMode: body.defaultMode,
+      dependsOn: body.dependsOn,
+    });
+    expect(again.version).toBe(2);
+    const stored = await deps.jobs.get(tenant, job.id);
+    expect(stored?.settings.apiKey).toBe('k3y-secret');
+    const err = await updateJob(deps, tenant, job.id, {
+      name: 'Tree',
+      collector: 'http-tree',
+      source: 'qa',
+      settings: { baseUrl: 'https://tree.example', token: '***' },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400 });
+    expect((await deps.jobs.get(tenant, job.id))?.version).toBe(2);
+  });
+
+  it('ends a release when the job changes collector', async () => {
+    const job = await createJob(deps, tenant, testrail());
+    await putRelease(deps, tenant, job.id, { version: '2', percent: 100 });
+    await updateJob(deps, tenant, job.id, {
+      name: 'Tree',
+      collector: 'http-tree',
+      source: 'qa',
+      settings: { baseUrl: 'https://tree.example' },
+    });
+    expect((await getJob(deps, tenant, job.id)).release).toBeNull();
+  });
+
+  it('never leaves an enabled job depending on a disabled one, however a delete and a new dependant race', async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const upstream = await createJob(deps, tenant, testrail({ name: `up ${round}` }));
+      const results = await Promise.allSettled([
+        deleteJob(deps, tenant, upstream.id),
+        createJob(deps, tenant, testrail({ name: `down ${round}`, dependsOn: [upstream.id] })),
+      ]);
+      const [deleted, created] = results;
+      // One of the two is refused: both may not win.
+      expect(deleted.status === 'fulfilled' && created.status === 'fulfilled').toBe(false);
+    }
+    const [rows] = await env.db.query(
+      `SELECT d.id FROM register_job d JOIN register_job u ON JSON_CONTAINS(d.depends_on, JSON_QUOTE(u.id))
+        WHERE d.tenant_id = ? AND d.enabled = 1 AND u.enabled = 0`,
+      [tenant],
+    );
+    expect(rows).toEqual([]);
+  });
+
+  it("refuses a trigger naming a schedule's fire, and a run naming its origin, unless a service signed the call", async () => {
+    const job = await createJob(deps, tenant, testrail());
+    const trigger = {
+      kind: 'schedule',
+      scheduleId: crypto.randomUUID(),
+      fireTime: '2026-11-30T14:00:00.000Z',
+    };
+    await expect(triggerJob(deps, tenant, job.id, { trigger })).rejects.toMatchObject({
+      status: 400,
+      details: [expect.objectContaining({ path: 'trigger', code: 'internal_only' })],
+    });
+    await expect(
+      startRun(env.services, tenant, {
+        collector: 'testrail',
+        source: 'forged',
+        mode: 'FULL',
+        settings: { baseUrl: 'https://acme.testrail.io', user: 'u', apiKey: 'k', projectId: 1 },
+        origin: {
+          jobId: job.id,
+          jobVersion: 1,
+          chainId: crypto.randomUUID(),
+          trigger: { kind: 'manual' },
+          triggerKey: 'schedule:forged',
+        },
+      }),
+    ).rejects.toMatchObject({ status: 400, details: [expect.objectContaining({ path: 'origin' })] });
+    expect((await listTasks(env.services, tenant, { jobId: job.id, limit: 10 })).items).toEqual([]);
+  });
+
+  it('announces a disabled job (the scheduler deletes its schedules) every time it is deleted', async () => {
+    const job = await createJob(deps, tenant, testrail());
+    await deleteJob(deps, tenant, job.id);
+    await deleteJob(deps, tenant, job.id);
+    const queue = topology(env.config.AMQP_PREFIX).queue('job-disabled');
+    const heard: unknown[] = [];
+    for (
+      let m = await env.channel.get(queue, { noAck: true });
+      m !== false;
+      m = await env.channel.get(queue, { noAck: true })
+    )
+      heard.push(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm')));
+    expect(heard.filter((e) => (e as { jobId: string }).jobId === job.id)).toEqual([
+      { tenantId: tenant, jobId: job.id },
+      { tenantId: tenant, jobId: job.id },
+    ]);
+    await expect(deleteJob(deps, tenant, crypto.randomUUID())).rejects.toMatchObject({ status: 404 });
   });
 });

@@ -7,7 +7,13 @@ import { ReleaseStore } from '../../functions/register/src/adapters/releases.mys
 import { registerCollector } from '../../functions/register/src/app/catalog';
 import { createJob, getJob, triggerJob } from '../../functions/register/src/app/jobs';
 import { ScheduleStore } from '../../functions/scheduler/src/adapters/schedules.mysql';
-import { createSchedule, getSchedule, setPaused, tick } from '../../functions/scheduler/src/app/schedules';
+import {
+  createSchedule,
+  getSchedule,
+  onJobDisabled,
+  setPaused,
+  tick,
+} from '../../functions/scheduler/src/app/schedules';
 import { decideTick } from '../../functions/scheduler/src/domain/schedule';
 import type { Jobs } from '../../functions/scheduler/src/ports';
 import { engineDriver } from '../support/engine-driver';
@@ -26,7 +32,7 @@ beforeAll(async () => {
     catalog: new CollectorCatalog(env.db),
     jobs: new JobStore(env.db),
     // collect's POST /api/tasks, in-process here (over HTTP when deployed).
-    starter: { start: (tenantId, run) => startRun(env.services, tenantId, run) },
+    starter: { start: (tenantId, run) => startRun(env.services, tenantId, run, { internal: true }) },
     releases: new ReleaseStore(env.db),
   };
   for (const entry of catalogEntries(env.config)) await registerCollector(register.catalog, entry);
@@ -54,7 +60,8 @@ afterEach(async () => {
 const registerJobs: Jobs = {
   exists: async (tenantId, jobId) =>
     (await getJob(register, tenantId, jobId).catch(() => undefined))?.enabled === true,
-  trigger: (tenantId, jobId, mode, trigger) => triggerJob(register, tenantId, jobId, { mode, trigger }),
+  trigger: (tenantId, jobId, mode, trigger) =>
+    triggerJob(register, tenantId, jobId, { mode, trigger }, { internal: true }),
 };
 
 const deps = (jobs: Jobs = registerJobs, now = new Date()) => ({
@@ -246,5 +253,48 @@ describe('schedules', () => {
     expect(skipView.fires[0]).toMatchObject({ state: 'SKIPPED', missed: 6 });
     expect(skipView.nextFireAt?.toISOString()).toBe('2026-11-30T09:10:00.000Z');
     expect((await getSchedule(deps(recording), tenant, paused.id)).fires).toEqual([]);
+  });
+});
+
+describe('what the probe of a clean clone found', () => {
+  it("deletes a disabled job's schedules when the register announces it, or when a fire finds the job gone", async () => {
+    const a = await job();
+    const b = await job();
+    const created = new Date('2026-11-30T13:58:00Z');
+    const sa = await createSchedule(deps(registerJobs, created), tenant, { jobId: a.id, cron: '0 14 * * *' });
+    const sb = await createSchedule(deps(registerJobs, created), tenant, { jobId: b.id, cron: '0 14 * * *' });
+    expect(await onJobDisabled(deps(), { tenantId: tenant, jobId: a.id })).toEqual({ deleted: 1 });
+    expect(await onJobDisabled(deps(), { tenantId: tenant, jobId: a.id })).toEqual({ deleted: 0 });
+    await expect(getSchedule(deps(), tenant, sa.id)).rejects.toMatchObject({ status: 404 });
+    // b's announcement was lost: its next fire finds the job gone (404) and deletes the schedule.
+    await env.db.query('UPDATE register_job SET enabled = 0 WHERE id = ?', [b.id]);
+    expect(await tick(deps(), new Date('2026-11-30T14:00:02Z'))).toMatchObject({ claimed: 1, skipped: 1 });
+    await expect(getSchedule(deps(), tenant, sb.id)).rejects.toMatchObject({ status: 404 });
+    expect((await new ScheduleStore(env.db).fires(sb.id))[0]).toMatchObject({ state: 'SKIPPED' });
+  });
+
+  it('refuses a RANGE schedule (it has no range to run), shows the next fires from the one due, and spells the zone as IANA does', async () => {
+    const j = await job();
+    const err = await createSchedule(deps(), tenant, { jobId: j.id, cron: '* * * * *', mode: 'RANGE' }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ status: 400, details: [expect.objectContaining({ path: 'mode' })] });
+    const s = await createSchedule(deps(registerJobs, new Date('2026-11-30T10:00:30Z')), tenant, {
+      jobId: j.id,
+      cron: '0 * * * *',
+      timezone: 'utc',
+    });
+    expect(s.timezone).toBe('UTC');
+    // Ticked at a later instant (15:00), the schedule is next due at 16:00, and says so at any wall-clock time.
+    await tick(
+      {
+        ...deps(),
+        jobs: { exists: async () => true, trigger: async () => ({ taskId: crypto.randomUUID() }) },
+      },
+      new Date('2026-11-30T15:00:01Z'),
+    );
+    const view = await getSchedule(deps(registerJobs, new Date('2026-11-30T10:01:00Z')), tenant, s.id);
+    expect(view.nextFireAt?.toISOString()).toBe('2026-11-30T16:00:00.000Z');
+    expect(view.nextFireTimes[0]?.toISOString()).toBe('2026-11-30T16:00:00.000Z');
   });
 });

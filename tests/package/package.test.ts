@@ -52,12 +52,13 @@ describe('serverless package for AWS', () => {
       'collect-prod-runShardHttpTree1',
       'collect-prod-runShardTestrail1',
       'collect-prod-runShardTestrail2',
+      'collect-prod-schedulerJobDisabled',
       'collect-prod-schedulerTick',
       'collect-prod-schedulesApi',
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(20);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(21);
   });
 
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
@@ -70,6 +71,7 @@ describe('serverless package for AWS', () => {
         ['collect.catalog'],
         ['collect.import-chunk'],
         ['collect.import-chunk.dead'],
+        ['collect.job-disabled'],
         ['collect.plan'],
         ['collect.plan.dead'],
         ['collect.task-finished'],

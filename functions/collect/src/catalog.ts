@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { collectorRegistry } from './collectors/registry';
 import type { Config } from './config';
+import { strategySchema } from './schemas';
 
 /** A collector version as this service announces it to the register (its catalog entry). */
 export interface CatalogEntry {
@@ -10,6 +11,8 @@ export interface CatalogEntry {
   /** JSON Schema of its settings, generated from the collector's own zod schema. */
   settingsSchema: Record<string, unknown>;
   secrets: string[];
+  /** JSON Schema of a run's `strategy` (the same for every collector of this service). */
+  strategySchema: Record<string, unknown>;
 }
 
 /**
@@ -28,5 +31,6 @@ export function catalogEntries(config: Config): CatalogEntry[] {
         unrepresentable: 'any',
       }) as Record<string, unknown>,
       secrets: [...c.secrets],
+      strategySchema: z.toJSONSchema(strategySchema) as Record<string, unknown>,
     }));
 }

@@ -153,3 +153,18 @@ export const importPartSchema = z.strictObject({
   /** Subtrees, each with `parentId`: null, or a directory of this part or an earlier one. */
   nodes: z.array(z.unknown()).min(1, 'a part has at least one node'),
 });
+
+/** How a collection run is split and paced (`strategy` of `POST /api/tasks`, and of a job). */
+export const strategySchema = z.strictObject({
+  shards: z.number().int().min(1).max(256).optional(),
+  pageSize: z.number().int().min(1).max(1000).optional(),
+  concurrency: z.number().int().min(0).max(256).optional(),
+  ratePerSecond: z.number().min(0).max(10_000).optional(),
+  retry: z
+    .strictObject({
+      maxAttempts: z.number().int().min(1).max(100).optional(),
+      baseDelayMs: z.number().int().min(0).max(3_600_000).optional(),
+      maxDelayMs: z.number().int().min(0).max(86_400_000).optional(),
+    })
+    .optional(),
+});

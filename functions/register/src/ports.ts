@@ -25,3 +25,8 @@ export interface RunRequest {
 export interface TaskStarter {
   start(tenantId: string, run: RunRequest): Promise<{ taskId: string }>;
 }
+
+/** Tells the other services what became of jobs (the scheduler deletes a disabled job's schedules). */
+export interface JobAnnouncer {
+  disabled(tenantId: string, jobId: string): Promise<void>;
+}

@@ -12,7 +12,7 @@ export function getServices(): ScheduleDeps & TickOptions {
     const config = loadConfig();
     services = {
       schedules: new ScheduleStore(mysqlPool()),
-      jobs: new HttpJobs(config.REGISTER_API_URL),
+      jobs: new HttpJobs(config.REGISTER_API_URL, config.INTERNAL_API_KEY),
       graceMs: config.SCHEDULE_GRACE_MS,
       batch: config.SCHEDULE_TICK_BATCH,
       concurrency: config.SCHEDULE_TRIGGER_CONCURRENCY,

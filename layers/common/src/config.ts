@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ConfigError } from './errors';
 
+export const DEV_INTERNAL_API_KEY = 'collect-local-development-only';
+
 const intFromEnv = (def: number, min = 1) => z.coerce.number().int().min(min).default(def);
 
 /**
@@ -23,6 +25,11 @@ export const commonConfigSchema = z.object({
   MYSQL_POOL_SIZE: intFromEnv(4),
   /** How long a worker waits out an unreachable store before failing the delivery. */
   WORKER_UNAVAILABLE_BUDGET_MS: intFromEnv(60_000, 0),
+  /**
+   * The key the services sign their calls to each other with (HMAC): every service of a stage
+   * must have the same. The default is for local runs only; a `prod` stage refuses it.
+   */
+  INTERNAL_API_KEY: z.string().min(16).default(DEV_INTERNAL_API_KEY),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -42,6 +49,11 @@ export function configLoader<S extends z.ZodType>(schema: S): (env?: NodeJS.Proc
       const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
       throw new ConfigError(`invalid configuration: ${problems}`);
     }
+    const data = parsed.data as { INTERNAL_API_KEY?: string };
+    if (env.STAGE === 'prod' && data.INTERNAL_API_KEY === DEV_INTERNAL_API_KEY)
+      throw new ConfigError(
+        'invalid configuration: INTERNAL_API_KEY must be set (not the local default) on stage prod',
+      );
     if (env === process.env) cached = parsed.data;
     return parsed.data;
   };

@@ -25,7 +25,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { z } from 'zod';
 import { toShard, toTask } from '../adapters/engine-tasks.mysql';
 import type { Services } from '../composition';
-import { isTaskId, nodeIdSchema, sourceSchema } from '../schemas';
+import { isTaskId, nodeIdSchema, sourceSchema, strategySchema } from '../schemas';
 import { readTask } from './read-task';
 import { takeSource } from './submit-import';
 
@@ -33,20 +33,6 @@ export const RUN_TASK_KIND = 'collect';
 
 const isoInstant = z.iso.datetime({ offset: true });
 const uuidSchema = z.string().refine(isTaskId, 'must be a lower-case UUID');
-
-const strategySchema = z.strictObject({
-  shards: z.number().int().min(1).max(256).optional(),
-  pageSize: z.number().int().min(1).max(1000).optional(),
-  concurrency: z.number().int().min(0).max(256).optional(),
-  ratePerSecond: z.number().min(0).max(10_000).optional(),
-  retry: z
-    .strictObject({
-      maxAttempts: z.number().int().min(1).max(100).optional(),
-      baseDelayMs: z.number().int().min(0).max(3_600_000).optional(),
-      maxDelayMs: z.number().int().min(0).max(86_400_000).optional(),
-    })
-    .optional(),
-});
 
 const triggerKeySchema = z.string().regex(/^[\x21-\x7e]{1,200}$/, 'must be 1–200 visible ASCII characters');
 
@@ -147,14 +133,27 @@ export async function startRun(
   s: Services,
   tenantId: string,
   body: unknown,
-  idempotencyKey?: string,
+  opts: {
+    idempotencyKey?: string | undefined;
+    /** A signed call of another service (the register): only it may say where a run comes from. */
+    internal?: boolean;
+  } = {},
 ): Promise<{ taskId: string }> {
+  const { idempotencyKey } = opts;
   if (idempotencyKey !== undefined && !triggerKeySchema.safeParse(`api:${idempotencyKey}`).success)
     throw badRequest('the Idempotency-Key header is not valid', [
       {
         path: 'header.idempotency-key',
         message: 'must be 1–196 visible ASCII characters',
         code: 'invalid_key',
+      },
+    ]);
+  if (!opts.internal && typeof body === 'object' && body !== null && 'origin' in body)
+    throw badRequest('the run has 1 problem(s)', [
+      {
+        path: 'origin',
+        message: "is set only by the platform's register (a signed call)",
+        code: 'internal_only',
       },
     ]);
   const run = validate(s, body);

@@ -1,6 +1,7 @@
 import {
   type HttpRequest,
   type HttpResult,
+  isInternalCall,
   notFound,
   optionalBody,
   parseOr400,
@@ -43,12 +44,11 @@ const controlled = (
 /** The task API (DESIGN §6), and the original design's /api/task aliases. */
 const routes: Record<string, Route> = {
   'POST /api/tasks': async (req) => {
-    const { taskId } = await startRun(
-      await getServices(),
-      req.tenantId,
-      optionalBody(req),
-      req.headers['idempotency-key'],
-    );
+    const s = await getServices();
+    const { taskId } = await startRun(s, req.tenantId, optionalBody(req), {
+      idempotencyKey: req.headers['idempotency-key'],
+      internal: isInternalCall(s.config.INTERNAL_API_KEY, req),
+    });
     return { status: 202, body: { taskId, statusUrl: `/api/tasks/${taskId}` } };
   },
   'GET /api/tasks': async (req) => {

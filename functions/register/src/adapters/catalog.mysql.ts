@@ -11,6 +11,8 @@ export interface CollectorVersion {
   settingsSchema: Record<string, unknown>;
   /** Setting names never returned or logged. */
   secrets: string[];
+  /** JSON Schema of a run's strategy (null: the service sent none; strategies go unchecked). */
+  strategySchema: Record<string, unknown> | null;
   status: 'stable' | 'available';
   registeredAt: Date;
   /** When it became the stable version (null: never promoted; a type's first version is stable from the start). */
@@ -23,6 +25,7 @@ const toVersion = (r: RowDataPacket): CollectorVersion => ({
   route: r.route,
   settingsSchema: jsonColumn(r.settings_schema),
   secrets: jsonColumn(r.secrets),
+  strategySchema: r.strategy_schema === null ? null : jsonColumn(r.strategy_schema),
   status: r.status,
   registeredAt: r.registered_at,
   promotedAt: r.promoted_at ?? null,
@@ -38,11 +41,19 @@ export class CollectorCatalog {
    */
   async register(v: Omit<CollectorVersion, 'status' | 'registeredAt' | 'promotedAt'>): Promise<void> {
     await this.db.query(
-      `INSERT INTO register_collector_version (type, version, route, settings_schema, secrets, status)
-       SELECT ?, ?, ?, ?, ?, IF(EXISTS (SELECT 1 FROM register_collector_version WHERE type = ?), 'available', 'stable')
+      `INSERT INTO register_collector_version (type, version, route, settings_schema, secrets, strategy_schema, status)
+       SELECT ?, ?, ?, ?, ?, ?, IF(EXISTS (SELECT 1 FROM register_collector_version WHERE type = ?), 'available', 'stable')
        ON DUPLICATE KEY UPDATE route = VALUES(route), settings_schema = VALUES(settings_schema), secrets = VALUES(secrets),
-         registered_at = CURRENT_TIMESTAMP(3)`,
-      [v.type, v.version, v.route, JSON.stringify(v.settingsSchema), JSON.stringify(v.secrets), v.type],
+         strategy_schema = VALUES(strategy_schema), registered_at = CURRENT_TIMESTAMP(3)`,
+      [
+        v.type,
+        v.version,
+        v.route,
+        JSON.stringify(v.settingsSchema),
+        JSON.stringify(v.secrets),
+        v.strategySchema ? JSON.stringify(v.strategySchema) : null,
+        v.type,
+      ],
     );
   }
 
@@ -67,12 +78,13 @@ export class CollectorCatalog {
    * trigger reads either the old stable version and the releases, or the new one and none.
    */
   async promote(type: string, version: string): Promise<void> {
+    // (promoted_at is assigned first: MariaDB assigns left to right, so it reads the old status.)
     await inTransaction(this.db, async (conn) => {
       await conn.query('SELECT version FROM register_collector_version WHERE type = ? FOR UPDATE', [type]);
       await conn.query(
         `UPDATE register_collector_version
-            SET status = IF(version = ?, 'stable', 'available'),
-                promoted_at = IF(version = ? AND status <> 'stable', CURRENT_TIMESTAMP(3), promoted_at)
+            SET promoted_at = IF(version = ? AND status <> 'stable', CURRENT_TIMESTAMP(3), promoted_at),
+                status = IF(version = ?, 'stable', 'available')
           WHERE type = ?`,
         [version, version, type],
       );

@@ -1,4 +1,4 @@
-import { inTransaction, jsonColumn } from '@collect/common';
+import { HttpError, inTransaction, jsonColumn } from '@collect/common';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
 export type Mode = 'FULL' | 'INCREMENTAL' | 'RANGE';
@@ -97,54 +97,75 @@ export class JobStore {
     body: JobBody,
     check: (edges: Map<string, string[]>, current: Job | undefined) => void,
   ): Promise<Job> {
+    return this.changingJobsOf(tenantId, async (conn) => {
+      const current = await this.get(tenantId, id, conn, true);
+      check(await this.edges(tenantId, conn), current);
+      const version = (current?.version ?? 0) + 1;
+      await conn.query(
+        `INSERT INTO register_job (id, tenant_id, version, name, collector, source, settings, strategy, default_mode, depends_on)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE version = VALUES(version), name = VALUES(name), collector = VALUES(collector),
+           source = VALUES(source), settings = VALUES(settings), strategy = VALUES(strategy),
+           default_mode = VALUES(default_mode), depends_on = VALUES(depends_on)`,
+        [
+          id,
+          tenantId,
+          version,
+          body.name,
+          body.collector,
+          body.source,
+          JSON.stringify(body.settings),
+          body.strategy ? JSON.stringify(body.strategy) : null,
+          body.defaultMode,
+          JSON.stringify(body.dependsOn),
+        ],
+      );
+      await conn.query('INSERT INTO register_job_version (job_id, version, body) VALUES (?, ?, ?)', [
+        id,
+        version,
+        JSON.stringify(body),
+      ]);
+      // A release names a version of the job's collector: another collector ends it.
+      if (current && current.collector !== body.collector)
+        await conn.query('DELETE FROM register_job_release WHERE job_id = ?', [id]);
+      return (await this.get(tenantId, id, conn)) as Job;
+    });
+  }
+
+  /**
+   * Disables a job (its history stays) unless enabled jobs depend on it: their ids come back
+   * instead. Under the tenant's lock, so a job cannot gain a dependant while it is disabled.
+   */
+  async disable(tenantId: string, id: string): Promise<{ dependants: string[] }> {
+    return this.changingJobsOf(tenantId, async (conn) => {
+      const dependants = [...(await this.edges(tenantId, conn))]
+        .filter(([job, on]) => job !== id && on.includes(id))
+        .map(([job]) => job);
+      if (dependants.length === 0)
+        await conn.query('UPDATE register_job SET enabled = 0 WHERE id = ? AND tenant_id = ?', [
+          id,
+          tenantId,
+        ]);
+      return { dependants };
+    });
+  }
+
+  /**
+   * One writer of a tenant's jobs at a time, in one transaction: a dependency check reads all
+   * of them, so two changes cannot close a cycle, or depend on a job being disabled, between them.
+   */
+  private async changingJobsOf<T>(tenantId: string, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
     return inTransaction(this.db, async (conn) => {
-      // One writer of a tenant's jobs at a time: the dependency check reads all of them.
       const [[lock]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 10) AS got', [
         `register_jobs/${tenantId}`,
       ]);
       if (Number(lock?.got) !== 1)
-        throw new Error(`the jobs of tenant "${tenantId}" are being changed: try again`);
+        throw new HttpError(503, 'BUSY', `the jobs of tenant "${tenantId}" are being changed: try again`);
       try {
-        const current = await this.get(tenantId, id, conn, true);
-        check(await this.edges(tenantId, conn), current);
-        const version = (current?.version ?? 0) + 1;
-        await conn.query(
-          `INSERT INTO register_job (id, tenant_id, version, name, collector, source, settings, strategy, default_mode, depends_on)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON DUPLICATE KEY UPDATE version = VALUES(version), name = VALUES(name), collector = VALUES(collector),
-             source = VALUES(source), settings = VALUES(settings), strategy = VALUES(strategy),
-             default_mode = VALUES(default_mode), depends_on = VALUES(depends_on)`,
-          [
-            id,
-            tenantId,
-            version,
-            body.name,
-            body.collector,
-            body.source,
-            JSON.stringify(body.settings),
-            body.strategy ? JSON.stringify(body.strategy) : null,
-            body.defaultMode,
-            JSON.stringify(body.dependsOn),
-          ],
-        );
-        await conn.query('INSERT INTO register_job_version (job_id, version, body) VALUES (?, ?, ?)', [
-          id,
-          version,
-          JSON.stringify(body),
-        ]);
-        return (await this.get(tenantId, id, conn)) as Job;
+        return await work(conn);
       } finally {
         await conn.query('SELECT RELEASE_LOCK(?)', [`register_jobs/${tenantId}`]);
       }
     });
-  }
-
-  /** Disables a job (its history stays); false when there is no such job. */
-  async disable(tenantId: string, id: string): Promise<boolean> {
-    const [res] = await this.db.query('UPDATE register_job SET enabled = 0 WHERE id = ? AND tenant_id = ?', [
-      id,
-      tenantId,
-    ]);
-    return (res as { affectedRows: number }).affectedRows === 1;
   }
 }

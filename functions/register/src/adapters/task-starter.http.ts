@@ -3,10 +3,10 @@ import type { RunRequest, TaskStarter } from '../ports';
 
 /** collect's `POST /api/tasks` over HTTP (locally serverless-offline; on AWS its API). */
 export class HttpTaskStarter implements TaskStarter {
-  private readonly service: { name: string; baseUrl: string; timeoutMs: number };
+  private readonly service: { name: string; baseUrl: string; timeoutMs: number; signingKey: string };
 
-  constructor(baseUrl: string, timeoutMs = 10_000) {
-    this.service = { name: 'the collection service', baseUrl, timeoutMs };
+  constructor(baseUrl: string, signingKey: string, timeoutMs = 10_000) {
+    this.service = { name: 'the collection service', baseUrl, timeoutMs, signingKey };
   }
 
   async start(tenantId: string, run: RunRequest): Promise<{ taskId: string }> {

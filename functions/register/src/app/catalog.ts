@@ -10,6 +10,7 @@ export const catalogEntrySchema = z.strictObject({
   route: z.string().min(1).max(64),
   settingsSchema: z.record(z.string(), z.unknown()),
   secrets: z.array(z.string().max(64)).max(64),
+  strategySchema: z.record(z.string(), z.unknown()).optional(),
 });
 export type CatalogEntry = z.infer<typeof catalogEntrySchema>;
 
@@ -21,7 +22,7 @@ export async function registerCollector(catalog: CollectorCatalog, entry: unknow
     problems.addZod('', parsed.error);
     throw badRequest(`the catalog entry has ${problems.total} problem(s)`, problems.items);
   }
-  await catalog.register(parsed.data);
+  await catalog.register({ ...parsed.data, strategySchema: parsed.data.strategySchema ?? null });
   return parsed.data;
 }
 

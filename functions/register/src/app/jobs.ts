@@ -5,7 +5,7 @@ import type { CollectorCatalog } from '../adapters/catalog.mysql';
 import type { Job, JobBody, JobStore } from '../adapters/jobs.mysql';
 import type { ReleaseStore } from '../adapters/releases.mysql';
 import { findCycle } from '../domain/dag';
-import type { TaskStarter, Trigger } from '../ports';
+import type { JobAnnouncer, TaskStarter, Trigger } from '../ports';
 import { releaseView, versionForRun } from './releases';
 import { settingsProblems } from './settings';
 
@@ -38,11 +38,19 @@ export const jobBodySchema = z.strictObject({
  * collector's stable version's schema), and its dependencies (existing jobs, no cycle). Every
  * problem comes back in one 400; nothing is written.
  */
-async function validated(deps: JobDeps, tenantId: string, id: string, body: unknown): Promise<JobBody> {
+async function validated(
+  deps: JobDeps,
+  tenantId: string,
+  id: string,
+  body: unknown,
+  current?: Job,
+): Promise<JobBody> {
   const problems = new ProblemList();
-  const parsed = jobBodySchema.safeParse(body);
+  const raw = (typeof body === 'object' && body !== null ? { ...body } : {}) as Record<string, unknown>;
+  if (current && typeof raw.settings === 'object' && raw.settings !== null)
+    raw.settings = await keepStoredSecrets(deps, current, raw, problems);
+  const parsed = jobBodySchema.safeParse(typeof body === 'object' && body !== null ? raw : body);
   if (!parsed.success) problems.addZod('', parsed.error);
-  const raw = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   if (typeof raw.collector === 'string') {
     const stable = await deps.catalog.stable(raw.collector);
     if (!stable) {
@@ -52,12 +60,18 @@ async function validated(deps: JobDeps, tenantId: string, id: string, body: unkn
         `unknown collector "${raw.collector}"; registered: ${known.join(', ') || 'none'}`,
         'unknown_collector',
       );
-    } else if (typeof raw.settings === 'object' && raw.settings !== null)
-      settingsProblems(stable.settingsSchema, raw.settings, problems);
+    } else {
+      if (typeof raw.settings === 'object' && raw.settings !== null)
+        settingsProblems(stable.settingsSchema, raw.settings, problems);
+      if (typeof raw.strategy === 'object' && raw.strategy !== null && stable.strategySchema)
+        settingsProblems(stable.strategySchema, raw.strategy, problems, 'strategy');
+    }
   }
-  if (parsed.success) {
+  // Dependencies are checked whatever else is wrong, so the 400 lists every problem.
+  if (Array.isArray(raw.dependsOn)) {
     const edges = await deps.jobs.edges(tenantId);
-    parsed.data.dependsOn.forEach((dep, i) => {
+    raw.dependsOn.forEach((dep, i) => {
+      if (typeof dep !== 'string' || !isUuid(dep)) return;
       if (dep === id) problems.add(`dependsOn[${i}]`, 'a job cannot depend on itself', 'cycle');
       else if (!edges.has(dep)) problems.add(`dependsOn[${i}]`, `no job "${dep}"`, 'unknown_job');
     });
@@ -67,12 +81,42 @@ async function validated(deps: JobDeps, tenantId: string, id: string, body: unkn
   return parsed.data;
 }
 
+/**
+ * A job as shown has `***` for its secrets; sent back as it was shown (a `PUT` of a `GET`), each
+ * `***` stands for the stored secret, so it is kept, not overwritten. A `***` with nothing stored
+ * to stand for (another collector, a new setting) is a problem.
+ */
+async function keepStoredSecrets(
+  deps: JobDeps,
+  current: Job,
+  raw: Record<string, unknown>,
+  problems: ProblemList,
+): Promise<Record<string, unknown>> {
+  const settings = { ...(raw.settings as Record<string, unknown>) };
+  const type = typeof raw.collector === 'string' ? raw.collector : current.collector;
+  const secrets = (await secretsByType(deps)).get(type) ?? [];
+  for (const name of secrets) {
+    if (settings[name] !== MASK) continue;
+    if (raw.collector === current.collector && current.settings[name] !== undefined)
+      settings[name] = current.settings[name];
+    else
+      problems.add(
+        `settings.${name}`,
+        `"${MASK}" stands for a stored secret, and there is none here`,
+        'masked',
+      );
+  }
+  return settings;
+}
+
 /** Every setting name each collector type treats as secret (over all its versions). */
 async function secretsByType(deps: JobDeps): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const v of await deps.catalog.list()) out.set(v.type, [...(out.get(v.type) ?? []), ...v.secrets]);
   return out;
 }
+
+const MASK = '***';
 
 /** A job as shown: its secrets (as its collector names them) are `***`. */
 function shown(job: Job, secrets: ReadonlyMap<string, string[]>) {
@@ -88,6 +132,16 @@ async function view(deps: JobDeps, job: Job) {
 async function save(deps: JobDeps, tenantId: string, id: string, body: JobBody, mustExist: boolean) {
   const job = await deps.jobs.save(tenantId, id, body, (edges, current) => {
     if (mustExist && !current?.enabled) throw notFound(`job "${id}"`);
+    // Checked again under the lock: a job being disabled meanwhile cannot gain a dependant.
+    const gone = body.dependsOn.filter((dep) => !edges.has(dep));
+    if (gone.length > 0)
+      throw badRequest(`the job depends on ${gone.length} job(s) that are not enabled`, [
+        ...gone.map((dep) => ({
+          path: `dependsOn[${body.dependsOn.indexOf(dep)}]`,
+          message: `no job "${dep}"`,
+          code: 'unknown_job',
+        })),
+      ]);
     edges.set(id, body.dependsOn);
     const cycle = findCycle(edges);
     if (cycle)
@@ -104,8 +158,9 @@ export async function createJob(deps: JobDeps, tenantId: string, body: unknown) 
 }
 
 export async function updateJob(deps: JobDeps, tenantId: string, id: string, body: unknown) {
-  if (!isUuid(id) || !(await deps.jobs.get(tenantId, id))?.enabled) throw notFound(`job "${id}"`);
-  return save(deps, tenantId, id, await validated(deps, tenantId, id, body), true);
+  const current = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
+  if (!current?.enabled) throw notFound(`job "${id}"`);
+  return save(deps, tenantId, id, await validated(deps, tenantId, id, body, current), true);
 }
 
 /** A job with its gray release (`null`: every run takes the stable version). */
@@ -115,16 +170,18 @@ export async function getJob(deps: JobDeps, tenantId: string, id: string) {
   return { ...(await view(deps, job)), release: await releaseView(deps, tenantId, job.id, job.collector) };
 }
 
-/** Disables a job (history kept); 409 while enabled jobs still depend on it. */
-export async function deleteJob(deps: JobDeps, tenantId: string, id: string) {
+/**
+ * Disables a job (history kept) and announces it, so the scheduler deletes its schedules; `409`
+ * while enabled jobs still depend on it. Sent again it announces again (an announcement that was
+ * lost is sent then).
+ */
+export async function deleteJob(deps: JobDeps & { announcer: JobAnnouncer }, tenantId: string, id: string) {
   const job = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
-  if (!job?.enabled) throw notFound(`job "${id}"`);
-  const dependants = [...(await deps.jobs.edges(tenantId))]
-    .filter(([, on]) => on.includes(id))
-    .map(([j]) => j);
+  if (!job) throw notFound(`job "${id}"`);
+  const { dependants } = await deps.jobs.disable(tenantId, id);
   if (dependants.length > 0)
     throw new HttpError(409, 'CONFLICT', `jobs still depend on job "${id}"`, { dependants });
-  await deps.jobs.disable(tenantId, id);
+  await deps.announcer.disabled(tenantId, id);
   return { id, enabled: false };
 }
 
@@ -197,13 +254,21 @@ export async function triggerJob(
   tenantId: string,
   id: string,
   body: unknown,
-  opts: { trigger?: Trigger; chainId?: string; idempotencyKey?: string | undefined } = {},
+  opts: {
+    trigger?: Trigger;
+    chainId?: string;
+    idempotencyKey?: string | undefined;
+    /** A signed call of another service (the scheduler): only it may name a schedule's fire. */
+    internal?: boolean;
+  } = {},
 ): Promise<{ taskId: string; chainId: string; collectorVersion: string }> {
   const job = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
   if (!job?.enabled) throw notFound(`job "${id}"`);
   const parsed = triggerBodySchema.safeParse(body);
   const problems = new ProblemList();
   if (!parsed.success) problems.addZod('', parsed.error);
+  if (!opts.internal && typeof body === 'object' && body !== null && 'trigger' in body)
+    problems.add('trigger', "is set only by the platform's scheduler (a signed call)", 'internal_only');
   if (opts.idempotencyKey !== undefined && !/^[\x21-\x7e]{1,128}$/.test(opts.idempotencyKey))
     problems.add('header.idempotency-key', 'must be 1–128 visible ASCII characters', 'invalid_key');
   if (!parsed.success || problems.total > 0)

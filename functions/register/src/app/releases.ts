@@ -89,7 +89,7 @@ export async function putRelease(deps: ReleaseDeps, tenantId: string, id: string
     jobId: job.id,
     version: parsed.data.version,
     percent: parsed.data.percent ?? 0,
-    tenants: parsed.data.tenants ?? [],
+    tenants: [...new Set(parsed.data.tenants ?? [])],
   });
   return {
     jobId: job.id,

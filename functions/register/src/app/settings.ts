@@ -6,11 +6,12 @@ import { Ajv2020 } from 'ajv/dist/2020';
 const ajv = new Ajv2020({ allErrors: true, strict: false });
 const compiled = new Map<string, ValidateFunction>();
 
-/** The settings problems a collector version's JSON Schema finds, as `settings.<field>` paths. */
+/** The problems a collector version's JSON Schema finds in `value`, as `<base>.<field>` paths. */
 export function settingsProblems(
   schema: Record<string, unknown>,
   settings: unknown,
   problems: ProblemList,
+  base = 'settings',
 ): void {
   const key = JSON.stringify(schema);
   let validate = compiled.get(key);
@@ -20,11 +21,11 @@ export function settingsProblems(
   }
   if (validate(settings)) return;
   for (const e of validate.errors ?? [])
-    problems.add(settingsPath(e), e.message ?? 'is not valid', `settings_${e.keyword}`);
+    problems.add(pathOf(base, e), e.message ?? 'is not valid', `${base}_${e.keyword}`);
 }
 
-function settingsPath(e: ErrorObject): string {
-  const base = ['settings', ...e.instancePath.split('/').filter(Boolean)];
+function pathOf(root: string, e: ErrorObject): string {
+  const base = [root, ...e.instancePath.split('/').filter(Boolean)];
   const p = e.params as { missingProperty?: string; additionalProperty?: string };
   const field = p.missingProperty ?? p.additionalProperty;
   return [...base, ...(field ? [field] : [])].join('.');

@@ -1,8 +1,9 @@
-import { optionalBody, parseOr400, type Route, routedHandler } from '@collect/common';
+import { isInternalCall, optionalBody, parseOr400, type Route, routedHandler } from '@collect/common';
 import { listCollectors } from '../app/catalog';
 import { createJob, deleteJob, getJob, listJobs, listQuerySchema, triggerJob, updateJob } from '../app/jobs';
 import { deleteRelease, promoteVersion, putRelease } from '../app/releases';
 import { getServices } from '../composition';
+import { loadConfig } from '../config';
 
 /** The register's API: the collector catalog and jobs. One function, routed by API Gateway's route key. */
 const routes: Record<string, Route> = {
@@ -35,7 +36,10 @@ const routes: Record<string, Route> = {
       req.tenantId,
       req.params.id ?? '',
       optionalBody(req),
-      { idempotencyKey: req.headers['idempotency-key'] },
+      {
+        idempotencyKey: req.headers['idempotency-key'],
+        internal: isInternalCall(loadConfig().INTERNAL_API_KEY, req),
+      },
     );
     return { status: 202, body: { taskId, chainId, collectorVersion, statusUrl: `/api/tasks/${taskId}` } };
   },

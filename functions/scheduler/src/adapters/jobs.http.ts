@@ -3,10 +3,10 @@ import type { Jobs, ScheduleTrigger } from '../ports';
 
 /** The register's jobs over its HTTP API (locally serverless-offline; on AWS its API). */
 export class HttpJobs implements Jobs {
-  private readonly service: { name: string; baseUrl: string; timeoutMs: number };
+  private readonly service: { name: string; baseUrl: string; timeoutMs: number; signingKey: string };
 
-  constructor(baseUrl: string, timeoutMs = 15_000) {
-    this.service = { name: 'the register', baseUrl, timeoutMs };
+  constructor(baseUrl: string, signingKey: string, timeoutMs = 15_000) {
+    this.service = { name: 'the register', baseUrl, timeoutMs, signingKey };
   }
 
   async exists(tenantId: string, jobId: string): Promise<boolean> {

@@ -82,6 +82,15 @@ export class ScheduleStore {
     return (res as { affectedRows: number }).affectedRows === 1;
   }
 
+  /** Deletes every schedule of a job (its job was disabled); their fires stay. Returns how many. */
+  async deleteOfJob(tenantId: string, jobId: string): Promise<number> {
+    const [res] = await this.db.query(
+      'UPDATE scheduler_schedule SET deleted = 1, next_fire_at = NULL WHERE tenant_id = ? AND job_id = ? AND deleted = 0',
+      [tenantId, jobId],
+    );
+    return (res as { affectedRows: number }).affectedRows;
+  }
+
   /**
    * Claims up to `limit` due schedules in one transaction (`FOR UPDATE SKIP LOCKED`: ticks running
    * at once take different rows), asks `decide` what each does, records its fire (the fire row's

@@ -17,15 +17,21 @@ export const scheduleBodySchema = z.strictObject({
   jobId: z.string().refine(isUuid, 'must be a job id'),
   cron: z.string().min(1).max(128),
   timezone: z.string().min(1).max(64).default('UTC'),
-  mode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']).default('INCREMENTAL'),
+  // A RANGE run needs a range, which a schedule does not carry.
+  mode: z
+    .enum(['FULL', 'INCREMENTAL'], { message: 'a schedule runs FULL or INCREMENTAL' })
+    .default('INCREMENTAL'),
   misfire: z.enum(['FIRE_ONCE', 'SKIP']).default('FIRE_ONCE'),
 });
 
+/** A schedule as shown: its next five fires from the one it is due at (none while paused). */
 const view = (s: Schedule, now: Date) => {
   const { tenantId: _, ...rest } = s;
+  const from = s.nextFireAt ?? now;
   return {
     ...rest,
-    nextFireTimes: s.paused ? [] : nextFireTimes(s.cron, s.timezone, new Date(now.getTime() - 1), 5),
+    nextFireTimes:
+      s.paused || !s.nextFireAt ? [] : nextFireTimes(s.cron, s.timezone, new Date(from.getTime() - 1), 5),
   };
 };
 
@@ -43,8 +49,11 @@ export async function createSchedule(deps: ScheduleDeps, tenantId: string, body:
   if (!parsed.success || problems.total > 0)
     throw badRequest(`the schedule has ${problems.total} problem(s)`, problems.items);
   const now = deps.now();
-  const [first] = nextFireTimes(parsed.data.cron, parsed.data.timezone, now, 1);
-  const schedule = { id: randomUUID(), tenantId, ...parsed.data, nextFireAt: first ?? null };
+  // The zone as IANA spells it ("utc" → "UTC"), so it reads back as the platform uses it.
+  const timezone = new Intl.DateTimeFormat('en-US', { timeZone: parsed.data.timezone }).resolvedOptions()
+    .timeZone;
+  const [first] = nextFireTimes(parsed.data.cron, timezone, now, 1);
+  const schedule = { id: randomUUID(), tenantId, ...parsed.data, timezone, nextFireAt: first ?? null };
   await deps.schedules.create(schedule);
   return view({ ...schedule, paused: false, createdAt: now }, now);
 }
@@ -83,6 +92,20 @@ export async function deleteSchedule(deps: ScheduleDeps, tenantId: string, id: s
   return { id, deleted: true };
 }
 
+/** What the register announces when a job is disabled (queue `job-disabled`). */
+export const jobDisabledSchema = z.object({
+  tenantId: z.string().min(1).max(64),
+  jobId: z.string().refine(isUuid, 'must be a job id'),
+});
+
+/** A job was disabled: its schedules are deleted with it (their fires stay). Idempotent. */
+export async function onJobDisabled(
+  deps: Pick<ScheduleDeps, 'schedules'>,
+  e: z.infer<typeof jobDisabledSchema>,
+) {
+  return { deleted: await deps.schedules.deleteOfJob(e.tenantId, e.jobId) };
+}
+
 /**
  * One tick at `now`: claims the due schedules (two ticks at once take different ones; an instant
  * fires once), then starts each claimed fire's run through the register. A run that cannot start
@@ -119,6 +142,9 @@ export async function tick(deps: ScheduleDeps & TickOptions, now: Date) {
       settled.push({ ...fire, outcome: { taskId } });
     } catch (err) {
       settled.push({ ...fire, outcome: { reason: `the run did not start: ${(err as Error).message}` } });
+      // The job is gone (its announcement was lost, say): its schedules go with it.
+      if ((err as { status?: number }).status === 404)
+        await deps.schedules.deleteOfJob(c.schedule.tenantId, c.schedule.jobId);
     }
   });
   await deps.schedules.settleFires(settled);

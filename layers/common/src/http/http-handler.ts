@@ -4,11 +4,15 @@ import { badRequest, HttpError, notFound, payloadTooLarge } from '../errors';
 import { TENANT_ID_RE } from '../ids';
 import { logger } from '../logger';
 import { isUnavailable } from '../retry';
+import { refuseIllFormed } from './well-formed';
 
 /** What a use case sees of an HTTP request: parsed, size-checked, never the raw event. */
 export interface HttpRequest {
   /** API Gateway's route key, e.g. `POST /api/tasks/{id}/{action}`: several routes may share a handler. */
   route: string;
+  /** The HTTP method and the path from `/api/` on (what a signed internal call names). */
+  method: string;
+  path: string;
   body: unknown;
   /** The body's text, with `rawBody: true` (size-checked, not parsed). */
   rawBody?: string;
@@ -26,6 +30,8 @@ export interface HttpResult {
 export interface HttpHandlerOptions {
   /** Parse the body as JSON (bodies over `maxBodyBytes` answer 413, bad JSON 400). */
   jsonBody?: boolean;
+  /** With `jsonBody`: refuse strings that are not valid Unicode (default); `false` leaves it to the handler. */
+  wellFormed?: boolean;
   /** Hand the body over as text (size-checked against `maxBodyBytes`), for optional bodies. */
   rawBody?: boolean;
   maxBodyBytes?: number;
@@ -95,9 +101,14 @@ function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): Htt
     } catch (err) {
       throw badRequest('request body is not valid JSON', [{ path: '', message: (err as Error).message }]);
     }
+    if (opts.wellFormed !== false) refuseIllFormed(body);
   }
+  const method = event.requestContext?.http?.method ?? '';
+  const rawPath = event.rawPath ?? '';
   return {
-    route: event.routeKey ?? `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`,
+    route: event.routeKey ?? `${method} ${rawPath}`,
+    method,
+    path: rawPath.includes('/api/') ? rawPath.slice(rawPath.indexOf('/api/')) : rawPath,
     body,
     ...(rawBody !== undefined ? { rawBody } : {}),
     query: event.queryStringParameters ?? {},

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { badRequest, ProblemList } from '../errors';
 import type { HttpRequest } from './http-handler';
+import { refuseIllFormed } from './well-formed';
 
 /** Parses `value` or throws a 400 listing every zod issue under `base`. */
 export function parseOr400<S extends z.ZodType>(
@@ -20,9 +21,12 @@ export function parseOr400<S extends z.ZodType>(
 export function optionalBody(req: HttpRequest): unknown {
   const raw = req.rawBody?.trim() ?? '';
   if (raw === '') return {};
+  let body: unknown;
   try {
-    return JSON.parse(raw);
+    body = JSON.parse(raw);
   } catch (err) {
     throw badRequest('request body is not valid JSON', [{ path: '', message: (err as Error).message }]);
   }
+  refuseIllFormed(body);
+  return body;
 }

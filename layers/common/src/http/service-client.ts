@@ -1,4 +1,5 @@
 import { HttpError } from '../errors';
+import { callSignature, INTERNAL_SIGNATURE_HEADER } from './internal-call';
 
 export interface ServiceAnswer {
   status: number;
@@ -10,18 +11,30 @@ export interface ServiceAnswer {
  * their code). No answer within `timeoutMs` is a `503`; the answer, whatever its status, is returned.
  */
 export async function callService(
-  service: { name: string; baseUrl: string; timeoutMs: number },
+  service: { name: string; baseUrl: string; timeoutMs: number; signingKey: string },
   tenantId: string,
   method: string,
   path: string,
   body?: unknown,
 ): Promise<ServiceAnswer> {
   let res: Response;
+  const text = body === undefined ? '' : JSON.stringify(body);
   try {
     res = await fetch(`${service.baseUrl.replace(/\/+$/, '')}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-tenant-id': tenantId },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      headers: {
+        'content-type': 'application/json',
+        'x-tenant-id': tenantId,
+        // Signed: the callee may trust what only a service says (see internal-call.ts).
+        [INTERNAL_SIGNATURE_HEADER]: callSignature(
+          service.signingKey,
+          tenantId,
+          method,
+          path.split('?')[0] ?? path,
+          text,
+        ),
+      },
+      ...(body === undefined ? {} : { body: text }),
       signal: AbortSignal.timeout(service.timeoutMs),
     });
   } catch (err) {

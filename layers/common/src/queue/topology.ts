@@ -2,10 +2,11 @@ import type { Channel } from 'amqplib';
 
 /**
  * The platform's own queues; each is bound to the main exchange with its own routing key.
- * `catalog` carries collector versions from the services that run them to the register, and
- * `task-finished` the ends of jobs' runs (so their dependants start).
+ * `catalog` carries collector versions from the services that run them to the register,
+ * `task-finished` the ends of jobs' runs (so their dependants start), and `job-disabled` the
+ * register's disabled jobs to the scheduler (so their schedules stop).
  */
-export const QUEUES = ['import-chunk', 'plan', 'catalog', 'task-finished'] as const;
+export const QUEUES = ['import-chunk', 'plan', 'catalog', 'task-finished', 'job-disabled'] as const;
 
 /**
  * A collector version's shard queue, `type@version` (routing key and queue-name suffix): each
