@@ -244,6 +244,39 @@ describe('promotion', () => {
   });
 });
 
+describe('releases and promotions racing, and replays', () => {
+  it('never leaves a release to the stable version, however a release and a promotion race', async () => {
+    const deps = registerWith(recordingStarter().starter);
+    const job = await createJob(deps, tenant, testrailJob(settings));
+    try {
+      for (let round = 0; round < 10; round += 1) {
+        await promoteVersion(deps, tenant, 'testrail', '1');
+        await deleteRelease(deps, tenant, job.id);
+        await Promise.allSettled([
+          putRelease(deps, tenant, job.id, { version: '2', percent: 50 }),
+          promoteVersion(deps, tenant, 'testrail', '2'),
+        ]);
+        const release = (await getJob(deps, tenant, job.id)).release;
+        expect(release === null || release.candidate !== release.stable).toBe(true);
+      }
+    } finally {
+      await promoteVersion(deps, tenant, 'testrail', '1');
+    }
+  });
+
+  it('answers a trigger sent again with the version its task runs, whatever the release says now', async () => {
+    const collect: TaskStarter = { start: (t, run) => startRun(env.services, t, run, { internal: true }) };
+    const deps = registerWith(collect);
+    const job = await createJob(deps, tenant, testrailJob(settings));
+    await putRelease(deps, tenant, job.id, { version: '2', percent: 0 });
+    const first = await triggerJob(deps, tenant, job.id, {}, { idempotencyKey: 'k1' });
+    await putRelease(deps, tenant, job.id, { version: '2', percent: 100 });
+    const again = await triggerJob(deps, tenant, job.id, {}, { idempotencyKey: 'k1' });
+    expect(first.collectorVersion).toBe('1');
+    expect(again).toEqual(first);
+  });
+});
+
 describe('one run per trigger', () => {
   it('answers a trigger sent again with the same Idempotency-Key with the task the first one started', async () => {
     const collect: TaskStarter = { start: (t, run) => startRun(env.services, t, run, { internal: true }) };

@@ -420,6 +420,19 @@ describe('what the probe of a clean clone found', () => {
     expect(again.version).toBe(2);
     const stored = await deps.jobs.get(tenant, job.id);
     expect(stored?.settings.apiKey).toBe('k3y-secret');
+    // A secret goes where the settings send it: changed settings must bring it again.
+    const moved = await updateJob(deps, tenant, job.id, {
+      ...testrail(),
+      settings: { ...(body.settings as Record<string, unknown>), baseUrl: 'https://attacker.example' },
+    }).catch((e: unknown) => e);
+    expect(moved).toMatchObject({
+      status: 400,
+      details: [expect.objectContaining({ path: 'settings.apiKey' })],
+    });
+    // *** is never a secret itself: a new job cannot have it.
+    await expect(
+      createJob(deps, tenant, testrail({ settings: { ...testrail().settings, apiKey: '***' } })),
+    ).rejects.toMatchObject({ status: 400, details: [expect.objectContaining({ path: 'settings.apiKey' })] });
     const err = await updateJob(deps, tenant, job.id, {
       name: 'Tree',
       collector: 'http-tree',
@@ -428,6 +441,13 @@ describe('what the probe of a clean clone found', () => {
     }).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 400 });
     expect((await deps.jobs.get(tenant, job.id))?.version).toBe(2);
+  });
+
+  it('refuses RANGE as a default mode (a range is given per trigger)', async () => {
+    await expect(createJob(deps, tenant, testrail({ defaultMode: 'RANGE' }))).rejects.toMatchObject({
+      status: 400,
+      details: [expect.objectContaining({ path: 'defaultMode' })],
+    });
   });
 
   it('ends a release when the job changes collector', async () => {

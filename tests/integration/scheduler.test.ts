@@ -10,6 +10,7 @@ import { ScheduleStore } from '../../functions/scheduler/src/adapters/schedules.
 import {
   createSchedule,
   getSchedule,
+  listSchedules,
   onJobDisabled,
   setPaused,
   tick,
@@ -296,5 +297,28 @@ describe('what the probe of a clean clone found', () => {
     const view = await getSchedule(deps(registerJobs, new Date('2026-11-30T10:01:00Z')), tenant, s.id);
     expect(view.nextFireAt?.toISOString()).toBe('2026-11-30T16:00:00.000Z');
     expect(view.nextFireTimes[0]?.toISOString()).toBe('2026-11-30T16:00:00.000Z');
+  });
+
+  it('pages the list of schedules newest first with a cursor', async () => {
+    const j = await job();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1)
+      ids.push((await createSchedule(deps(), tenant, { jobId: j.id, cron: `${i} 3 * * *` })).id);
+    const first = await listSchedules(deps(), tenant, { jobId: j.id, limit: 2 });
+    const second = await listSchedules(deps(), tenant, {
+      jobId: j.id,
+      limit: 2,
+      cursor: first.nextCursor as string,
+    });
+    const third = await listSchedules(deps(), tenant, {
+      jobId: j.id,
+      limit: 2,
+      cursor: second.nextCursor as string,
+    });
+    expect(new Set([...first.items, ...second.items, ...third.items].map((s) => s.id))).toEqual(new Set(ids));
+    expect(third.nextCursor).toBeNull();
+    await expect(listSchedules(deps(), tenant, { limit: 2, cursor: 'zzz' })).rejects.toMatchObject({
+      status: 400,
+    });
   });
 });

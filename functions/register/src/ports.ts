@@ -23,7 +23,8 @@ export interface RunRequest {
  * busy, a 400 the register could not foresee).
  */
 export interface TaskStarter {
-  start(tenantId: string, run: RunRequest): Promise<{ taskId: string }>;
+  /** The task started (or, for a trigger key seen before, the one it started) and its version. */
+  start(tenantId: string, run: RunRequest): Promise<{ taskId: string; collectorVersion?: string | null }>;
 }
 
 /** Tells the other services what became of jobs (the scheduler deletes a disabled job's schedules). */

@@ -6,6 +6,7 @@ export * from './config';
 export * from './errors';
 export * from './http/http-handler';
 export * from './http/internal-call';
+export * from './http/page-cursor';
 export * from './http/request-body';
 export * from './http/service-client';
 export * from './http/well-formed';

@@ -138,7 +138,7 @@ export async function startRun(
     /** A signed call of another service (the register): only it may say where a run comes from. */
     internal?: boolean;
   } = {},
-): Promise<{ taskId: string }> {
+): Promise<StartedRun> {
   const { idempotencyKey } = opts;
   if (idempotencyKey !== undefined && !triggerKeySchema.safeParse(`api:${idempotencyKey}`).success)
     throw badRequest('the Idempotency-Key header is not valid', [
@@ -164,21 +164,33 @@ export async function startRun(
     return await createRun(s, tenantId, run, key);
   } catch (err) {
     const earlier = key ? await taskOfKey(s, tenantId, key) : undefined;
-    if (earlier) return { taskId: earlier };
+    if (earlier) return earlier;
     throw err;
   }
 }
 
-async function taskOfKey(s: Services, tenantId: string, key: string): Promise<string | undefined> {
-  const [rows] = await s.db.query<RowDataPacket[]>(
-    'SELECT id FROM collect_task WHERE tenant_id = ? AND trigger_key = ?',
-    [tenantId, key],
-  );
-  return rows[0]?.id;
+/** A started run: its task and the collector version that runs it (the earlier task's, on a replay). */
+export interface StartedRun {
+  taskId: string;
+  collectorVersion: string | null;
 }
 
-async function createRun(s: Services, tenantId: string, run: StartRun, key: string | null) {
+async function taskOfKey(s: Services, tenantId: string, key: string): Promise<StartedRun | undefined> {
+  const [rows] = await s.db.query<RowDataPacket[]>(
+    'SELECT id, collector_version FROM collect_task WHERE tenant_id = ? AND trigger_key = ?',
+    [tenantId, key],
+  );
+  return rows[0] ? { taskId: rows[0].id, collectorVersion: rows[0].collector_version ?? null } : undefined;
+}
+
+async function createRun(
+  s: Services,
+  tenantId: string,
+  run: StartRun,
+  key: string | null,
+): Promise<StartedRun> {
   const taskId = newId();
+  const collectorVersion = s.collectors.get(run.collector, run.collectorVersion)?.version ?? null;
   const strategy = resolveStrategy(run.strategy ?? {});
   await inTransaction(s.db, async (conn) => {
     const version = await takeSource(s, conn, tenantId, run.source, taskId);
@@ -210,7 +222,7 @@ async function createRun(s: Services, tenantId: string, run: StartRun, key: stri
         strategy.concurrency,
         since,
         JSON.stringify({}),
-        s.collectors.get(run.collector, run.collectorVersion)?.version ?? null,
+        collectorVersion,
         run.origin?.jobId ?? null,
         run.origin?.jobVersion ?? null,
         run.origin?.chainId ?? null,
@@ -227,7 +239,7 @@ async function createRun(s: Services, tenantId: string, run: StartRun, key: stri
     message: `${run.mode} run of "${run.source}" by ${run.collector} created`,
     data: { collector: run.collector, mode: run.mode, source: run.source },
   });
-  return { taskId };
+  return { taskId, collectorVersion };
 }
 
 async function ownedTaskRow(s: Services, tenantId: string, id: string): Promise<RowDataPacket> {

@@ -45,11 +45,11 @@ const controlled = (
 const routes: Record<string, Route> = {
   'POST /api/tasks': async (req) => {
     const s = await getServices();
-    const { taskId } = await startRun(s, req.tenantId, optionalBody(req), {
+    const { taskId, collectorVersion } = await startRun(s, req.tenantId, optionalBody(req), {
       idempotencyKey: req.headers['idempotency-key'],
       internal: isInternalCall(s.config.INTERNAL_API_KEY, req),
     });
-    return { status: 202, body: { taskId, statusUrl: `/api/tasks/${taskId}` } };
+    return { status: 202, body: { taskId, collectorVersion, statusUrl: `/api/tasks/${taskId}` } };
   },
   'GET /api/tasks': async (req) => {
     const q = parseOr400(listQuerySchema, req.query, 'query', 'query');

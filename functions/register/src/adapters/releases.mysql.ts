@@ -1,4 +1,4 @@
-import { jsonColumn } from '@collect/common';
+import { inTransaction, jsonColumn } from '@collect/common';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 
 /** A job's gray release: the candidate version, the share of runs it gets, the tenants it gets whole. */
@@ -30,13 +30,33 @@ export class ReleaseStore {
     return rows[0] ? toRelease(rows[0]) : undefined;
   }
 
-  async put(tenantId: string, r: Omit<JobRelease, 'updatedAt'>): Promise<JobRelease> {
-    await this.db.query(
-      `INSERT INTO register_job_release (job_id, tenant_id, version, percent, tenants) VALUES (?, ?, ?, ?, ?)
-       ON DUPLICATE KEY UPDATE version = VALUES(version), percent = VALUES(percent), tenants = VALUES(tenants)`,
-      [r.jobId, tenantId, r.version, r.percent, JSON.stringify(r.tenants)],
-    );
-    return (await this.get(tenantId, r.jobId)) as JobRelease;
+  /**
+   * Saves a job's release of `collector`'s version, unless that version is stable by then: the
+   * version's row is locked as a promotion locks it, so a release and a promotion of the same
+   * version cannot both go through. Returns undefined when the version was stable.
+   */
+  async put(
+    tenantId: string,
+    collector: string,
+    r: Omit<JobRelease, 'updatedAt'>,
+  ): Promise<JobRelease | undefined> {
+    return inTransaction(this.db, async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        'SELECT status FROM register_collector_version WHERE type = ? AND version = ? FOR UPDATE',
+        [collector, r.version],
+      );
+      if (rows[0]?.status !== 'available') return undefined;
+      await conn.query(
+        `INSERT INTO register_job_release (job_id, tenant_id, version, percent, tenants) VALUES (?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE version = VALUES(version), percent = VALUES(percent), tenants = VALUES(tenants)`,
+        [r.jobId, tenantId, r.version, r.percent, JSON.stringify(r.tenants)],
+      );
+      const [saved] = await conn.query<RowDataPacket[]>(
+        'SELECT * FROM register_job_release WHERE job_id = ?',
+        [r.jobId],
+      );
+      return saved[0] ? toRelease(saved[0]) : undefined;
+    });
   }
 
   /** Ends a job's release; false when it had none. */

@@ -9,10 +9,18 @@ export class HttpTaskStarter implements TaskStarter {
     this.service = { name: 'the collection service', baseUrl, timeoutMs, signingKey };
   }
 
-  async start(tenantId: string, run: RunRequest): Promise<{ taskId: string }> {
+  async start(
+    tenantId: string,
+    run: RunRequest,
+  ): Promise<{ taskId: string; collectorVersion?: string | null }> {
     const answer = await callService(this.service, tenantId, 'POST', '/api/tasks', run);
     if (answer.status === 202 && typeof answer.body.taskId === 'string')
-      return { taskId: answer.body.taskId };
+      return {
+        taskId: answer.body.taskId,
+        ...(typeof answer.body.collectorVersion === 'string'
+          ? { collectorVersion: answer.body.collectorVersion }
+          : {}),
+      };
     // Its own answer, passed on: the caller sees why collect refused the run.
     throw refusalOf(this.service.name, answer);
   }

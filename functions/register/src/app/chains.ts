@@ -51,9 +51,18 @@ export async function onTaskFinished(
       await deps.chain.end(e.taskId, jobId, { taskId });
       triggered.push(taskId);
     } catch (err) {
-      await deps.chain.end(e.taskId, jobId, { reason: `its run did not start: ${(err as Error).message}` });
+      await deps.chain.end(e.taskId, jobId, { reason: `its run did not start: ${describe(err)}` });
       held.push(jobId);
     }
   }
   return { triggered, held };
+}
+
+/** An error as a reason: its message and, for a refusal, each problem it lists. */
+function describe(err: unknown): string {
+  const { message, details } = err as { message?: string; details?: unknown };
+  const problems = Array.isArray(details)
+    ? details.map((d: { path?: string; message?: string }) => `${d.path || 'body'}: ${d.message}`)
+    : [];
+  return [message ?? String(err), ...problems].join('; ');
 }

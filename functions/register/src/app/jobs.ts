@@ -1,5 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { badRequest, HttpError, isUuid, maskSecrets, notFound, ProblemList } from '@collect/common';
+import {
+  badRequest,
+  cursorPosition,
+  HttpError,
+  isUuid,
+  maskSecrets,
+  nextCursor,
+  notFound,
+  ProblemList,
+} from '@collect/common';
 import { z } from 'zod';
 import type { CollectorCatalog } from '../adapters/catalog.mysql';
 import type { Job, JobBody, JobStore } from '../adapters/jobs.mysql';
@@ -25,7 +34,12 @@ export const jobBodySchema = z.strictObject({
   source: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must match [A-Za-z0-9_.:-]{1,128}'),
   settings: z.record(z.string(), z.unknown()),
   strategy: z.record(z.string(), z.unknown()).optional(),
-  defaultMode: z.enum(['FULL', 'INCREMENTAL', 'RANGE']).default('FULL'),
+  // A RANGE run needs a range, given per trigger: it cannot be what a job runs by default.
+  defaultMode: z
+    .enum(['FULL', 'INCREMENTAL'], {
+      message: 'a job runs FULL or INCREMENTAL by default (RANGE is per trigger)',
+    })
+    .default('FULL'),
   dependsOn: z
     .array(z.string().refine(isUuid, 'must be a job id'))
     .max(100)
@@ -47,7 +61,7 @@ async function validated(
 ): Promise<JobBody> {
   const problems = new ProblemList();
   const raw = (typeof body === 'object' && body !== null ? { ...body } : {}) as Record<string, unknown>;
-  if (current && typeof raw.settings === 'object' && raw.settings !== null)
+  if (typeof raw.settings === 'object' && raw.settings !== null && !Array.isArray(raw.settings))
     raw.settings = await keepStoredSecrets(deps, current, raw, problems);
   const parsed = jobBodySchema.safeParse(typeof body === 'object' && body !== null ? raw : body);
   if (!parsed.success) problems.addZod('', parsed.error);
@@ -82,27 +96,41 @@ async function validated(
 }
 
 /**
- * A job as shown has `***` for its secrets; sent back as it was shown (a `PUT` of a `GET`), each
- * `***` stands for the stored secret, so it is kept, not overwritten. A `***` with nothing stored
- * to stand for (another collector, a new setting) is a problem.
+ * A job as shown has `***` for its secrets; sent back as shown (a `PUT` of a `GET`), each `***`
+ * stands for the stored secret and keeps it — but only while every other setting is unchanged:
+ * a secret goes where the settings send it (`baseUrl`, say), so settings that change must come
+ * with their secrets again. `***` is never a secret itself: with nothing stored behind it (a new
+ * job, another collector, changed settings) it is a problem.
  */
 async function keepStoredSecrets(
   deps: JobDeps,
-  current: Job,
+  current: Job | undefined,
   raw: Record<string, unknown>,
   problems: ProblemList,
 ): Promise<Record<string, unknown>> {
   const settings = { ...(raw.settings as Record<string, unknown>) };
-  const type = typeof raw.collector === 'string' ? raw.collector : current.collector;
-  const secrets = (await secretsByType(deps)).get(type) ?? [];
-  for (const name of secrets) {
-    if (settings[name] !== MASK) continue;
-    if (raw.collector === current.collector && current.settings[name] !== undefined)
-      settings[name] = current.settings[name];
+  const type = typeof raw.collector === 'string' ? raw.collector : current?.collector;
+  const secrets = type ? ((await secretsByType(deps)).get(type) ?? []) : [];
+  const masked = secrets.filter((name) => settings[name] === MASK);
+  if (masked.length === 0) return settings;
+  const others = (o: Record<string, unknown>) =>
+    JSON.stringify(
+      Object.entries(o)
+        .filter(([k]) => !secrets.includes(k))
+        .sort(([x], [y]) => (x < y ? -1 : 1)),
+    );
+  const unchanged =
+    current !== undefined &&
+    raw.collector === current.collector &&
+    others(settings) === others(current.settings);
+  for (const name of masked) {
+    if (unchanged && current?.settings[name] !== undefined) settings[name] = current.settings[name];
     else
       problems.add(
         `settings.${name}`,
-        `"${MASK}" stands for a stored secret, and there is none here`,
+        current
+          ? `"${MASK}" keeps the stored secret only while the other settings stay as they are: send the secret again`
+          : `"${MASK}" stands for a stored secret, and a new job has none`,
         'masked',
       );
   }
@@ -112,7 +140,8 @@ async function keepStoredSecrets(
 /** Every setting name each collector type treats as secret (over all its versions). */
 async function secretsByType(deps: JobDeps): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for (const v of await deps.catalog.list()) out.set(v.type, [...(out.get(v.type) ?? []), ...v.secrets]);
+  for (const v of await deps.catalog.list())
+    out.set(v.type, [...new Set([...(out.get(v.type) ?? []), ...v.secrets])]);
   return out;
 }
 
@@ -192,29 +221,13 @@ export const listQuerySchema = z.strictObject({
 
 /** The tenant's jobs, newest first, paged by an opaque cursor. */
 export async function listJobs(deps: JobDeps, tenantId: string, q: z.infer<typeof listQuerySchema>) {
-  let after: { createdAt: Date; id: string } | undefined;
-  if (q.cursor) {
-    try {
-      const [at, id] = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as [string, string];
-      after = { createdAt: new Date(at), id };
-      if (Number.isNaN(after.createdAt.getTime()) || !isUuid(id)) throw new Error('bad cursor');
-    } catch {
-      throw badRequest('the cursor is not one this API gave', [
-        { path: 'cursor', message: 'not a cursor of this list' },
-      ]);
-    }
-  }
-  const rows = await deps.jobs.list(tenantId, q.limit + 1, after);
+  const rows = await deps.jobs.list(tenantId, q.limit + 1, cursorPosition(q.cursor));
   const secrets = await secretsByType(deps);
   const page = rows.slice(0, q.limit);
-  const last = page.at(-1);
   return {
     // The catalog read once for the page, not once per job.
     items: page.map((j) => shown(j, secrets)),
-    nextCursor:
-      rows.length > q.limit && last
-        ? Buffer.from(JSON.stringify([last.createdAt.toISOString(), last.id])).toString('base64url')
-        : null,
+    nextCursor: nextCursor(page.at(-1), rows.length > q.limit),
   };
 }
 
@@ -279,7 +292,7 @@ export async function triggerJob(
   // The chain of a run: the upstream's, else the one the trigger key always maps to (so a
   // trigger sent again reports the chain of the task it gets).
   const chainId = opts.chainId ?? uuidOf(triggerKey);
-  const { taskId } = await deps.starter.start(tenantId, {
+  const started = await deps.starter.start(tenantId, {
     collector: job.collector,
     collectorVersion,
     source: job.source,
@@ -289,7 +302,8 @@ export async function triggerJob(
     ...(parsed.data.range ? { range: parsed.data.range } : {}),
     origin: { jobId: job.id, jobVersion: job.version, chainId, trigger, triggerKey },
   });
-  return { taskId, chainId, collectorVersion };
+  // A trigger sent again gets the task the first one started, on the version it runs.
+  return { taskId: started.taskId, chainId, collectorVersion: started.collectorVersion ?? collectorVersion };
 }
 
 /** A UUID (v4 layout) derived from a key: the same key, the same id. */

@@ -85,12 +85,23 @@ export async function putRelease(deps: ReleaseDeps, tenantId: string, id: string
   }
   if (!parsed.success || problems.total > 0)
     throw badRequest(`the release has ${problems.total} problem(s)`, problems.items);
-  const saved = await deps.releases.put(tenantId, {
+  const saved = await deps.releases.put(tenantId, job.collector, {
     jobId: job.id,
     version: parsed.data.version,
     percent: parsed.data.percent ?? 0,
     tenants: [...new Set(parsed.data.tenants ?? [])],
   });
+  // Promoted meanwhile: it is the stable version now, which every run takes anyway.
+  if (!saved)
+    throw new HttpError(
+      409,
+      'CONFLICT',
+      `version ${parsed.data.version} of "${job.collector}" became stable meanwhile`,
+      {
+        version: parsed.data.version,
+        status: 'stable',
+      },
+    );
   return {
     jobId: job.id,
     release: shownRelease(saved, versions.find((v) => v.status === 'stable')?.version),

@@ -1,4 +1,4 @@
-import { inTransaction } from '@collect/common';
+import { inTransaction, type PagePosition } from '@collect/common';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Misfire, TickDecision } from '../domain/schedule';
 
@@ -55,11 +55,16 @@ export class ScheduleStore {
     return rows[0] ? toSchedule(rows[0]) : undefined;
   }
 
-  async list(tenantId: string, jobId?: string): Promise<Schedule[]> {
+  /** The tenant's schedules (of one job), newest first, from after `after`. */
+  async list(
+    tenantId: string,
+    q: { jobId?: string | undefined; limit: number; after?: PagePosition | undefined },
+  ): Promise<Schedule[]> {
     const [rows] = await this.db.query<RowDataPacket[]>(
-      `SELECT * FROM scheduler_schedule WHERE tenant_id = ? AND deleted = 0 ${jobId ? 'AND job_id = ?' : ''}
-       ORDER BY created_at DESC, id DESC LIMIT 1000`,
-      jobId ? [tenantId, jobId] : [tenantId],
+      `SELECT * FROM scheduler_schedule WHERE tenant_id = ? AND deleted = 0 ${q.jobId ? 'AND job_id = ?' : ''}
+         ${q.after ? 'AND (created_at, id) < (?, ?)' : ''}
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
+      [tenantId, ...(q.jobId ? [q.jobId] : []), ...(q.after ? [q.after.createdAt, q.after.id] : []), q.limit],
     );
     return rows.map(toSchedule);
   }

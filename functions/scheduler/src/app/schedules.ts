@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { badRequest, HttpError, isUuid, notFound, ProblemList } from '@collect/common';
+import {
+  badRequest,
+  cursorPosition,
+  HttpError,
+  isUuid,
+  nextCursor,
+  notFound,
+  ProblemList,
+} from '@collect/common';
 import { z } from 'zod';
 import type { Schedule, ScheduleStore } from '../adapters/schedules.mysql';
 import { decideTick, nextFireTimes, scheduleProblems } from '../domain/schedule';
@@ -64,9 +72,26 @@ export async function getSchedule(deps: ScheduleDeps, tenantId: string, id: stri
   return { ...view(s, deps.now()), fires: await deps.schedules.fires(s.id) };
 }
 
-export async function listSchedules(deps: ScheduleDeps, tenantId: string, jobId?: string) {
+export const listQuerySchema = z.strictObject({
+  jobId: z.string().refine(isUuid, 'must be a job id').optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+/** The tenant's schedules (`?jobId=` of one job), newest first, paged by an opaque cursor. */
+export async function listSchedules(
+  deps: ScheduleDeps,
+  tenantId: string,
+  q: z.infer<typeof listQuerySchema>,
+) {
   const now = deps.now();
-  return { items: (await deps.schedules.list(tenantId, jobId)).map((s) => view(s, now)) };
+  const rows = await deps.schedules.list(tenantId, {
+    jobId: q.jobId,
+    limit: q.limit + 1,
+    after: cursorPosition(q.cursor),
+  });
+  const page = rows.slice(0, q.limit);
+  return { items: page.map((s) => view(s, now)), nextCursor: nextCursor(page.at(-1), rows.length > q.limit) };
 }
 
 /** Pause or resume; a resumed schedule is next due at its next time from now (nothing missed fires). */

@@ -1,5 +1,12 @@
-import { badRequest, notFound, optionalBody, type Route, routedHandler } from '@collect/common';
-import { createSchedule, deleteSchedule, getSchedule, listSchedules, setPaused } from '../app/schedules';
+import { badRequest, notFound, optionalBody, parseOr400, type Route, routedHandler } from '@collect/common';
+import {
+  createSchedule,
+  deleteSchedule,
+  getSchedule,
+  listQuerySchema,
+  listSchedules,
+  setPaused,
+} from '../app/schedules';
 import { getServices } from '../composition';
 
 /** The scheduler's API. One function, routed by API Gateway's route key. */
@@ -8,12 +15,14 @@ const routes: Record<string, Route> = {
     status: 201,
     body: await createSchedule(getServices(), req.tenantId, optionalBody(req)),
   }),
-  'GET /api/schedules': async (req) => {
-    const jobId = req.query.jobId;
-    if (jobId !== undefined && !/^[0-9a-f-]{36}$/.test(jobId))
-      throw badRequest('invalid query', [{ path: 'query.jobId', message: 'must be a job id' }]);
-    return { status: 200, body: await listSchedules(getServices(), req.tenantId, jobId) };
-  },
+  'GET /api/schedules': async (req) => ({
+    status: 200,
+    body: await listSchedules(
+      getServices(),
+      req.tenantId,
+      parseOr400(listQuerySchema, req.query, 'query', 'query'),
+    ),
+  }),
   'GET /api/schedules/{id}': async (req) => ({
     status: 200,
     body: await getSchedule(getServices(), req.tenantId, req.params.id ?? ''),
