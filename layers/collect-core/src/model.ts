@@ -56,6 +56,8 @@ export interface Task {
   collector: string;
   /** The collector version that runs it (gray release); `null` = the service's default version. */
   collectorVersion?: string | null;
+  /** The job that started it, if a job did (its flow key `job:{id}`). */
+  jobId?: string | null;
   source: string;
   mode: RunMode;
   state: TaskState;

@@ -188,6 +188,39 @@ export interface RateLimiter {
   reserve(key: string, perSecond: number): Promise<number>;
 }
 
+/** A flow key's limits (absent = unlimited): shards at once, and requests per second (with a burst). */
+export interface FlowLimit {
+  concurrency?: number;
+  ratePerSecond?: number;
+  burst?: number;
+}
+
+/** Why a shard may not go on now under its flow keys. */
+export interface FlowRefusal {
+  key: string;
+  /** `concurrency`: the key's slots are taken; the shard yields and comes back later. */
+  reason: 'concurrency';
+  limit: number;
+}
+
+/**
+ * Flow control across every worker: per-key concurrency (slots held by running shards, as
+ * leases that expire, so a killed worker never keeps one) and per-key request rates. Keys are
+ * `tenant:{id}`, `job:{id}`, `host:{source host}` (and `function:{name}`, which the event source
+ * applies). Limits change at runtime; a worker learns a change within a second.
+ */
+export interface FlowControl {
+  /**
+   * Takes (or keeps) `holder`'s slot under every key. A holder keeps its slot while it is among
+   * the first `limit` holders of a key: a lowered limit makes the later ones yield at their next
+   * page. All or nothing: refused under one key, the holder holds none.
+   */
+  enter(keys: readonly string[], holder: string, leaseMs: number): Promise<FlowRefusal | undefined>;
+  leave(keys: readonly string[], holder: string): Promise<void>;
+  /** Takes one request under every key's rate and answers 0, or how long to wait first. */
+  reserve(keys: readonly string[]): Promise<number>;
+}
+
 /**
  * Fast hint that a control was asked of a task since a worker last looked: a token that changes
  * on every control. The truth stays in the repository; an unreadable flag reads as "changed".

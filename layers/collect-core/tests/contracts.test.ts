@@ -2,6 +2,7 @@ import {
   FakeClock,
   MemoryControlFlags,
   MemoryEventLog,
+  MemoryFlowControl,
   MemoryPageStore,
   MemoryRateLimiter,
   MemoryShardQueue,
@@ -10,6 +11,7 @@ import {
 import {
   controlFlagsContract,
   eventLogContract,
+  flowControlContract,
   pageStoreContract,
   rateLimiterContract,
   shardQueueContract,
@@ -61,5 +63,17 @@ pageStoreContract<{ id: string }>('memory', () => {
       }),
     stored: async (task) => [...pages.records.keys()].filter((k) => k.startsWith(`${task.id}/`)).sort(),
     keepsCursor: true,
+  };
+});
+flowControlContract('memory', () => {
+  const clock = new FakeClock();
+  const flow = new MemoryFlowControl(clock);
+  return {
+    flow,
+    setLimit: async (key, limit) => void flow.limits.set(key, limit),
+    inUse: async (key) => flow.inUse(key),
+    expire: async (ms) => {
+      clock.t += ms;
+    },
   };
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../src';
 import { abandonMessage, controlShard, controlTask, planTask, runShard, shardIdOf } from '../src';
+import { MemoryFlowControl } from '../src/testing';
 import { engine, fakeCollector, httpError, newTask, type ShardMessage } from './harness';
 
 type Env = ReturnType<typeof engine>;
@@ -523,5 +524,84 @@ describe('secrets', () => {
     const { settings: _, ...task } = (await env.tasks.getTask('t1')) as Task;
     const stored = JSON.stringify([task, await env.tasks.getShards('t1'), env.events.entries]);
     expect(stored).not.toContain('SUPER-SECRET-42');
+  });
+});
+
+describe('flow limits across workers', () => {
+  function withFlow(env: Env, keys = ['tenant:t', 'host:src']) {
+    const flow = new MemoryFlowControl(env.clock);
+    env.deps.flow = flow;
+    env.deps.flowKeys = () => keys;
+    return flow;
+  }
+
+  it('makes a shard wait, without fetching or spending an attempt, while its key has no free slot', async () => {
+    const env = engine(fakeCollector({ shards: 2, pages: 2 }));
+    const flow = withFlow(env);
+    flow.limits.set('host:src', { concurrency: 1 });
+    await started(env);
+    // Another task's shard holds the host's only slot.
+    expect(await flow.enter(['host:src'], 'other#0', 60_000)).toBeUndefined();
+    const first = env.queue.messages.shift();
+    expect(await runShard(env.deps, first?.message as never, { deadline: FAR })).toBe('busy');
+    expect(env.events.entries.at(-1)).toMatchObject({
+      type: 'shard.flow-wait',
+      data: { key: 'host:src', reason: 'concurrency', limit: 1 },
+    });
+    expect((await env.tasks.getShards('t1'))[0]).toMatchObject({ state: 'PENDING', attempts: 0, pages: 0 });
+    await flow.leave(['host:src'], 'other#0');
+    expect(await drain(env)).toEqual(['completed', 'completed']);
+    expect(flow.inUse('host:src')).toBe(0);
+    expect(env.pages.records.size).toBe(2 * 2 * 2);
+  });
+
+  it('lets a shard finish its page and yield when its limit is lowered under it; it resumes from its cursor', async () => {
+    let flow: MemoryFlowControl | undefined;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 3,
+      // While page 0 is fetched, the limit drops to 1.
+      onFetch: (_s, page) => {
+        if (page === 0) flow?.limits.set('tenant:t', { concurrency: 1 });
+      },
+    });
+    const env = engine(c);
+    flow = withFlow(env, ['tenant:t']);
+    flow.limits.set('tenant:t', { concurrency: 2 });
+    await started(env);
+    // Another shard holds a slot since before this one: it keeps it; this one yields after page 0.
+    expect(await flow.enter(['tenant:t'], 'early#0', 60_000)).toBeUndefined();
+    const msg = env.queue.messages.shift();
+    env.clock.t += 1;
+    expect(await runShard(env.deps, msg?.message as never, { deadline: FAR })).toBe('busy');
+    expect((await env.tasks.getShards('t1'))[0]).toMatchObject({ state: 'PENDING', pages: 1, cursor: 1 });
+    flow.limits.set('tenant:t', { concurrency: 2 });
+    expect(await drain(env)).toEqual(['completed']);
+    expect(c.fetches.map(([, p]) => p)).toEqual([0, 1, 2]);
+  });
+
+  it("spaces a key's requests at its rate, and frees a dead worker's slot when its lease runs out", async () => {
+    const env = engine(fakeCollector({ shards: 1, pages: 4 }));
+    const flow = withFlow(env, ['host:src']);
+    flow.limits.set('host:src', { ratePerSecond: 2, concurrency: 1 });
+    await started(env);
+    const times: number[] = [];
+    const fetch = env.deps.collectorOf(newTask('x')).fetchPage.bind(env.deps.collectorOf(newTask('x')));
+    env.deps.collectorOf = () =>
+      ({
+        ...fakeCollector({ shards: 1, pages: 4 }),
+        fetchPage: async (ctx, cursor) => {
+          times.push(env.clock.now());
+          return fetch(ctx as never, cursor as never);
+        },
+      }) as never;
+    // A worker died holding the slot: it is free once its lease has run out.
+    await flow.enter(['host:src'], 'dead#0', 5_000);
+    const msg = env.queue.messages.shift();
+    expect(await runShard(env.deps, msg?.message as never, { deadline: FAR })).toBe('busy');
+    env.clock.t += 5_000;
+    expect(await drain(env)).toEqual(['completed']);
+    const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
+    expect(gaps.every((g) => g >= 500)).toBe(true);
   });
 });

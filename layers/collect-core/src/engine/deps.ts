@@ -4,6 +4,7 @@ import type {
   Collector,
   ControlFlags,
   EventLog,
+  FlowControl,
   PageStore,
   RateLimiter,
   RunLifecycle,
@@ -20,6 +21,12 @@ export interface EngineDeps<R = unknown> {
   lifecycle: RunLifecycle;
   events: EventLog;
   limiter: RateLimiter;
+  /** Flow limits across workers (per tenant, job, source host); absent = none. */
+  flow?: FlowControl;
+  /** The flow keys a task's shards run under (e.g. `tenant:acme`, `host:acme.testrail.io`). */
+  flowKeys?(task: Task): string[];
+  /** How long a flow slot lasts unless renewed at a page (default FLOW_LEASE_MS). */
+  flowLeaseMs?: number;
   flags: ControlFlags;
   clock: Clock;
   /** The collector a task runs with (by `task.collector`). */

@@ -1,5 +1,5 @@
 import type { ControlRequest, Shard, ShardMessage, Task } from '../model';
-import type { Dispatch, ShardDecision, ShardView } from '../ports';
+import type { Dispatch, FlowRefusal, ShardDecision, ShardView } from '../ports';
 import { decideRetry } from '../retry-policy';
 import { redact, secretValues } from '../secrets';
 import { isShardSettled, isTaskFinished } from '../states';
@@ -28,6 +28,10 @@ export interface RunOptions {
 const EARLY_TOLERANCE_MS = 100;
 /** How long a shard waits when its task already runs `concurrency` shards (plus jitter). */
 export const CONCURRENCY_WAIT_MS = 500;
+/** How long a running shard's flow slot lasts unless renewed (at every page): a dead worker's expires. */
+export const FLOW_LEASE_MS = 120_000;
+/** How long a shard waits for a flow slot before it asks again (plus jitter). */
+export const FLOW_WAIT_MS = 1000;
 
 type Claim =
   | { kind: 'run'; task: Task; shard: Shard }
@@ -146,6 +150,9 @@ export async function runShard<R>(
     data: { epoch: shard.epoch, cursor: shard.cursor ?? null },
   });
 
+  const flowKeys = deps.flow ? (deps.flowKeys?.(task) ?? []) : [];
+  const holder = `${task.id}#${shard.shardNo}`;
+
   /** Moves the claimed shard by one unit of work, only while this claim owns it. */
   const own = <T>(decide: (v: ShardView) => ShardDecision<T> | undefined) =>
     deps.tasks.withShard(task.id, shard.shardNo, (v) =>
@@ -192,81 +199,123 @@ export async function runShard<R>(
     return 'released';
   };
 
-  for (let page = 0; ; page += 1) {
-    if (page > 0) {
-      const now = await deps.flags.token(task.id);
-      if (now === undefined || now !== token) {
-        token = now;
-        const fresh = await deps.tasks.getShard(task.id, shard.shardNo);
-        if (!fresh || fresh.epoch !== shard.epoch || fresh.state !== 'RUNNING') return 'stale';
-        if (fresh.requested) {
-          const r = await honour();
-          if (r !== 'continue') return r;
+  /**
+   * No slot under a flow key (taken, or the limit was lowered under this shard): the shard goes
+   * back to its queue after its page, to ask again later, without spending an attempt.
+   */
+  const yieldSlot = async (refusal: FlowRefusal): Promise<RunOutcome> => {
+    const gen = shard.gen + 1;
+    const delayMs = FLOW_WAIT_MS + Math.floor((deps.random ?? Math.random)() * FLOW_WAIT_MS);
+    const next: Dispatch = { route, message: { taskId: task.id, shardNo: shard.shardNo, gen }, delayMs };
+    const ok = await own(
+      (): ShardDecision<boolean> => ({ result: true, patch: { event: 'release', gen }, dispatch: [next] }),
+    );
+    if (!ok) return 'stale';
+    await deps.events.record({
+      taskId: task.id,
+      shardNo: shard.shardNo,
+      level: 'info',
+      type: 'shard.flow-wait',
+      message: `waiting for a slot under ${refusal.key} (concurrency ${refusal.limit})`,
+      data: { ...refusal },
+    });
+    return 'busy';
+  };
+
+  try {
+    return await pages();
+  } finally {
+    if (deps.flow && flowKeys.length > 0) await deps.flow.leave(flowKeys, holder).catch(() => undefined);
+  }
+
+  async function pages(): Promise<RunOutcome> {
+    for (let page = 0; ; page += 1) {
+      if (deps.flow && flowKeys.length > 0) {
+        // Taken before the first page, kept (and renewed) at every page after.
+        const refusal = await deps.flow.enter(flowKeys, holder, deps.flowLeaseMs ?? FLOW_LEASE_MS);
+        if (refusal) return yieldSlot(refusal);
+      }
+      if (page > 0) {
+        const now = await deps.flags.token(task.id);
+        if (now === undefined || now !== token) {
+          token = now;
+          const fresh = await deps.tasks.getShard(task.id, shard.shardNo);
+          if (!fresh || fresh.epoch !== shard.epoch || fresh.state !== 'RUNNING') return 'stale';
+          if (fresh.requested) {
+            const r = await honour();
+            if (r !== 'continue') return r;
+          }
         }
+        if (deps.clock.now() >= opts.deadline) return release();
       }
-      if (deps.clock.now() >= opts.deadline) return release();
-    }
-    try {
-      while (task.strategy.ratePerSecond > 0) {
-        const wait = await deps.limiter.reserve(`task/${task.id}`, task.strategy.ratePerSecond);
-        if (wait <= 0) break;
-        if (deps.clock.now() + wait >= opts.deadline) return release();
-        await deps.clock.sleep(wait);
-      }
-      const fetched = await collector.fetchPage(ctx, (shard.cursor ?? null) as never);
-      const records = collector.map(fetched.items, ctx);
-      await deps.pages.prepare(task, records);
-      const done = fetched.next === null;
-      const out = await deps.pages.commit(task, { shardNo: shard.shardNo, epoch: shard.epoch }, records, {
-        cursor: fetched.next,
-        done,
-        pages: 1,
-        records: records.length,
-        failedRecords: fetched.rejected ?? 0,
-      });
-      if (!out.owned) return 'stale';
-      await deps.pages.committed(task);
-      const refused = out.refused ?? [];
-      const rejected = (fetched.rejected ?? 0) + refused.length;
-      const reasons = [...(fetched.reasons ?? []), ...refused];
-      shard = {
-        ...shard,
-        cursor: fetched.next,
-        pages: shard.pages + 1,
-        records: shard.records + records.length - refused.length,
-        failedRecords: shard.failedRecords + rejected,
-      };
-      await deps.events.record({
-        taskId: task.id,
-        shardNo: shard.shardNo,
-        level: 'info',
-        type: 'shard.page',
-        message: `page ${shard.pages} done: ${records.length - refused.length} record(s)`,
-        data: {
-          page: shard.pages,
-          records: records.length - refused.length,
-          rejected,
-          ...(reasons.length ? { reasons: reasons.slice(0, 10) } : {}),
-          totalRecords: shard.records,
-        },
-      });
-      if (done) {
+      try {
+        while (deps.flow && flowKeys.length > 0) {
+          const wait = await deps.flow.reserve(flowKeys);
+          if (wait <= 0) break;
+          if (deps.clock.now() + wait >= opts.deadline) return release();
+          await deps.clock.sleep(wait);
+        }
+        while (task.strategy.ratePerSecond > 0) {
+          const wait = await deps.limiter.reserve(`task/${task.id}`, task.strategy.ratePerSecond);
+          if (wait <= 0) break;
+          if (deps.clock.now() + wait >= opts.deadline) return release();
+          await deps.clock.sleep(wait);
+        }
+        const fetched = await collector.fetchPage(ctx, (shard.cursor ?? null) as never);
+        const records = collector.map(fetched.items, ctx);
+        await deps.pages.prepare(task, records);
+        const done = fetched.next === null;
+        const out = await deps.pages.commit(task, { shardNo: shard.shardNo, epoch: shard.epoch }, records, {
+          cursor: fetched.next,
+          done,
+          pages: 1,
+          records: records.length,
+          failedRecords: fetched.rejected ?? 0,
+        });
+        if (!out.owned) return 'stale';
+        await deps.pages.committed(task);
+        const refused = out.refused ?? [];
+        const rejected = (fetched.rejected ?? 0) + refused.length;
+        const reasons = [...(fetched.reasons ?? []), ...refused];
+        shard = {
+          ...shard,
+          cursor: fetched.next,
+          pages: shard.pages + 1,
+          records: shard.records + records.length - refused.length,
+          failedRecords: shard.failedRecords + rejected,
+        };
         await deps.events.record({
           taskId: task.id,
           shardNo: shard.shardNo,
           level: 'info',
-          type: 'shard.completed',
-          message: `shard completed: ${shard.pages} page(s), ${shard.records} record(s)`,
+          type: 'shard.page',
+          message: `page ${shard.pages} done: ${records.length - refused.length} record(s)`,
+          data: {
+            page: shard.pages,
+            records: records.length - refused.length,
+            rejected,
+            ...(reasons.length ? { reasons: reasons.slice(0, 10) } : {}),
+            totalRecords: shard.records,
+          },
         });
-        await settleTask(deps, task.id);
-        return 'completed';
+        if (done) {
+          await deps.events.record({
+            taskId: task.id,
+            shardNo: shard.shardNo,
+            level: 'info',
+            type: 'shard.completed',
+            message: `shard completed: ${shard.pages} page(s), ${shard.records} record(s)`,
+          });
+          await settleTask(deps, task.id);
+          return 'completed';
+        }
+        if (out.requested) {
+          const r = await honour();
+          if (r !== 'continue') return r;
+        }
+      } catch (err) {
+        return handleFailure(deps, task, shard, msg, route, err);
       }
-      if (out.requested) {
-        const r = await honour();
-        if (r !== 'continue') return r;
-      }
-    } catch (err) {
-      return handleFailure(deps, task, shard, msg, route, err);
     }
   }
 }

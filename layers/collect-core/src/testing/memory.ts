@@ -10,6 +10,9 @@ import type {
   ControlFlags,
   Dispatch,
   EventLog,
+  FlowControl,
+  FlowLimit,
+  FlowRefusal,
   PageStore,
   RateLimiter,
   RunLifecycle,
@@ -93,6 +96,73 @@ export class MemoryRateLimiter implements RateLimiter {
     if (at > now) return at - now;
     this.next.set(key, now + 1000 / perSecond);
     this.taken.push(now);
+    return 0;
+  }
+}
+
+/**
+ * Flow limits in maps, on the engine's clock: slots are holders in order of arrival (a lease
+ * that is not renewed expires), rates are evenly spaced tokens per key.
+ */
+export class MemoryFlowControl implements FlowControl {
+  readonly limits = new Map<string, FlowLimit>();
+  private readonly holders = new Map<string, Map<string, { since: number; until: number }>>();
+  private readonly next = new Map<string, number>();
+  constructor(private readonly clock: Clock) {}
+
+  private live(key: string) {
+    const now = this.clock.now();
+    const held = this.holders.get(key) ?? new Map();
+    for (const [h, lease] of held) if (lease.until <= now) held.delete(h);
+    this.holders.set(key, held);
+    return held;
+  }
+
+  inUse(key: string): number {
+    return this.live(key).size;
+  }
+
+  async enter(keys: readonly string[], holder: string, leaseMs: number): Promise<FlowRefusal | undefined> {
+    const now = this.clock.now();
+    for (const key of keys) {
+      const limit = this.limits.get(key)?.concurrency;
+      if (limit === undefined) continue;
+      const held = this.live(key);
+      const mine = held.get(holder);
+      const ahead = [...held.entries()].filter(
+        ([h, l]) => h !== holder && (!mine || l.since < mine.since || (l.since === mine.since && h < holder)),
+      ).length;
+      if (ahead >= limit) {
+        await this.leave(keys, holder);
+        return { key, reason: 'concurrency', limit };
+      }
+    }
+    for (const key of keys) {
+      if (this.limits.get(key)?.concurrency === undefined) continue;
+      const held = this.live(key);
+      held.set(holder, { since: held.get(holder)?.since ?? now, until: now + leaseMs });
+    }
+    return undefined;
+  }
+
+  async leave(keys: readonly string[], holder: string): Promise<void> {
+    for (const key of keys) this.holders.get(key)?.delete(holder);
+  }
+
+  async reserve(keys: readonly string[]): Promise<number> {
+    const now = this.clock.now();
+    let wait = 0;
+    for (const key of keys) {
+      const rate = this.limits.get(key)?.ratePerSecond;
+      if (!rate) continue;
+      const at = this.next.get(key) ?? now;
+      if (at > now) wait = Math.max(wait, at - now);
+    }
+    if (wait > 0) return wait;
+    for (const key of keys) {
+      const rate = this.limits.get(key)?.ratePerSecond;
+      if (rate) this.next.set(key, Math.max(now, this.next.get(key) ?? now) + 1000 / rate);
+    }
     return 0;
   }
 }

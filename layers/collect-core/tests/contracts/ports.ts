@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import {
   type ControlFlags,
   type EventLog,
+  type FlowControl,
+  type FlowLimit,
   type PageStore,
   type RateLimiter,
   resolveStrategy,
@@ -398,6 +400,81 @@ export function pageStoreContract<R>(name: string, harness: () => PageStoreHarne
       await h.pages.prepare(task, page);
       await h.pages.commit(task, { shardNo: 0, epoch: 2 }, page, cp(2, true));
       expect((await h.stored(task)).length).toBe(2);
+    });
+  });
+}
+
+/** A flow control under test, with its limits set and its leases run out as the adapter does it. */
+export interface FlowHarness {
+  flow: FlowControl;
+  setLimit(key: string, limit: FlowLimit): Promise<void>;
+  /** How many hold a slot under `key` now. */
+  inUse(key: string): Promise<number>;
+  /** Lets leases of `ms` run out (the fake clock jumps; real time is waited for). */
+  expire(ms: number): Promise<void>;
+}
+
+export function flowControlContract(name: string, harness: () => FlowHarness): void {
+  describe(`FlowControl contract: ${name}`, () => {
+    const key = () => `tenant:${freshId()}`;
+
+    it('admits up to the limit, refuses the next, and admits it once a slot is left', async () => {
+      const h = harness();
+      const k = key();
+      await h.setLimit(k, { concurrency: 2 });
+      expect(await h.flow.enter([k], 'a', 60_000)).toBeUndefined();
+      expect(await h.flow.enter([k], 'b', 60_000)).toBeUndefined();
+      expect(await h.flow.enter([k], 'c', 60_000)).toEqual({ key: k, reason: 'concurrency', limit: 2 });
+      expect(await h.inUse(k)).toBe(2);
+      await h.flow.leave([k], 'a');
+      expect(await h.flow.enter([k], 'c', 60_000)).toBeUndefined();
+      // A holder renewing its slot keeps it.
+      expect(await h.flow.enter([k], 'b', 60_000)).toBeUndefined();
+    });
+
+    it('keeps the earliest holders when the limit is lowered: the later ones are refused at renewal', async () => {
+      const h = harness();
+      const k = key();
+      await h.setLimit(k, { concurrency: 3 });
+      for (const holder of ['first', 'second', 'third'])
+        expect(await h.flow.enter([k], holder, 60_000)).toBeUndefined();
+      await h.setLimit(k, { concurrency: 1 });
+      expect(await h.flow.enter([k], 'third', 60_000)).toMatchObject({ key: k, limit: 1 });
+      expect(await h.flow.enter([k], 'second', 60_000)).toMatchObject({ key: k, limit: 1 });
+      expect(await h.flow.enter([k], 'first', 60_000)).toBeUndefined();
+      expect(await h.inUse(k)).toBe(1);
+    });
+
+    it('is all or nothing over several keys, and has no limit on a key without one', async () => {
+      const h = harness();
+      const [a, b, free] = [key(), key(), key()];
+      await h.setLimit(a, { concurrency: 5 });
+      await h.setLimit(b, { concurrency: 1 });
+      expect(await h.flow.enter([b], 'holder', 60_000)).toBeUndefined();
+      expect(await h.flow.enter([a, b], 'other', 60_000)).toMatchObject({ key: b });
+      expect(await h.inUse(a)).toBe(0);
+      for (let i = 0; i < 20; i += 1) expect(await h.flow.enter([free], `h${i}`, 60_000)).toBeUndefined();
+    });
+
+    it("frees a slot whose lease was not renewed (a dead worker's)", async () => {
+      const h = harness();
+      const k = key();
+      await h.setLimit(k, { concurrency: 1 });
+      expect(await h.flow.enter([k], 'dead', 300)).toBeUndefined();
+      expect(await h.flow.enter([k], 'alive', 60_000)).toBeDefined();
+      await h.expire(300);
+      expect(await h.flow.enter([k], 'alive', 60_000)).toBeUndefined();
+    });
+
+    it("spaces requests under a key's rate", async () => {
+      const h = harness();
+      const k = key();
+      await h.setLimit(k, { ratePerSecond: 1 });
+      expect(await h.flow.reserve([k])).toBe(0);
+      const wait = await h.flow.reserve([k]);
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(1000);
+      expect(await h.flow.reserve([key()])).toBe(0);
     });
   });
 }
