@@ -11,6 +11,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll } from 'vitest';
 import { MysqlTaskRepository, PUSH_COLLECTOR } from '../../functions/collect/src/adapters/engine-tasks.mysql';
 import { RedisControlFlags, RedisRateLimiter } from '../../functions/collect/src/adapters/flow.redis';
+import { RedisFlowControl } from '../../functions/collect/src/adapters/flow-control.redis';
+import { FlowLimits } from '../../functions/collect/src/adapters/flow-limits.mysql';
 import type { TreeWrite } from '../../functions/collect/src/adapters/page-stores';
 import {
   engineMessageSchema,
@@ -23,6 +25,7 @@ import {
   CONTRACT_ROUTE,
   controlFlagsContract,
   eventLogContract,
+  flowControlContract,
   pageStoreContract,
   rateLimiterContract,
   shardQueueContract,
@@ -129,6 +132,19 @@ taskRepositoryContract('MySQL + RabbitMQ', () => {
 controlFlagsContract('Redis', () => new RedisControlFlags(env.redis));
 rateLimiterContract('Redis', () => new RedisRateLimiter(env.redis));
 eventLogContract('MongoDB', () => new TaskEvents(env.mongo));
+flowControlContract('Redis (limits from MySQL)', () => {
+  const flow = new RedisFlowControl(env.redis, 0);
+  const limits = new FlowLimits(env.db, env.redis);
+  return {
+    flow,
+    setLimit: async (key, limit) => void (await limits.put(key, limit)),
+    inUse: (key) => flow.inUse(key),
+    expire: async (ms) => {
+      const until = Date.now() + ms + 50;
+      await waitFor('the leases to run out', async () => Date.now() >= until || undefined, ms + 5000, 20);
+    },
+  };
+});
 shardQueueContract('RabbitMQ', () => ({
   queue: rabbitQueue(),
   take: (route, ms) => take(route, ms),

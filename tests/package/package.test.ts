@@ -37,6 +37,7 @@ describe('serverless package for AWS', () => {
     expect(fns.map((f) => f.Properties.FunctionName).sort()).toEqual([
       'collect-prod-addImportPart',
       'collect-prod-commitImport',
+      'collect-prod-flowApi',
       'collect-prod-getTestcase',
       'collect-prod-getTestcaseTree',
       'collect-prod-importChunk',
@@ -58,7 +59,7 @@ describe('serverless package for AWS', () => {
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(21);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(22);
   });
 
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
@@ -116,6 +117,10 @@ describe('serverless package for AWS', () => {
         'POST /api/testcase/imports/{id}/parts',
         'POST /api/testcase/imports/{id}/commit',
         'GET /api/collectors',
+        'GET /api/flow',
+        'GET /api/flow/{key}',
+        'PUT /api/flow/{key}',
+        'DELETE /api/flow/{key}',
         'POST /api/jobs',
         'GET /api/jobs',
         'GET /api/jobs/{id}',

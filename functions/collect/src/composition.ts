@@ -7,6 +7,8 @@ import type { Pool } from 'mysql2/promise';
 import { CaseStore } from './adapters/case-store.mongo';
 import { MysqlTaskRepository } from './adapters/engine-tasks.mysql';
 import { RedisControlFlags, RedisRateLimiter } from './adapters/flow.redis';
+import { RedisFlowControl } from './adapters/flow-control.redis';
+import { FlowLimits } from './adapters/flow-limits.mysql';
 import { ImportPageStore } from './adapters/import-pages';
 import { ImportStaging } from './adapters/import-staging.mysql';
 import { TreePageStores, type TreeWrite } from './adapters/page-stores';
@@ -19,13 +21,14 @@ import { TreeRunLifecycle } from './adapters/tree-lifecycle';
 import { TreePageStore } from './adapters/tree-pages';
 import { TreeStore } from './adapters/tree-store.mysql';
 import type { ChunkDeps } from './app/chunk-deps';
+import type { FlowDeps } from './app/flow';
 import type { ImportDeps } from './app/submit-import';
 import { MongoSnapshotWriter } from './app/tree-snapshot';
 import { pushImportCollector } from './collectors/push-import';
 import { type CollectorSet, collectorRegistry, type TreeCollector } from './collectors/registry';
 import { type Config, loadConfig } from './config';
 
-export interface Services extends ImportDeps, ChunkDeps {
+export interface Services extends ImportDeps, ChunkDeps, FlowDeps {
   treeMaxNodes: number;
   /** The collection engine, wired to MySQL, RabbitMQ, MongoDB and Redis. */
   engine: EngineDeps<TreeWrite>;
@@ -51,6 +54,7 @@ export function buildServices(config: Config, clients: Clients): Services {
   const events = new TaskEvents(mongo);
   const snapshots = new MongoSnapshotWriter(db, mongo);
   const collectors = collectorRegistry(config);
+  const flowControl = new RedisFlowControl(clients.redis);
   const queue = new RabbitShardQueue(
     clients.channel,
     topology(config.AMQP_PREFIX),
@@ -79,6 +83,8 @@ export function buildServices(config: Config, clients: Clients): Services {
     ),
     events,
     limiter: new RedisRateLimiter(clients.redis),
+    flow: flowControl,
+    flowKeys: flowKeysOf,
     flags: new RedisControlFlags(clients.redis),
     clock: systemClock,
     collectorOf: (task: Task) => {
@@ -106,7 +112,21 @@ export function buildServices(config: Config, clients: Clients): Services {
     treeMaxNodes: config.TREE_MAX_NODES,
     engine,
     collectors,
+    flowControl,
+    flowLimits: new FlowLimits(db, clients.redis),
   };
+}
+
+/**
+ * The flow keys a task's shards run under: its tenant, its job, and the host of its source
+ * (`settings.baseUrl`), so limits can be set per tenant, per job and per source host.
+ */
+export function flowKeysOf(task: Task): string[] {
+  const keys = [`tenant:${task.tenantId}`];
+  if (task.jobId) keys.push(`job:${task.jobId}`);
+  const baseUrl = (task.settings as { baseUrl?: unknown } | null)?.baseUrl;
+  if (typeof baseUrl === 'string' && URL.canParse(baseUrl)) keys.push(`host:${new URL(baseUrl).host}`);
+  return keys;
 }
 
 let services: Promise<Services> | undefined;

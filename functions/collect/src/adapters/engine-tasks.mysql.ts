@@ -32,6 +32,7 @@ export function toTask(r: RowDataPacket): Task {
     tenantId: r.tenant_id,
     collector: r.collector ?? PUSH_COLLECTOR,
     collectorVersion: r.collector_version ?? null,
+    jobId: r.job_id ?? null,
     source: r.source,
     mode: r.mode,
     state: r.state,

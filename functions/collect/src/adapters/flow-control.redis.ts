@@ -1,0 +1,163 @@
+import type { FlowControl, FlowLimit, FlowRefusal } from '@collect/core';
+import type { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+
+/** Where the limits are published for the workers: a hash of key → limit, and a version. */
+export const FLOW_LIMITS = 'flow/limits';
+export const FLOW_VERSION = 'flow/version';
+const slotsOf = (key: string) => `flow/slots/${key}`;
+const leasesOf = (key: string) => `flow/leases/${key}`;
+
+/**
+ * Takes a holder's slots under every limited key, or none (all or nothing), in one script so
+ * no two workers interleave: hand-written Lua because no limiter library has leases that a
+ * lowered limit takes back from the latest holders first. Per key, `slots` holds each holder
+ * with the time it arrived and `leases` with the time its lease ends; ended leases are dropped
+ * first. A holder keeps its slot while fewer than `limit` holders arrived before it. The time
+ * is Redis's, so workers' clocks do not matter.
+ * KEYS: slots_1, leases_1, … ; ARGV: holder, leaseMs, n, limit_1 … limit_n.
+ * Returns 0, or the 1-based index of the key that refused.
+ */
+const ENTER = `
+local holder = ARGV[1]
+local leaseMs = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, n do
+  local limit = tonumber(ARGV[3 + i])
+  local slots, leases = KEYS[2 * i - 1], KEYS[2 * i]
+  for _, h in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now)) do
+    redis.call('ZREM', slots, h)
+    redis.call('ZREM', leases, h)
+  end
+  local since = redis.call('ZSCORE', slots, holder)
+  local ahead
+  if since then
+    ahead = redis.call('ZCOUNT', slots, '-inf', '(' .. since)
+    for _, h in ipairs(redis.call('ZRANGEBYSCORE', slots, since, since)) do
+      if h < holder then ahead = ahead + 1 end
+    end
+  else
+    ahead = redis.call('ZCARD', slots)
+  end
+  if ahead >= limit then
+    for j = 1, n do
+      redis.call('ZREM', KEYS[2 * j - 1], holder)
+      redis.call('ZREM', KEYS[2 * j], holder)
+    end
+    return i
+  end
+end
+for i = 1, n do
+  redis.call('ZADD', KEYS[2 * i - 1], 'NX', now, holder)
+  redis.call('ZADD', KEYS[2 * i], now + leaseMs, holder)
+  redis.call('PEXPIRE', KEYS[2 * i - 1], leaseMs * 2)
+  redis.call('PEXPIRE', KEYS[2 * i], leaseMs * 2)
+end
+return 0
+`;
+
+/** Drops ended leases of a key and answers how many hold a slot. */
+const IN_USE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
+  redis.call('ZREM', KEYS[1], h)
+  redis.call('ZREM', KEYS[2], h)
+end
+return redis.call('ZCARD', KEYS[1])
+`;
+
+/** How often a worker asks whether the limits changed (a change is in force within this). */
+const LIMITS_CHECK_MS = 500;
+
+/**
+ * Flow control on Redis, shared by every worker. Limits are read from the published hash and
+ * cached in the worker, checked against the version at most every LIMITS_CHECK_MS. Rates use
+ * rate-limiter-flexible (a well-kept limiter): `ratePerSecond` requests a second, `burst` of
+ * them at once at most (a window of burst / rate seconds).
+ */
+export class RedisFlowControl implements FlowControl {
+  private limits = new Map<string, FlowLimit>();
+  private version: string | null | undefined;
+  private checkedAt = 0;
+  private readonly limiters = new Map<string, RateLimiterRedis>();
+
+  constructor(
+    private readonly redis: Redis,
+    /** How often the published version is checked (tests: 0, every call). */
+    private readonly checkEveryMs = LIMITS_CHECK_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The limits in force (refreshed when the published version moved). */
+  async current(): Promise<ReadonlyMap<string, FlowLimit>> {
+    if (this.version !== undefined && this.now() - this.checkedAt < this.checkEveryMs) return this.limits;
+    const version = await this.redis.get(FLOW_VERSION);
+    this.checkedAt = this.now();
+    if (version !== this.version) {
+      const all = await this.redis.hgetall(FLOW_LIMITS);
+      this.limits = new Map(Object.entries(all).map(([k, v]) => [k, JSON.parse(v) as FlowLimit]));
+      this.version = version;
+    }
+    return this.limits;
+  }
+
+  async enter(keys: readonly string[], holder: string, leaseMs: number): Promise<FlowRefusal | undefined> {
+    const limits = await this.current();
+    const limited = keys.filter((k) => limits.get(k)?.concurrency !== undefined);
+    if (limited.length === 0) return undefined;
+    const refused = (await this.redis.eval(
+      ENTER,
+      limited.length * 2,
+      ...limited.flatMap((k) => [slotsOf(k), leasesOf(k)]),
+      holder,
+      Math.max(1, Math.round(leaseMs)),
+      limited.length,
+      ...limited.map((k) => limits.get(k)?.concurrency as number),
+    )) as number;
+    if (refused === 0) return undefined;
+    const key = limited[refused - 1] as string;
+    return { key, reason: 'concurrency', limit: limits.get(key)?.concurrency as number };
+  }
+
+  async leave(keys: readonly string[], holder: string): Promise<void> {
+    const m = this.redis.multi();
+    for (const k of keys) m.zrem(slotsOf(k), holder).zrem(leasesOf(k), holder);
+    await m.exec();
+  }
+
+  async inUse(key: string): Promise<number> {
+    return Number(await this.redis.eval(IN_USE, 2, slotsOf(key), leasesOf(key)));
+  }
+
+  async reserve(keys: readonly string[]): Promise<number> {
+    const limits = await this.current();
+    let wait = 0;
+    for (const k of keys) {
+      const limit = limits.get(k);
+      if (!limit?.ratePerSecond) continue;
+      try {
+        await this.limiter(limit.ratePerSecond, limit.burst).consume(k, 1);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        wait = Math.max(wait, Math.max(1, err.msBeforeNext));
+      }
+    }
+    return wait;
+  }
+
+  private limiter(rate: number, burst?: number): RateLimiterRedis {
+    // A window of `burst` requests that refills at `rate` a second; without a burst, one second.
+    const points = Math.max(1, Math.floor(burst ?? Math.max(1, rate)));
+    const duration = Math.max(1, Math.ceil(points / rate));
+    const id = `${points}/${duration}`;
+    let l = this.limiters.get(id);
+    if (!l) {
+      l = new RateLimiterRedis({ storeClient: this.redis, keyPrefix: `flow/rate/${id}`, points, duration });
+      this.limiters.set(id, l);
+    }
+    return l;
+  }
+}

@@ -1,0 +1,112 @@
+import { badRequest, isUuid, notFound, ProblemList, TENANT_ID_RE } from '@collect/common';
+import type { FlowLimit } from '@collect/core';
+import { z } from 'zod';
+import type { RedisFlowControl } from '../adapters/flow-control.redis';
+import type { FlowLimits, StoredFlowLimit } from '../adapters/flow-limits.mysql';
+
+export interface FlowDeps {
+  flowLimits: FlowLimits;
+  flowControl: RedisFlowControl;
+}
+
+/**
+ * The flow keys: `function:{name}` (a consumer function's concurrency: the bridge applies it
+ * locally, reserved concurrency on AWS), `job:{id}`, `tenant:{id}` and `host:{source host}`.
+ */
+const KEY = new RegExp(
+  [
+    '^function:[A-Za-z0-9_-]{1,64}$',
+    '^job:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+    `^tenant:${TENANT_ID_RE.source.replace(/^\^|\$$/g, '')}$`,
+    '^host:[a-z0-9.-]{1,253}(:[0-9]{1,5})?$',
+  ].join('|'),
+);
+
+export const flowBodySchema = z
+  .strictObject({
+    /** Shards (or invocations, for `function:`) at once; 0 holds everything under the key. */
+    concurrency: z.number().int().min(0).max(10_000).optional(),
+    ratePerSecond: z.number().positive().max(100_000).optional(),
+    burst: z.number().int().min(1).max(100_000).optional(),
+  })
+  .refine((b) => b.concurrency !== undefined || b.ratePerSecond !== undefined, {
+    message: 'say concurrency, ratePerSecond or both',
+    path: ['concurrency'],
+  })
+  .refine((b) => b.burst === undefined || b.ratePerSecond !== undefined, {
+    message: 'a burst needs a ratePerSecond',
+    path: ['burst'],
+  });
+
+function checkedKey(raw: string): string {
+  let key: string;
+  try {
+    key = decodeURIComponent(raw);
+  } catch {
+    key = raw;
+  }
+  if (!KEY.test(key) || (key.startsWith('job:') && !isUuid(key.slice(4))))
+    throw badRequest('not a flow key', [
+      {
+        path: 'key',
+        message:
+          'must be function:{name}, job:{job id}, tenant:{tenant id} or host:{host[:port]} (lower-case host)',
+        code: 'invalid_key',
+      },
+    ]);
+  return key;
+}
+
+const view = async (deps: FlowDeps, l: StoredFlowLimit) => ({
+  key: l.key,
+  limit: {
+    concurrency: l.concurrency ?? null,
+    ratePerSecond: l.ratePerSecond ?? null,
+    burst: l.burst ?? null,
+  },
+  inUse: { concurrency: l.key.startsWith('function:') ? null : await deps.flowControl.inUse(l.key) },
+  version: l.version,
+  updatedAt: l.updatedAt,
+});
+
+/** `PUT /api/flow/{key}`: in force on every worker within a second. Every problem in one 400. */
+export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
+  const problems = new ProblemList();
+  let key: string | undefined;
+  try {
+    key = checkedKey(rawKey);
+  } catch (err) {
+    for (const d of (err as { details?: { path: string; message: string; code?: string }[] }).details ?? [])
+      problems.add(d.path, d.message, d.code);
+  }
+  const parsed = flowBodySchema.safeParse(body);
+  if (!parsed.success) problems.addZod('', parsed.error);
+  if (!key || !parsed.success || problems.total > 0)
+    throw badRequest(`the flow limit has ${problems.total} problem(s)`, problems.items);
+  const limit: FlowLimit = parsed.data;
+  return view(deps, await deps.flowLimits.put(key, limit));
+}
+
+export async function getFlow(deps: FlowDeps, rawKey: string) {
+  const key = checkedKey(rawKey);
+  const l = await deps.flowLimits.get(key);
+  if (!l) {
+    // No limit, but slots may still be held (a limit deleted while shards ran): say so.
+    return {
+      key,
+      limit: null,
+      inUse: { concurrency: key.startsWith('function:') ? null : await deps.flowControl.inUse(key) },
+    };
+  }
+  return view(deps, l);
+}
+
+export async function listFlow(deps: FlowDeps) {
+  return { items: await Promise.all((await deps.flowLimits.list()).map((l) => view(deps, l))) };
+}
+
+export async function deleteFlow(deps: FlowDeps, rawKey: string) {
+  const key = checkedKey(rawKey);
+  if (!(await deps.flowLimits.delete(key))) throw notFound(`flow limit "${key}"`);
+  return { key, limit: null };
+}
