@@ -17,6 +17,9 @@ export type Send = (status: number, body: unknown, headers?: Record<string, stri
 export abstract class FakeHttpSource {
   readonly requests: { api: string; at: number }[] = [];
   latencyMs = 0;
+  /** Requests being answered now, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   /** Called before each request is answered; a fault returned is the answer. */
   fault: (api: string, params: URLSearchParams) => Fault | undefined = () => undefined;
   /** Called once a request is parsed (to mutate the data mid-run, say). */
@@ -44,6 +47,11 @@ export abstract class FakeHttpSource {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { api, params, logged } = this.parse(new URL(req.url ?? '/', 'http://x'));
     this.requests.push({ api: logged, at: Date.now() });
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    res.on('close', () => {
+      this.inFlight -= 1;
+    });
     this.onRequest(api);
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     const send: Send = (status, body, headers = {}) => {

@@ -1,0 +1,122 @@
+import { decodeBody, topology } from '@collect/common';
+import { runShard } from '@collect/core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { engineMessageSchema } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
+import { deleteFlow, getFlow, listFlow, putFlow } from '../../functions/collect/src/app/flow';
+import { startRun, taskLogs } from '../../functions/collect/src/app/runs';
+import { flowKeysOf } from '../../functions/collect/src/composition';
+import { engineDriver } from '../support/engine-driver';
+import { FakeTreeSource } from '../support/fake-tree-source';
+import { liveTree } from '../support/stores';
+import { createTestEnv, type TestEnv } from '../support/test-env';
+
+let env: TestEnv;
+let src: FakeTreeSource;
+const tenant = 'flow-tenant';
+
+beforeAll(async () => {
+  env = await createTestEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(async () => {
+  src = new FakeTreeSource();
+  await src.start();
+});
+afterEach(async () => {
+  await src.stop();
+  for (const l of (await listFlow(env.services)).items) await deleteFlow(env.services, l.key);
+});
+
+const hostKey = () => `host:${new URL(src.baseUrl).host}`;
+
+describe('flow limits over the API', () => {
+  it('sets, reads (with what is in use), lists and deletes a limit; every problem in one 400', async () => {
+    const key = hostKey();
+    const set = await putFlow(env.services, encodeURIComponent(key), {
+      concurrency: 2,
+      ratePerSecond: 50,
+      burst: 10,
+    });
+    expect(set).toMatchObject({
+      key,
+      limit: { concurrency: 2, ratePerSecond: 50, burst: 10 },
+      inUse: { concurrency: 0 },
+    });
+    expect(await getFlow(env.services, key)).toMatchObject({ key, limit: { concurrency: 2 } });
+    expect((await listFlow(env.services)).items.map((l) => l.key)).toEqual([key]);
+    const later = await putFlow(env.services, key, { concurrency: 1 });
+    expect(later.version).toBeGreaterThan(set.version);
+    expect(later.limit).toEqual({ concurrency: 1, ratePerSecond: null, burst: null });
+
+    const err = await putFlow(env.services, 'disk:c', { concurrency: -1, burst: 3, extra: true }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ status: 400 });
+    expect((err as { details: { path: string }[] }).details.map((p) => p.path).sort()).toEqual(
+      ['burst', 'concurrency', 'extra', 'key'].sort(),
+    );
+    await expect(putFlow(env.services, 'tenant:acme', {})).rejects.toMatchObject({ status: 400 });
+    await expect(putFlow(env.services, 'job:not-a-uuid', { concurrency: 1 })).rejects.toMatchObject({
+      status: 400,
+    });
+    expect((await listFlow(env.services)).items).toHaveLength(1);
+
+    expect(await deleteFlow(env.services, key)).toEqual({ key, limit: null });
+    await expect(deleteFlow(env.services, key)).rejects.toMatchObject({ status: 404 });
+    expect(await getFlow(env.services, key)).toMatchObject({ key, limit: null, inUse: { concurrency: 0 } });
+  });
+});
+
+describe('flow limits on a run', () => {
+  it("runs a run's shards under its tenant, job and source host", () => {
+    expect(
+      flowKeysOf({
+        tenantId: 'acme',
+        jobId: '00000000-0000-4000-8000-000000000001',
+        settings: { baseUrl: 'https://Tree.Example:8443/api' },
+      } as never),
+    ).toEqual(['tenant:acme', 'job:00000000-0000-4000-8000-000000000001', 'host:tree.example:8443']);
+    expect(flowKeysOf({ tenantId: 'acme', settings: {} } as never)).toEqual(['tenant:acme']);
+  });
+
+  it('never has more requests at the source than its host limit, whatever runs at once, and ends exact', async () => {
+    for (let i = 0; i < 4; i += 1) {
+      src.addDirectory(`d${i}`, `Directory ${i}`);
+      for (let k = 0; k < 3; k += 1) src.addCase(`c${i}.${k}`, `d${i}`, `Case ${i}.${k}`);
+    }
+    src.latencyMs = 30;
+    await putFlow(env.services, hostKey(), { concurrency: 1 });
+    const d = engineDriver(env, tenant);
+    const { taskId } = await startRun(env.services, tenant, {
+      collector: 'http-tree',
+      source: 'flow-host',
+      mode: 'FULL',
+      settings: src.settings(),
+      strategy: { shards: 4, pageSize: 1 },
+    });
+    await d.step(); // the plan
+    src.maxInFlight = 0;
+    // Four workers take the four shard messages at once.
+    const t = topology(env.config.AMQP_PREFIX);
+    const messages = [];
+    for (let i = 0; i < 4; i += 1) {
+      const m = await env.channel.get(t.queue('http-tree@1'), { noAck: true });
+      if (m === false) throw new Error('a shard message is missing');
+      messages.push(
+        engineMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm'))),
+      );
+    }
+    const outcomes = await Promise.all(
+      messages.map((m) => runShard(env.services.engine, m, { deadline: Date.now() + 60_000 })),
+    );
+    expect(outcomes.filter((o) => o === 'busy').length).toBeGreaterThanOrEqual(1);
+    await d.runUntil('the run to complete', async () => (await d.view(taskId)).state === 'COMPLETED', 60_000);
+    expect(src.maxInFlight).toBe(1);
+    expect(await liveTree(env.db, 'flow-host', tenant)).toHaveLength(4 + 12);
+    const logs = await taskLogs(env.services, tenant, taskId, { limit: 500 });
+    expect(JSON.stringify(logs)).toContain('shard.flow-wait');
+    expect(await getFlow(env.services, hostKey())).toMatchObject({ inUse: { concurrency: 0 } });
+  });
+});
