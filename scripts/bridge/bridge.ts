@@ -37,6 +37,13 @@ export interface RunningBridge {
   readonly summary: string;
   /** Invocations in flight, per function name. */
   inFlight(): Record<string, number>;
+  /** The concurrency limit in force per function name. */
+  limits(): Record<string, number>;
+  /**
+   * Applies runtime limits by function key (`runShardTestrail1`); a function without one goes
+   * back to its own `reservedConcurrency`.
+   */
+  setLimits(limits: ReadonlyMap<string, number>): void;
   /**
    * Stops consuming, waits up to `timeoutMs` (default 30000) for invocations in flight, closes.
    * Idempotent.
@@ -98,9 +105,20 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
 
   const summary = describeTargets(options.functions, consumers);
   logger.info(summary);
+  const byKey = new Map(options.functions.map((fn) => [fn.functionKey, gates.get(fn.functionName)]));
   return {
     summary,
     inFlight: () => Object.fromEntries([...gates].map(([name, gate]) => [name, gate.inFlight])),
+    limits: () => Object.fromEntries([...gates].map(([name, gate]) => [name, gate.limit])),
+    setLimits: (limits) => {
+      for (const [key, gate] of byKey) {
+        const limit = limits.get(key) ?? gate?.configured;
+        if (gate && limit !== undefined && limit !== gate.limit) {
+          gate.setLimit(limit);
+          logger.info(`${key}: concurrency ${limit}${limits.has(key) ? ' (flow limit)' : ''}`);
+        }
+      }
+    },
     stop,
   };
 }

@@ -5,7 +5,9 @@
  * bounds the function, not each queue.
  */
 export class ConcurrencyGate {
-  readonly limit: number;
+  /** The limit the function declares (`reservedConcurrency`, or its override). */
+  readonly configured: number;
+  #limit: number;
   #inFlight = 0;
   readonly #listeners = new Set<() => void>();
 
@@ -13,7 +15,25 @@ export class ConcurrencyGate {
   constructor(limit: number) {
     if (!Number.isInteger(limit) || limit < 1)
       throw new RangeError(`concurrency must be an integer >= 1, got ${limit}`);
-    this.limit = limit;
+    this.configured = limit;
+    this.#limit = limit;
+  }
+
+  /** The limit in force now (a flow limit `function:{name}` changes it at runtime). */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /**
+   * Changes the limit at runtime (0 holds every new invocation). Invocations in flight finish;
+   * a lower limit only stops new ones, a higher one wakes the consumers to start more at once.
+   */
+  setLimit(limit: number): void {
+    if (!Number.isInteger(limit) || limit < 0)
+      throw new RangeError(`concurrency must be an integer >= 0, got ${limit}`);
+    const raised = limit > this.#limit;
+    this.#limit = limit;
+    if (raised) for (const listener of this.#listeners) listener();
   }
 
   /** Invocations currently holding a slot. */
@@ -23,12 +43,12 @@ export class ConcurrencyGate {
 
   /** Takes a slot if one is free; never waits, so callers stay synchronous and cannot overshoot. */
   tryAcquire(): boolean {
-    if (this.#inFlight >= this.limit) return false;
+    if (this.#inFlight >= this.#limit) return false;
     this.#inFlight += 1;
     return true;
   }
 
-  /** Frees a slot and wakes every subscriber so buffered messages are dispatched. */
+  /** Frees a slot and wakes every subscriber so buffered messages are dispatched (if one is free). */
   release(): void {
     if (this.#inFlight === 0) throw new Error('ConcurrencyGate.release without acquire');
     this.#inFlight -= 1;

@@ -46,8 +46,9 @@
  */
 import { startBridge } from './bridge';
 import { loadServiceConfig } from './config-loader';
+import { watchFunctionLimits } from './flow-watcher';
 import { consoleLogger, redactUrl } from './log';
-import { extractBridgeFunctions } from './service-config';
+import { extractBridgeFunctions, parseIntSetting } from './service-config';
 import { readBridgeSettings } from './settings';
 
 async function main(): Promise<void> {
@@ -77,6 +78,17 @@ async function main(): Promise<void> {
     unavailableMaxDelayMs: settings.unavailableMaxDelayMs,
   });
 
+  // Flow limits `function:{key}` (PUT /api/flow/function:…) change the bridge's concurrency at
+  // runtime, as PutFunctionConcurrency changes a function's reserved concurrency on AWS.
+  const watcher = watchFunctionLimits({
+    redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379/0',
+    prefix: process.env.REDIS_PREFIX ?? 'collect:',
+    everyMs: parseIntSetting(process.env.BRIDGE_FLOW_CHECK_MS || '250', 'BRIDGE_FLOW_CHECK_MS', 10),
+    apply: (limits) => bridge.setLimits(limits),
+    onError: (err) =>
+      consoleLogger.error({ msg: 'flow limits unreadable; keeping the current ones', error: String(err) }),
+  });
+
   let signalled = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     // A second signal means "now": skip the drain (unacked messages return to the queue anyway).
@@ -85,6 +97,7 @@ async function main(): Promise<void> {
     consoleLogger.info(
       `${signal}: stopping (waiting up to ${settings.shutdownTimeoutMs} ms for invocations)`,
     );
+    void watcher.stop();
     bridge.stop(settings.shutdownTimeoutMs).then(
       () => {
         consoleLogger.info('stopped');

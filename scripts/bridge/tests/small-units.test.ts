@@ -16,6 +16,30 @@ describe('ConcurrencyGate', () => {
     expect(gate.tryAcquire()).toBe(true);
     expect(() => new ConcurrencyGate(0)).toThrow(RangeError);
   });
+
+  it('changes its limit at runtime: lower stops new invocations only, higher wakes the consumers', () => {
+    const gate = new ConcurrencyGate(2);
+    let woken = 0;
+    gate.onRelease(() => woken++);
+    expect([gate.tryAcquire(), gate.tryAcquire()]).toEqual([true, true]);
+    gate.setLimit(1);
+    expect(woken).toBe(0);
+    gate.release();
+    expect(gate.tryAcquire()).toBe(false);
+    gate.setLimit(0);
+    gate.release();
+    expect(gate.tryAcquire()).toBe(false);
+    gate.setLimit(3);
+    expect(woken).toBe(3);
+    expect([gate.tryAcquire(), gate.tryAcquire(), gate.tryAcquire(), gate.tryAcquire()]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+    expect(gate.configured).toBe(2);
+    expect(() => gate.setLimit(-1)).toThrow(RangeError);
+  });
 });
 
 describe('AMQP URLs', () => {

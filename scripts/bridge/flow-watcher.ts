@@ -1,0 +1,68 @@
+import { Redis } from 'ioredis';
+
+/** What the platform publishes for its workers (see functions/collect/src/adapters/flow-control.redis.ts). */
+const FLOW_LIMITS = 'flow/limits';
+const FLOW_VERSION = 'flow/version';
+
+export interface FlowWatcher {
+  stop(): Promise<void>;
+}
+
+/**
+ * Applies the flow limits `function:{key}` to the bridge at runtime: every `everyMs` it reads
+ * the published version, and when it moved, every function's limit (`undefined` = back to the
+ * function's own). Redis unreachable: the limits in force stay, and it tries again.
+ *
+ * @param apply - called with each function key's concurrency limit, or undefined for none
+ */
+export function watchFunctionLimits(options: {
+  redisUrl: string;
+  prefix: string;
+  everyMs: number;
+  apply: (limits: ReadonlyMap<string, number>) => void;
+  onError?: (err: unknown) => void;
+}): FlowWatcher {
+  const redis = new Redis(options.redisUrl, {
+    keyPrefix: options.prefix,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  });
+  redis.on('error', () => undefined);
+  let version: string | null | undefined;
+  let stopped = false;
+  let failing = false;
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    try {
+      if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
+      const now = await redis.get(FLOW_VERSION);
+      if (now !== version) {
+        const all = await redis.hgetall(FLOW_LIMITS);
+        const limits = new Map<string, number>();
+        for (const [key, raw] of Object.entries(all)) {
+          if (!key.startsWith('function:')) continue;
+          const concurrency = (JSON.parse(raw) as { concurrency?: unknown }).concurrency;
+          if (typeof concurrency === 'number') limits.set(key.slice('function:'.length), concurrency);
+        }
+        options.apply(limits);
+        version = now;
+      }
+      failing = false;
+    } catch (err) {
+      // Said once per outage, not every check.
+      if (!failing) options.onError?.(err);
+      failing = true;
+    } finally {
+      if (!stopped) timer = setTimeout(() => void check(), options.everyMs);
+    }
+  };
+  void check();
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      redis.disconnect();
+    },
+  };
+}

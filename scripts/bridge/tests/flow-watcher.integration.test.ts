@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../tests/support/wait';
+import { watchFunctionLimits } from '../flow-watcher';
+
+const prefix = `bridge_${randomBytes(4).toString('hex')}:`;
+const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0', { keyPrefix: prefix });
+
+afterAll(async () => {
+  await redis.del('flow/limits', 'flow/version');
+  await redis.quit();
+});
+
+async function publish(limits: Record<string, unknown>) {
+  const m = redis.multi().del('flow/limits');
+  if (Object.keys(limits).length > 0)
+    m.hset('flow/limits', Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, JSON.stringify(v)])));
+  await m.incr('flow/version').exec();
+}
+
+describe('the bridge watching flow limits', () => {
+  it("applies each function's concurrency as it is published, and none once it is deleted", async () => {
+    const seen: ReadonlyMap<string, number>[] = [];
+    await publish({ 'function:runShardTestrail1': { concurrency: 1 }, 'host:x': { concurrency: 9 } });
+    const watcher = watchFunctionLimits({
+      redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0',
+      prefix,
+      everyMs: 20,
+      apply: (limits) => seen.push(limits),
+    });
+    try {
+      await waitFor('the first limits', async () => seen.length >= 1 || undefined);
+      expect([...(seen.at(-1) ?? [])]).toEqual([['runShardTestrail1', 1]]);
+      await publish({
+        'function:runShardTestrail1': { concurrency: 4 },
+        'function:importChunk': { concurrency: 0 },
+      });
+      await waitFor('the change', async () => seen.length >= 2 || undefined);
+      expect(Object.fromEntries(seen.at(-1) ?? [])).toEqual({ runShardTestrail1: 4, importChunk: 0 });
+      await publish({});
+      await waitFor('the deletion', async () => seen.length >= 3 || undefined);
+      expect(seen.at(-1)?.size).toBe(0);
+    } finally {
+      await watcher.stop();
+    }
+  });
+});
