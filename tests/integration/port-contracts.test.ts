@@ -143,6 +143,7 @@ flowControlContract('Redis (limits from MySQL)', () => {
       const until = Date.now() + ms + 50;
       await waitFor('the leases to run out', async () => Date.now() >= until || undefined, ms + 5000, 20);
     },
+    adapted: (key) => flow.adaptedRate(key),
   };
 });
 shardQueueContract('RabbitMQ', () => ({

@@ -4,6 +4,7 @@ export * from './engine/deps';
 export * from './engine/plan-task';
 export * from './engine/run-shard';
 export * from './engine/settle';
+export * from './flow-adapt';
 export * from './model';
 export * from './planner';
 export * from './ports';

@@ -3,6 +3,8 @@
  * tests) implement them; no port names a driver, a connection or a transaction. Where one unit
  * of work must be atomic, the port says so and the adapter makes it one transaction.
  */
+
+import type { AdaptSignal } from './flow-adapt';
 import type {
   ControlRequest,
   PlanMessage,
@@ -219,6 +221,11 @@ export interface FlowControl {
   leave(keys: readonly string[], holder: string): Promise<void>;
   /** Takes one request under every key's rate and answers 0, or how long to wait first. */
   reserve(keys: readonly string[]): Promise<number>;
+  /**
+   * What a source's answer says of its keys' rates (see flow-adapt.ts): `slow-down` (429, 503)
+   * halves the adaptive keys' rates, `ok` (a page answered) gives a little back.
+   */
+  adapt(keys: readonly string[], signal: AdaptSignal): Promise<void>;
 }
 
 /**

@@ -75,5 +75,6 @@ flowControlContract('memory', () => {
     expire: async (ms) => {
       clock.t += ms;
     },
+    adapted: async (key) => flow.adapted.get(key),
   };
 });

@@ -604,4 +604,25 @@ describe('flow limits across workers', () => {
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     expect(gaps.every((g) => g >= 500)).toBe(true);
   });
+
+  it("halves the source host's rate on a 429 for every worker, and gives it back page by page", async () => {
+    let failed = false;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 4,
+      onFetch: () => {
+        if (!failed) {
+          failed = true;
+          throw httpError(429, 100);
+        }
+      },
+    });
+    const env = engine(c);
+    const flow = withFlow(env, ['tenant:t', 'host:src']);
+    await started(env);
+    expect(await drain(env)).toEqual(['retrying', 'completed']);
+    // 10 (the default start) halved to 5, then +0.5 for each of the 4 pages answered.
+    expect(flow.adapted.get('host:src')).toBe(7);
+    expect(flow.adapted.has('tenant:t')).toBe(false);
+  });
 });

@@ -1,10 +1,20 @@
-import type { FlowControl, FlowLimit, FlowRefusal } from '@collect/core';
+import {
+  type AdaptSignal,
+  adaptRate,
+  adapts,
+  effectiveRate,
+  type FlowControl,
+  type FlowLimit,
+  type FlowRefusal,
+} from '@collect/core';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /** Where the limits are published for the workers: a hash of key → limit, and a version. */
 export const FLOW_LIMITS = 'flow/limits';
 export const FLOW_VERSION = 'flow/version';
+/** Rates adapted to sources that pushed back (key → requests a second), shared by the workers. */
+export const FLOW_ADAPTED = 'flow/adapted';
 const slotsOf = (key: string) => `flow/slots/${key}`;
 const leasesOf = (key: string) => `flow/leases/${key}`;
 
@@ -80,6 +90,7 @@ const LIMITS_CHECK_MS = 500;
  */
 export class RedisFlowControl implements FlowControl {
   private limits = new Map<string, FlowLimit>();
+  private adapted = new Map<string, number>();
   private version: string | null | undefined;
   private checkedAt = 0;
   private readonly limiters = new Map<string, RateLimiterRedis>();
@@ -94,7 +105,11 @@ export class RedisFlowControl implements FlowControl {
   /** The limits in force (refreshed when the published version moved). */
   async current(): Promise<ReadonlyMap<string, FlowLimit>> {
     if (this.version !== undefined && this.now() - this.checkedAt < this.checkEveryMs) return this.limits;
-    const version = await this.redis.get(FLOW_VERSION);
+    const [version, adapted] = await Promise.all([
+      this.redis.get(FLOW_VERSION),
+      this.redis.hgetall(FLOW_ADAPTED),
+    ]);
+    this.adapted = new Map(Object.entries(adapted).map(([k, v]) => [k, Number(v)]));
     this.checkedAt = this.now();
     if (version !== this.version) {
       const all = await this.redis.hgetall(FLOW_LIMITS);
@@ -137,15 +152,38 @@ export class RedisFlowControl implements FlowControl {
     let wait = 0;
     for (const k of keys) {
       const limit = limits.get(k);
-      if (!limit?.ratePerSecond) continue;
+      const rate = effectiveRate(limit?.ratePerSecond, this.adapted.get(k));
+      if (!rate) continue;
       try {
-        await this.limiter(limit.ratePerSecond, limit.burst).consume(k, 1);
+        await this.limiter(rate, limit?.burst).consume(k, 1);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
         wait = Math.max(wait, Math.max(1, err.msBeforeNext));
       }
     }
     return wait;
+  }
+
+  /** The adapted rate of a key now (undefined: none). */
+  async adaptedRate(key: string): Promise<number | undefined> {
+    const v = await this.redis.hget(FLOW_ADAPTED, key);
+    return v === null ? undefined : Number(v);
+  }
+
+  async adapt(keys: readonly string[], signal: AdaptSignal): Promise<void> {
+    const limits = await this.current();
+    for (const key of keys.filter(adapts)) {
+      // A good answer changes nothing unless the key is adapted (no Redis call on every page).
+      if (signal === 'ok' && !this.adapted.has(key)) continue;
+      const next = adaptRate(await this.adaptedRate(key), limits.get(key)?.ratePerSecond, signal);
+      if (next === undefined) {
+        await this.redis.hdel(FLOW_ADAPTED, key);
+        this.adapted.delete(key);
+      } else {
+        await this.redis.hset(FLOW_ADAPTED, key, String(next));
+        this.adapted.set(key, next);
+      }
+    }
   }
 
   private limiter(rate: number, burst?: number): RateLimiterRedis {

@@ -1,6 +1,6 @@
 import type { ControlRequest, Shard, ShardMessage, Task } from '../model';
 import type { Dispatch, FlowRefusal, ShardDecision, ShardView } from '../ports';
-import { decideRetry } from '../retry-policy';
+import { CollectError, decideRetry } from '../retry-policy';
 import { redact, secretValues } from '../secrets';
 import { isShardSettled, isTaskFinished } from '../states';
 import type { EngineDeps } from './deps';
@@ -274,6 +274,7 @@ export async function runShard<R>(
         });
         if (!out.owned) return 'stale';
         await deps.pages.committed(task);
+        if (deps.flow && flowKeys.length > 0) await deps.flow.adapt(flowKeys, 'ok');
         const refused = out.refused ?? [];
         const rejected = (fetched.rejected ?? 0) + refused.length;
         const reasons = [...(fetched.reasons ?? []), ...refused];
@@ -314,11 +315,18 @@ export async function runShard<R>(
           if (r !== 'continue') return r;
         }
       } catch (err) {
+        // The source pushed back: its host's rate comes down for every worker.
+        if (deps.flow && flowKeys.length > 0 && pushedBack(err))
+          await deps.flow.adapt(flowKeys, 'slow-down').catch(() => undefined);
         return handleFailure(deps, task, shard, msg, route, err);
       }
     }
   }
 }
+
+/** A source's answer asking us to slow down: 429, or 503 (overloaded). */
+const pushedBack = (err: unknown): boolean =>
+  err instanceof CollectError && (err.kind === 'rate-limited' || err.status === 429 || err.status === 503);
 
 async function recordControl<R>(
   deps: EngineDeps<R>,

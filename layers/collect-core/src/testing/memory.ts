@@ -2,6 +2,7 @@
  * In-memory adapters of every engine port, for unit tests of the engine's rules and for the
  * contract suites (which run the same checks against the real adapters).
  */
+import { type AdaptSignal, adaptRate, adapts, effectiveRate } from '../flow-adapt';
 import type { PlanMessage, Shard, ShardMessage, Task, TaskEventEntry } from '../model';
 import type {
   Checkpoint,
@@ -106,6 +107,8 @@ export class MemoryRateLimiter implements RateLimiter {
  */
 export class MemoryFlowControl implements FlowControl {
   readonly limits = new Map<string, FlowLimit>();
+  /** Adapted rates of keys whose source pushed back. */
+  readonly adapted = new Map<string, number>();
   private readonly holders = new Map<string, Map<string, { since: number; until: number }>>();
   private readonly next = new Map<string, number>();
   constructor(private readonly clock: Clock) {}
@@ -152,18 +155,26 @@ export class MemoryFlowControl implements FlowControl {
   async reserve(keys: readonly string[]): Promise<number> {
     const now = this.clock.now();
     let wait = 0;
+    const rateOf = (key: string) => effectiveRate(this.limits.get(key)?.ratePerSecond, this.adapted.get(key));
     for (const key of keys) {
-      const rate = this.limits.get(key)?.ratePerSecond;
-      if (!rate) continue;
+      if (!rateOf(key)) continue;
       const at = this.next.get(key) ?? now;
       if (at > now) wait = Math.max(wait, at - now);
     }
     if (wait > 0) return wait;
     for (const key of keys) {
-      const rate = this.limits.get(key)?.ratePerSecond;
+      const rate = rateOf(key);
       if (rate) this.next.set(key, Math.max(now, this.next.get(key) ?? now) + 1000 / rate);
     }
     return 0;
+  }
+
+  async adapt(keys: readonly string[], signal: AdaptSignal): Promise<void> {
+    for (const key of keys.filter(adapts)) {
+      const next = adaptRate(this.adapted.get(key), this.limits.get(key)?.ratePerSecond, signal);
+      if (next === undefined) this.adapted.delete(key);
+      else this.adapted.set(key, next);
+    }
   }
 }
 

@@ -412,6 +412,8 @@ export interface FlowHarness {
   inUse(key: string): Promise<number>;
   /** Lets leases of `ms` run out (the fake clock jumps; real time is waited for). */
   expire(ms: number): Promise<void>;
+  /** The rate adapted to a key's source now (undefined: none). */
+  adapted(key: string): Promise<number | undefined>;
 }
 
 export function flowControlContract(name: string, harness: () => FlowHarness): void {
@@ -464,6 +466,28 @@ export function flowControlContract(name: string, harness: () => FlowHarness): v
       expect(await h.flow.enter([k], 'alive', 60_000)).toBeDefined();
       await h.expire(300);
       expect(await h.flow.enter([k], 'alive', 60_000)).toBeUndefined();
+    });
+
+    it("halves a source host's rate when it pushes back and gives it back slowly, never above its limit", async () => {
+      const h = harness();
+      const host = `host:${freshId()}.example`;
+      const tenant = key();
+      await h.setLimit(host, { ratePerSecond: 8 });
+      await h.flow.adapt([tenant, host], 'slow-down');
+      expect(await h.adapted(host)).toBe(4);
+      expect(await h.adapted(tenant)).toBeUndefined();
+      await h.flow.adapt([host], 'slow-down');
+      expect(await h.adapted(host)).toBe(2);
+      await h.flow.adapt([host], 'ok');
+      expect(await h.adapted(host)).toBe(2.5);
+      for (let i = 0; i < 20; i += 1) await h.flow.adapt([host], 'ok');
+      expect(await h.adapted(host)).toBeUndefined();
+      // A host without a configured rate starts from a default and adapts the same way.
+      const bare = `host:${freshId()}.example`;
+      await h.flow.adapt([bare], 'ok');
+      expect(await h.adapted(bare)).toBeUndefined();
+      await h.flow.adapt([bare], 'slow-down');
+      expect(await h.adapted(bare)).toBe(5);
     });
 
     it("spaces requests under a key's rate", async () => {
