@@ -1,3 +1,4 @@
+export * from './breaker';
 export * from './engine/control';
 export * from './engine/dead-letter';
 export * from './engine/deps';

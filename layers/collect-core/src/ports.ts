@@ -4,6 +4,7 @@
  * of work must be atomic, the port says so and the adapter makes it one transaction.
  */
 
+import type { Admission, BreakerStateName } from './breaker';
 import type { AdaptSignal } from './flow-adapt';
 import type {
   ControlRequest,
@@ -226,6 +227,32 @@ export interface FlowControl {
    * halves the adaptive keys' rates, `ok` (a page answered) gives a little back.
    */
   adapt(keys: readonly string[], signal: AdaptSignal): Promise<void>;
+}
+
+/** A breaker as shown: its state, and how many shards it holds parked. */
+export interface BreakerView {
+  key: string;
+  state: BreakerStateName;
+  failures: number;
+  /** OPEN: when the cool-down ends (ISO); null otherwise. */
+  openUntil: string | null;
+  parked: number;
+}
+
+/**
+ * Circuit breakers per source host, shared by every worker (see breaker.ts for the states). An
+ * adapter applies each step of the state machine atomically.
+ */
+export interface CircuitBreakers {
+  /** Before a request: go, park (the breaker is open), or go as its probe. */
+  admit(key: string, holder: string): Promise<Admission>;
+  /** A request was answered: the holders parked under a breaker this closed, to resume. */
+  succeeded(key: string): Promise<string[]>;
+  /** A request failed: the cool-down when this failure opened the breaker (its holder probes). */
+  failed(key: string, holder: string): Promise<number | undefined>;
+  /** Parks a holder under an open breaker; `true` when it was closed meanwhile (resume at once). */
+  park(key: string, holder: string): Promise<boolean>;
+  view(key: string): Promise<BreakerView>;
 }
 
 /**

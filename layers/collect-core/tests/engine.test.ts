@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../src';
 import { abandonMessage, controlShard, controlTask, planTask, runShard, shardIdOf } from '../src';
-import { MemoryFlowControl } from '../src/testing';
+import { MemoryBreakers, MemoryFlowControl } from '../src/testing';
 import { engine, fakeCollector, httpError, newTask, type ShardMessage } from './harness';
 
 type Env = ReturnType<typeof engine>;
@@ -624,5 +624,66 @@ describe('flow limits across workers', () => {
     // 10 (the default start) halved to 5, then +0.5 for each of the 4 pages answered.
     expect(flow.adapted.get('host:src')).toBe(7);
     expect(flow.adapted.has('tenant:t')).toBe(false);
+  });
+});
+
+describe('a circuit breaker per source host', () => {
+  it('parks the shards while the host keeps failing, lets one probe through after the cool-down, and resumes them all when it succeeds', async () => {
+    let calls = 0;
+    const c = fakeCollector({
+      shards: 3,
+      pages: 2,
+      onFetch: () => {
+        calls += 1;
+        if (calls <= 3) throw httpError(503);
+      },
+    });
+    const env = engine(c);
+    const breakers = new MemoryBreakers(env.clock, { threshold: 3, coolDownMs: 10_000 });
+    env.deps.breakers = breakers;
+    env.deps.flowKeys = () => ['tenant:t', 'host:src'];
+    await started(env);
+    const t0 = env.clock.now();
+    const outcomes = await drain(env);
+    // Three failures open it; the shard whose failure did is the probe, the others park.
+    expect(outcomes.slice(0, 3)).toEqual(['retrying', 'retrying', 'retrying']);
+    expect(outcomes).toContain('paused');
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+    const shards = await env.tasks.getShards('t1');
+    expect(shards.map((s) => [s.state, s.records])).toEqual([
+      ['COMPLETED', 4],
+      ['COMPLETED', 4],
+      ['COMPLETED', 4],
+    ]);
+    // The parked shards spent no attempt on the open breaker, and the probe waited the cool-down.
+    expect(shards.every((s) => s.attempts <= 1)).toBe(true);
+    expect(env.clock.now() - t0).toBeGreaterThanOrEqual(10_000);
+    const parked = env.events.entries.filter((e) => e.type === 'shard.breaker-open');
+    expect(parked.length).toBeGreaterThanOrEqual(1);
+    expect(parked[0]?.message).toMatch(/^BREAKER_OPEN: host:src/);
+    expect(await breakers.view('host:src')).toMatchObject({ state: 'CLOSED', parked: 0 });
+  });
+
+  it('opens again when the probe fails, and never parks a shard of another host', async () => {
+    const c = fakeCollector({
+      shards: 1,
+      pages: 1,
+      onFetch: () => {
+        throw httpError(503);
+      },
+    });
+    const env = engine(c);
+    const breakers = new MemoryBreakers(env.clock, { threshold: 1, coolDownMs: 5_000 });
+    env.deps.breakers = breakers;
+    env.deps.flowKeys = () => ['host:src'];
+    await started(env);
+    const first = env.queue.messages.shift();
+    expect(await runShard(env.deps, first?.message as never, { deadline: FAR })).toBe('retrying');
+    expect(await breakers.view('host:src')).toMatchObject({ state: 'OPEN' });
+    const probe = env.queue.messages.shift();
+    env.clock.t = Math.max(env.clock.t, probe?.message.notBefore ?? 0);
+    expect(await runShard(env.deps, probe?.message as never, { deadline: FAR })).toBe('retrying');
+    expect(await breakers.view('host:src')).toMatchObject({ state: 'OPEN' });
+    expect(await breakers.admit('host:other', 'x#0')).toBe('go');
   });
 });

@@ -1,5 +1,6 @@
 import type { Task } from '../model';
 import type {
+  CircuitBreakers,
   Clock,
   Collector,
   ControlFlags,
@@ -25,6 +26,8 @@ export interface EngineDeps<R = unknown> {
   flow?: FlowControl;
   /** The flow keys a task's shards run under (e.g. `tenant:acme`, `host:acme.testrail.io`). */
   flowKeys?(task: Task): string[];
+  /** Circuit breakers of the source hosts among the flow keys (`host:`); absent = none. */
+  breakers?: CircuitBreakers;
   /** How long a flow slot lasts unless renewed at a page (default FLOW_LEASE_MS). */
   flowLeaseMs?: number;
   flags: ControlFlags;

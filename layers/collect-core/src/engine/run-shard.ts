@@ -1,9 +1,11 @@
+import { adapts } from '../flow-adapt';
 import type { ControlRequest, Shard, ShardMessage, Task } from '../model';
 import type { Dispatch, FlowRefusal, ShardDecision, ShardView } from '../ports';
 import { CollectError, decideRetry } from '../retry-policy';
 import { redact, secretValues } from '../secrets';
 import { isShardSettled, isTaskFinished } from '../states';
-import type { EngineDeps } from './deps';
+import { controlShard } from './control';
+import { type EngineDeps, EngineError } from './deps';
 import { failTask, settleTask } from './settle';
 
 export type RunOutcome =
@@ -152,6 +154,8 @@ export async function runShard<R>(
 
   const flowKeys = deps.flow ? (deps.flowKeys?.(task) ?? []) : [];
   const holder = `${task.id}#${shard.shardNo}`;
+  // The source hosts among the keys each have a breaker.
+  const breakerKeys = deps.breakers ? (deps.flowKeys?.(task) ?? []).filter(adapts) : [];
 
   /** Moves the claimed shard by one unit of work, only while this claim owns it. */
   const own = <T>(decide: (v: ShardView) => ShardDecision<T> | undefined) =>
@@ -222,6 +226,27 @@ export async function runShard<R>(
     return 'busy';
   };
 
+  /** The host's breaker is open: the shard parks (no attempt spent) until its probe succeeds. */
+  const parkOnBreaker = async (key: string): Promise<RunOutcome> => {
+    const reason = `${BREAKER_OPEN}: ${key} keeps failing; the shard resumes by itself when a probe succeeds`;
+    const ok = await own(
+      (): ShardDecision<boolean> => ({ result: true, patch: { event: 'park', lastError: reason } }),
+    );
+    if (!ok) return 'stale';
+    await deps.events.record({
+      taskId: task.id,
+      shardNo: shard.shardNo,
+      level: 'warn',
+      type: 'shard.breaker-open',
+      message: reason,
+      data: { key },
+    });
+    // Closed between the check and the park: nobody would resume it, so it resumes now.
+    if (deps.breakers && (await deps.breakers.park(key, holder))) await resumeParked(deps, holder);
+    await settleTask(deps, task.id);
+    return 'paused';
+  };
+
   try {
     return await pages();
   } finally {
@@ -261,6 +286,9 @@ export async function runShard<R>(
           if (deps.clock.now() + wait >= opts.deadline) return release();
           await deps.clock.sleep(wait);
         }
+        if (deps.breakers)
+          for (const key of breakerKeys)
+            if ((await deps.breakers.admit(key, holder)) === 'park') return parkOnBreaker(key);
         const fetched = await collector.fetchPage(ctx, (shard.cursor ?? null) as never);
         const records = collector.map(fetched.items, ctx);
         await deps.pages.prepare(task, records);
@@ -275,6 +303,9 @@ export async function runShard<R>(
         if (!out.owned) return 'stale';
         await deps.pages.committed(task);
         if (deps.flow && flowKeys.length > 0) await deps.flow.adapt(flowKeys, 'ok');
+        if (deps.breakers)
+          for (const key of breakerKeys)
+            for (const parked of await deps.breakers.succeeded(key)) await resumeParked(deps, parked);
         const refused = out.refused ?? [];
         const rejected = (fetched.rejected ?? 0) + refused.length;
         const reasons = [...(fetched.reasons ?? []), ...refused];
@@ -318,10 +349,51 @@ export async function runShard<R>(
         // The source pushed back: its host's rate comes down for every worker.
         if (deps.flow && flowKeys.length > 0 && pushedBack(err))
           await deps.flow.adapt(flowKeys, 'slow-down').catch(() => undefined);
+        // The source failed: its breaker counts it; the failure that opens it makes this shard
+        // its probe, back after the cool-down without spending an attempt.
+        if (deps.breakers && breakerKeys.length > 0 && deps.classify(err).kind === 'retryable') {
+          let coolDown: number | undefined;
+          for (const key of breakerKeys) coolDown = (await deps.breakers.failed(key, holder)) ?? coolDown;
+          if (coolDown !== undefined)
+            return handleFailure(
+              deps,
+              task,
+              shard,
+              msg,
+              route,
+              new CollectError('rate-limited', `${BREAKER_OPEN}: ${(err as Error).message ?? String(err)}`, {
+                retryAfterMs: coolDown,
+              }),
+            );
+        }
         return handleFailure(deps, task, shard, msg, route, err);
       }
     }
   }
+}
+
+/** What a shard parked by an open breaker says (its lastError starts with it). */
+export const BREAKER_OPEN = 'BREAKER_OPEN';
+
+/**
+ * Resumes a shard a breaker parked (`taskId#shardNo`), unless it is no longer parked by it (a
+ * user stopped or resumed it) or its task was asked to pause.
+ */
+async function resumeParked<R>(deps: EngineDeps<R>, holder: string): Promise<void> {
+  const at = holder.lastIndexOf('#');
+  const taskId = holder.slice(0, at);
+  const shardNo = Number(holder.slice(at + 1));
+  const [task, shard] = [await deps.tasks.getTask(taskId), await deps.tasks.getShard(taskId, shardNo)];
+  if (
+    !task ||
+    task.requested === 'PAUSE' ||
+    shard?.state !== 'PAUSED' ||
+    !shard.lastError?.startsWith(BREAKER_OPEN)
+  )
+    return;
+  await controlShard(deps, taskId, shardNo, 'resume').catch((err) => {
+    if (!(err instanceof EngineError)) throw err;
+  });
 }
 
 /** A source's answer asking us to slow down: 429, or 503 (overloaded). */

@@ -2,10 +2,21 @@
  * In-memory adapters of every engine port, for unit tests of the engine's rules and for the
  * contract suites (which run the same checks against the real adapters).
  */
+import {
+  type Admission,
+  admit,
+  type BreakerSettings,
+  type BreakerState,
+  CLOSED,
+  failed,
+  succeeded,
+} from '../breaker';
 import { type AdaptSignal, adaptRate, adapts, effectiveRate } from '../flow-adapt';
 import type { PlanMessage, Shard, ShardMessage, Task, TaskEventEntry } from '../model';
 import type {
+  BreakerView,
   Checkpoint,
+  CircuitBreakers,
   Clock,
   CommitOutcome,
   ControlFlags,
@@ -175,6 +186,58 @@ export class MemoryFlowControl implements FlowControl {
       if (next === undefined) this.adapted.delete(key);
       else this.adapted.set(key, next);
     }
+  }
+}
+
+/** Breakers in a map, on the engine's clock. */
+export class MemoryBreakers implements CircuitBreakers {
+  readonly states = new Map<string, BreakerState>();
+  readonly parked = new Map<string, Set<string>>();
+  constructor(
+    private readonly clock: Clock,
+    readonly settings: BreakerSettings = { threshold: 3, coolDownMs: 10_000 },
+  ) {}
+
+  private get(key: string): BreakerState {
+    return this.states.get(key) ?? CLOSED;
+  }
+
+  async admit(key: string, holder: string): Promise<Admission> {
+    const [a, next] = admit(this.get(key), holder, this.clock.now(), this.settings);
+    this.states.set(key, next);
+    return a;
+  }
+
+  async succeeded(key: string): Promise<string[]> {
+    const { next, closed } = succeeded(this.get(key));
+    this.states.set(key, next);
+    if (!closed) return [];
+    const held = [...(this.parked.get(key) ?? [])];
+    this.parked.delete(key);
+    return held;
+  }
+
+  async failed(key: string, holder: string): Promise<number | undefined> {
+    const { next, opened } = failed(this.get(key), holder, this.clock.now(), this.settings);
+    this.states.set(key, next);
+    return opened;
+  }
+
+  async park(key: string, holder: string): Promise<boolean> {
+    if (this.get(key).state === 'CLOSED') return true;
+    this.parked.set(key, new Set([...(this.parked.get(key) ?? []), holder]));
+    return false;
+  }
+
+  async view(key: string): Promise<BreakerView> {
+    const s = this.get(key);
+    return {
+      key,
+      state: s.state,
+      failures: s.failures,
+      openUntil: s.state === 'CLOSED' ? null : new Date(s.openUntil).toISOString(),
+      parked: this.parked.get(key)?.size ?? 0,
+    };
   }
 }
 
