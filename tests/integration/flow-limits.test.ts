@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { engineMessageSchema } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
 import { deleteFlow, getFlow, listFlow, putFlow } from '../../functions/collect/src/app/flow';
 import { startRun, taskLogs } from '../../functions/collect/src/app/runs';
-import { flowKeysOf } from '../../functions/collect/src/composition';
+import { flowKeysOf } from '../../functions/collect/src/flow-keys';
 import { engineDriver } from '../support/engine-driver';
 import { FakeTreeSource } from '../support/fake-tree-source';
 import { liveTree } from '../support/stores';
@@ -118,5 +118,51 @@ describe('flow limits on a run', () => {
     const logs = await taskLogs(env.services, tenant, taskId, { limit: 500 });
     expect(JSON.stringify(logs)).toContain('shard.flow-wait');
     expect(await getFlow(env.services, hostKey())).toMatchObject({ inUse: { concurrency: 0 } });
+  });
+});
+
+describe('a circuit breaker per source host, on the real stores', () => {
+  let benv: TestEnv;
+  beforeAll(async () => {
+    benv = await createTestEnv({ BREAKER_FAILURES: '2', BREAKER_COOLDOWN_MS: '300' });
+  });
+  afterAll(async () => {
+    await benv?.close();
+  });
+
+  it('parks the shards while the host fails, shows it, and resumes them by itself once a probe succeeds', async () => {
+    for (let i = 0; i < 3; i += 1) {
+      src.addDirectory(`d${i}`, `Directory ${i}`);
+      for (let k = 0; k < 2; k += 1) src.addCase(`c${i}.${k}`, `d${i}`, `Case ${i}.${k}`);
+    }
+    let failing = true;
+    src.fault = (api) => (failing && api === '/cases' ? { status: 503 } : undefined);
+    const d = engineDriver(benv, tenant);
+    const { taskId } = await startRun(benv.services, tenant, {
+      collector: 'http-tree',
+      source: 'breaker',
+      mode: 'FULL',
+      settings: src.settings(),
+      strategy: { shards: 3, pageSize: 5 },
+    });
+    await d.runUntil('the breaker to park a shard', async () =>
+      (await d.view(taskId)).shards.some((s) => s.state === 'PAUSED'),
+    );
+    const view = await d.view(taskId);
+    expect(view.breakers).toEqual([
+      expect.objectContaining({ key: hostKey(), state: expect.stringMatching(/OPEN/) }),
+    ]);
+    const parked = view.shards.filter((s) => s.state === 'PAUSED');
+    expect(parked[0]?.lastError).toMatch(/^BREAKER_OPEN: host:/);
+    const open = await getFlow(benv.services, hostKey());
+    expect(open.breaker).toMatchObject({ state: expect.stringMatching(/OPEN/) });
+    // The 503s also brought the host's rate down (AIMD), shared by every worker.
+    expect(open.adapted.ratePerSecond).toBeLessThan(10);
+    failing = false;
+    await d.runUntil('the run to complete', async () => (await d.view(taskId)).state === 'COMPLETED', 60_000);
+    expect(await liveTree(benv.db, 'breaker', tenant)).toHaveLength(3 + 6);
+    expect((await getFlow(benv.services, hostKey())).breaker).toMatchObject({ state: 'CLOSED', parked: 0 });
+    // Parked shards spent no attempt while the breaker was open.
+    expect((await d.view(taskId)).shards.every((s) => s.attempts <= 2)).toBe(true);
   });
 });

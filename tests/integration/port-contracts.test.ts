@@ -9,6 +9,7 @@ import {
 import type { Shard, ShardMessage, Task } from '@collect/core';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll } from 'vitest';
+import { RedisBreakers } from '../../functions/collect/src/adapters/breakers.redis';
 import { MysqlTaskRepository, PUSH_COLLECTOR } from '../../functions/collect/src/adapters/engine-tasks.mysql';
 import { RedisControlFlags, RedisRateLimiter } from '../../functions/collect/src/adapters/flow.redis';
 import { RedisFlowControl } from '../../functions/collect/src/adapters/flow-control.redis';
@@ -22,6 +23,7 @@ import { TaskEvents } from '../../functions/collect/src/adapters/task-events.mon
 import type { TreeRecord } from '../../functions/collect/src/adapters/tree-pages';
 import { hashAndSerialize } from '../../functions/collect/src/app/tree-walk';
 import {
+  breakersContract,
   CONTRACT_ROUTE,
   controlFlagsContract,
   eventLogContract,
@@ -132,6 +134,21 @@ taskRepositoryContract('MySQL + RabbitMQ', () => {
 controlFlagsContract('Redis', () => new RedisControlFlags(env.redis));
 rateLimiterContract('Redis', () => new RedisRateLimiter(env.redis));
 eventLogContract('MongoDB', () => new TaskEvents(env.mongo));
+const redisBreakers: RedisBreakers[] = [];
+afterAll(async () => {
+  for (const b of redisBreakers) await b.close();
+});
+breakersContract('Redis', () => {
+  const breakers = new RedisBreakers(env.redis, { threshold: 2, coolDownMs: 300 });
+  redisBreakers.push(breakers);
+  return {
+    breakers,
+    expire: async (ms) => {
+      const until = Date.now() + ms + 20;
+      await waitFor('the cool-down to pass', async () => Date.now() >= until || undefined, ms + 5000, 20);
+    },
+  };
+});
 flowControlContract('Redis (limits from MySQL)', () => {
   const flow = new RedisFlowControl(env.redis, 0);
   const limits = new FlowLimits(env.db, env.redis);

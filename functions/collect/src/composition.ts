@@ -4,6 +4,7 @@ import type { ConfirmChannel } from 'amqplib';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import type { Pool } from 'mysql2/promise';
+import { RedisBreakers } from './adapters/breakers.redis';
 import { CaseStore } from './adapters/case-store.mongo';
 import { MysqlTaskRepository } from './adapters/engine-tasks.mysql';
 import { RedisControlFlags, RedisRateLimiter } from './adapters/flow.redis';
@@ -27,6 +28,7 @@ import { MongoSnapshotWriter } from './app/tree-snapshot';
 import { pushImportCollector } from './collectors/push-import';
 import { type CollectorSet, collectorRegistry, type TreeCollector } from './collectors/registry';
 import { type Config, loadConfig } from './config';
+import { flowKeysOf } from './flow-keys';
 
 export interface Services extends ImportDeps, ChunkDeps, FlowDeps {
   treeMaxNodes: number;
@@ -55,6 +57,10 @@ export function buildServices(config: Config, clients: Clients): Services {
   const snapshots = new MongoSnapshotWriter(db, mongo);
   const collectors = collectorRegistry(config);
   const flowControl = new RedisFlowControl(clients.redis);
+  const breakers = new RedisBreakers(clients.redis, {
+    threshold: config.BREAKER_FAILURES,
+    coolDownMs: config.BREAKER_COOLDOWN_MS,
+  });
   const queue = new RabbitShardQueue(
     clients.channel,
     topology(config.AMQP_PREFIX),
@@ -85,6 +91,7 @@ export function buildServices(config: Config, clients: Clients): Services {
     limiter: new RedisRateLimiter(clients.redis),
     flow: flowControl,
     flowKeys: flowKeysOf,
+    breakers,
     flags: new RedisControlFlags(clients.redis),
     clock: systemClock,
     collectorOf: (task: Task) => {
@@ -113,20 +120,9 @@ export function buildServices(config: Config, clients: Clients): Services {
     engine,
     collectors,
     flowControl,
+    breakers,
     flowLimits: new FlowLimits(db, clients.redis),
   };
-}
-
-/**
- * The flow keys a task's shards run under: its tenant, its job, and the host of its source
- * (`settings.baseUrl`), so limits can be set per tenant, per job and per source host.
- */
-export function flowKeysOf(task: Task): string[] {
-  const keys = [`tenant:${task.tenantId}`];
-  if (task.jobId) keys.push(`job:${task.jobId}`);
-  const baseUrl = (task.settings as { baseUrl?: unknown } | null)?.baseUrl;
-  if (typeof baseUrl === 'string' && URL.canParse(baseUrl)) keys.push(`host:${new URL(baseUrl).host}`);
-  return keys;
 }
 
 let services: Promise<Services> | undefined;

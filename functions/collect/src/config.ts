@@ -36,6 +36,10 @@ export const collectConfigSchema = commonConfigSchema.extend({
   COLLECT_MAX_RESPONSE_BYTES: intFromEnv(32 * 1024 * 1024),
   /** INCREMENTAL runs ask for changes since the watermark minus this (clock skew with the source). */
   WATERMARK_OVERLAP_SECONDS: intFromEnv(60, 0),
+  /** Failures in a row of a source host that open its circuit breaker. */
+  BREAKER_FAILURES: intFromEnv(5),
+  /** How long an open breaker keeps a host's shards parked before its probe goes. */
+  BREAKER_COOLDOWN_MS: intFromEnv(30_000, 100),
   TREE_CACHE_TTL_SECONDS: intFromEnv(3600),
   /** Most nodes one tree read returns. */
   TREE_MAX_NODES: intFromEnv(20_000),

@@ -1,5 +1,6 @@
 import {
   FakeClock,
+  MemoryBreakers,
   MemoryControlFlags,
   MemoryEventLog,
   MemoryFlowControl,
@@ -9,6 +10,7 @@ import {
   MemoryTaskRepository,
 } from '../src/testing';
 import {
+  breakersContract,
   controlFlagsContract,
   eventLogContract,
   flowControlContract,
@@ -76,5 +78,14 @@ flowControlContract('memory', () => {
       clock.t += ms;
     },
     adapted: async (key) => flow.adapted.get(key),
+  };
+});
+breakersContract('memory', () => {
+  const clock = new FakeClock();
+  return {
+    breakers: new MemoryBreakers(clock, { threshold: 2, coolDownMs: 300 }),
+    expire: async (ms) => {
+      clock.t += ms;
+    },
   };
 });

@@ -1,5 +1,5 @@
 import { badRequest, isUuid, notFound, ProblemList, TENANT_ID_RE } from '@collect/common';
-import type { FlowLimit } from '@collect/core';
+import { adapts, type CircuitBreakers, type FlowLimit } from '@collect/core';
 import { z } from 'zod';
 import type { RedisFlowControl } from '../adapters/flow-control.redis';
 import type { FlowLimits, StoredFlowLimit } from '../adapters/flow-limits.mysql';
@@ -7,6 +7,7 @@ import type { FlowLimits, StoredFlowLimit } from '../adapters/flow-limits.mysql'
 export interface FlowDeps {
   flowLimits: FlowLimits;
   flowControl: RedisFlowControl;
+  breakers: CircuitBreakers;
 }
 
 /**
@@ -57,6 +58,16 @@ function checkedKey(raw: string): string {
   return key;
 }
 
+/**
+ * What is in force under a key now: the slots held, the rate adapted to its source and its
+ * breaker (host keys).
+ */
+const now = async (deps: FlowDeps, key: string) => ({
+  inUse: { concurrency: key.startsWith('function:') ? null : await deps.flowControl.inUse(key) },
+  adapted: { ratePerSecond: (await deps.flowControl.adaptedRate(key)) ?? null },
+  breaker: adapts(key) ? await deps.breakers.view(key) : null,
+});
+
 const view = async (deps: FlowDeps, l: StoredFlowLimit) => ({
   key: l.key,
   limit: {
@@ -64,7 +75,7 @@ const view = async (deps: FlowDeps, l: StoredFlowLimit) => ({
     ratePerSecond: l.ratePerSecond ?? null,
     burst: l.burst ?? null,
   },
-  inUse: { concurrency: l.key.startsWith('function:') ? null : await deps.flowControl.inUse(l.key) },
+  ...(await now(deps, l.key)),
   version: l.version,
   updatedAt: l.updatedAt,
 });
@@ -90,14 +101,9 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
 export async function getFlow(deps: FlowDeps, rawKey: string) {
   const key = checkedKey(rawKey);
   const l = await deps.flowLimits.get(key);
-  if (!l) {
-    // No limit, but slots may still be held (a limit deleted while shards ran): say so.
-    return {
-      key,
-      limit: null,
-      inUse: { concurrency: key.startsWith('function:') ? null : await deps.flowControl.inUse(key) },
-    };
-  }
+  // No limit, but slots may still be held (a limit deleted while shards ran), its source's rate
+  // adapted or its breaker open: say so.
+  if (!l) return { key, limit: null, ...(await now(deps, key)) };
   return view(deps, l);
 }
 

@@ -11,6 +11,7 @@ import {
   ProblemList,
 } from '@collect/common';
 import {
+  adapts,
   type ControlAction,
   type ControlResult,
   controlShard,
@@ -25,6 +26,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { z } from 'zod';
 import { toShard, toTask } from '../adapters/engine-tasks.mysql';
 import type { Services } from '../composition';
+import { flowKeysOf } from '../flow-keys';
 import { isTaskId, nodeIdSchema, sourceSchema, strategySchema } from '../schemas';
 import { readTask } from './read-task';
 import { takeSource } from './submit-import';
@@ -287,6 +289,12 @@ export async function viewTask(s: Services, tenantId: string, id: string): Promi
     planned: task.sealed,
     collectorVersion: row.collector_version ?? null,
     origin: originOf(row),
+    // The breakers of its source hosts (OPEN: its shards park until a probe succeeds).
+    breakers: await Promise.all(
+      flowKeysOf(task)
+        .filter(adapts)
+        .map((k) => s.breakers.view(k)),
+    ),
     progress: {
       shards: shards.length,
       shardsByState: byState,

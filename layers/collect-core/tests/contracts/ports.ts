@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  type CircuitBreakers,
   type ControlFlags,
   type EventLog,
   type FlowControl,
@@ -499,6 +500,56 @@ export function flowControlContract(name: string, harness: () => FlowHarness): v
       expect(wait).toBeGreaterThan(0);
       expect(wait).toBeLessThanOrEqual(1000);
       expect(await h.flow.reserve([key()])).toBe(0);
+    });
+  });
+}
+
+/** Breakers under test (threshold 2, cool-down 300 ms), and a way to let the cool-down pass. */
+export interface BreakersHarness {
+  breakers: CircuitBreakers;
+  expire(ms: number): Promise<void>;
+}
+
+export function breakersContract(name: string, harness: () => BreakersHarness): void {
+  describe(`CircuitBreakers contract: ${name}`, () => {
+    it('opens after the failures in a row, parks the others, lets the opener probe after the cool-down, and hands back the parked on success', async () => {
+      const { breakers, expire } = harness();
+      const key = `host:${freshId()}.example`;
+      expect(await breakers.admit(key, 'a#0')).toBe('go');
+      expect(await breakers.failed(key, 'a#0')).toBeUndefined();
+      expect(await breakers.failed(key, 'b#0')).toBe(300);
+      expect(await breakers.view(key)).toMatchObject({ key, state: 'OPEN', failures: 2 });
+      expect(await breakers.admit(key, 'c#0')).toBe('park');
+      expect(await breakers.park(key, 'c#0')).toBe(false);
+      expect(await breakers.park(key, 'd#1')).toBe(false);
+      expect(await breakers.view(key)).toMatchObject({ parked: 2 });
+      await expire(300);
+      expect(await breakers.admit(key, 'c#0')).toBe('park');
+      expect(await breakers.admit(key, 'b#0')).toBe('probe');
+      expect(await breakers.view(key)).toMatchObject({ state: 'HALF_OPEN' });
+      expect((await breakers.succeeded(key)).sort()).toEqual(['c#0', 'd#1']);
+      expect(await breakers.view(key)).toMatchObject({
+        state: 'CLOSED',
+        failures: 0,
+        parked: 0,
+        openUntil: null,
+      });
+      expect(await breakers.admit(key, 'c#0')).toBe('go');
+      // Parking under a closed breaker says so: the shard resumes at once.
+      expect(await breakers.park(key, 'e#0')).toBe(true);
+    });
+
+    it('opens again when the probe fails, and resets the count on a success', async () => {
+      const { breakers, expire } = harness();
+      const key = `host:${freshId()}.example`;
+      await breakers.failed(key, 'a#0');
+      await breakers.succeeded(key);
+      expect(await breakers.failed(key, 'a#0')).toBeUndefined();
+      expect(await breakers.failed(key, 'a#0')).toBe(300);
+      await expire(300);
+      expect(await breakers.admit(key, 'a#0')).toBe('probe');
+      expect(await breakers.failed(key, 'a#0')).toBe(300);
+      expect(await breakers.view(key)).toMatchObject({ state: 'OPEN' });
     });
   });
 }
