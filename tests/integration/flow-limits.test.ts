@@ -48,7 +48,7 @@ describe('flow limits over the API', () => {
     expect((await listFlow(env.services)).items.map((l) => l.key)).toEqual([key]);
     const later = await putFlow(env.services, key, { concurrency: 1 });
     expect(later.version).toBeGreaterThan(set.version);
-    expect(later.limit).toEqual({ concurrency: 1, ratePerSecond: null, burst: null });
+    expect(later.limit).toEqual({ concurrency: 1, ratePerSecond: null, burst: null, tasks: null });
 
     const err = await putFlow(env.services, 'disk:c', { concurrency: -1, burst: 3, extra: true }).catch(
       (e: unknown) => e,
@@ -118,6 +118,46 @@ describe('flow limits on a run', () => {
     const logs = await taskLogs(env.services, tenant, taskId, { limit: 500 });
     expect(JSON.stringify(logs)).toContain('shard.flow-wait');
     expect(await getFlow(env.services, hostKey())).toMatchObject({ inUse: { concurrency: 0 } });
+  });
+});
+
+describe("a tenant's quota of tasks", () => {
+  it('refuses a start beyond it with 429 and Retry-After, writing nothing, and takes it once a task ends', async () => {
+    src.addDirectory('d', 'Directory');
+    src.addCase('c', 'd', 'Case');
+    const quotaTenant = `quota-${Date.now()}`;
+    const key = `tenant:${quotaTenant}`;
+    expect(await putFlow(env.services, key, { tasks: 1 })).toMatchObject({ limit: { tasks: 1 } });
+    await expect(putFlow(env.services, hostKey(), { tasks: 1 })).rejects.toMatchObject({
+      status: 400,
+      details: [expect.objectContaining({ path: 'tasks' })],
+    });
+    const run = (source: string) => ({
+      collector: 'http-tree',
+      source,
+      mode: 'FULL',
+      settings: src.settings(),
+    });
+    const first = await startRun(env.services, quotaTenant, run('quota-a'));
+    const refused = await startRun(env.services, quotaTenant, run('quota-b')).catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      status: 429,
+      code: 'TOO_MANY_TASKS',
+      retryAfterSeconds: 30,
+      details: { quota: 1, unfinished: 1 },
+    });
+    const [rows] = await env.db.query('SELECT COUNT(*) AS n FROM collect_task WHERE tenant_id = ?', [
+      quotaTenant,
+    ]);
+    expect(Number((rows as { n: number }[])[0]?.n)).toBe(1);
+    const d = engineDriver(env, quotaTenant);
+    await d.runUntil(
+      'the first run to complete',
+      async () => (await d.view(first.taskId)).state === 'COMPLETED',
+    );
+    await expect(startRun(env.services, quotaTenant, run('quota-b'))).resolves.toMatchObject({
+      taskId: expect.any(String),
+    });
   });
 });
 

@@ -196,6 +196,8 @@ export interface FlowLimit {
   concurrency?: number;
   ratePerSecond?: number;
   burst?: number;
+  /** `tenant:` keys: tasks of the tenant unfinished at once (a start beyond it is refused). */
+  tasks?: number;
 }
 
 /** Why a shard may not go on now under its flow keys. */

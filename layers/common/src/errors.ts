@@ -26,16 +26,19 @@ export interface Problem {
 export class HttpError extends AppError {
   readonly status: number;
   readonly details: unknown;
+  /** Seconds a client should wait before sending it again (the answer's `Retry-After`). */
+  readonly retryAfterSeconds: number | undefined;
   constructor(
     status: number,
     code: string,
     message: string,
     details?: unknown,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(code, message, options);
     this.status = status;
     this.details = details;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
   toJSON(): { error: { code: string; message: string; details?: unknown } } {

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { httpHandler } from '../src';
+import { HttpError, httpHandler } from '../src';
 
 const event = (body: unknown) =>
   ({ headers: {}, body: JSON.stringify(body), isBase64Encoded: false }) as unknown as APIGatewayProxyEventV2;
@@ -55,5 +55,17 @@ describe('httpHandler errors', () => {
     expect(res?.statusCode).toBe(503);
     expect(JSON.parse(String(res?.body))).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } });
     expect((await broken(event({}), {} as Context))?.statusCode).toBe(500);
+  });
+
+  it('says when to send a refused request again (Retry-After) when the error knows', async () => {
+    const quota = httpHandler(async () => {
+      throw new HttpError(429, 'TOO_MANY_TASKS', 'over quota', { quota: 1 }, { retryAfterSeconds: 30 });
+    });
+    const res = await quota(event({}), {} as Context);
+    expect(res?.statusCode).toBe(429);
+    expect(res?.headers?.['retry-after']).toBe('30');
+    expect(JSON.parse(String(res?.body))).toMatchObject({
+      error: { code: 'TOO_MANY_TASKS', details: { quota: 1 } },
+    });
   });
 });

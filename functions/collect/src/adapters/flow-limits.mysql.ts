@@ -15,14 +15,16 @@ const toLimit = (r: RowDataPacket): StoredFlowLimit => ({
   ...(r.concurrency === null ? {} : { concurrency: Number(r.concurrency) }),
   ...(r.rate_per_second === null ? {} : { ratePerSecond: Number(r.rate_per_second) }),
   ...(r.burst === null ? {} : { burst: Number(r.burst) }),
+  ...(r.tasks === null || r.tasks === undefined ? {} : { tasks: Number(r.tasks) }),
   version: Number(r.version),
   updatedAt: r.updated_at,
 });
 
-const published = ({ concurrency, ratePerSecond, burst }: FlowLimit): FlowLimit => ({
+const published = ({ concurrency, ratePerSecond, burst, tasks }: FlowLimit): FlowLimit => ({
   ...(concurrency !== undefined ? { concurrency } : {}),
   ...(ratePerSecond !== undefined ? { ratePerSecond } : {}),
   ...(burst !== undefined ? { burst } : {}),
+  ...(tasks !== undefined ? { tasks } : {}),
 });
 
 /**
@@ -39,11 +41,17 @@ export class FlowLimits {
   async put(key: string, limit: FlowLimit): Promise<StoredFlowLimit> {
     const saved = await inTransaction(this.db, async (conn) => {
       await conn.query(
-        `INSERT INTO flow_limit (flow_key, concurrency, rate_per_second, burst, version)
-         SELECT ?, ?, ?, ?, COALESCE(MAX(version), 0) + 1 FROM flow_limit
+        `INSERT INTO flow_limit (flow_key, concurrency, rate_per_second, burst, tasks, version)
+         SELECT ?, ?, ?, ?, ?, COALESCE(MAX(version), 0) + 1 FROM flow_limit
          ON DUPLICATE KEY UPDATE concurrency = VALUES(concurrency), rate_per_second = VALUES(rate_per_second),
-           burst = VALUES(burst), version = VALUES(version)`,
-        [key, limit.concurrency ?? null, limit.ratePerSecond ?? null, limit.burst ?? null],
+           burst = VALUES(burst), tasks = VALUES(tasks), version = VALUES(version)`,
+        [
+          key,
+          limit.concurrency ?? null,
+          limit.ratePerSecond ?? null,
+          limit.burst ?? null,
+          limit.tasks ?? null,
+        ],
       );
       const [rows] = await conn.query<RowDataPacket[]>('SELECT * FROM flow_limit WHERE flow_key = ?', [key]);
       return toLimit(rows[0] as RowDataPacket);

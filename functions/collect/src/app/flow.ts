@@ -29,9 +29,11 @@ export const flowBodySchema = z
     concurrency: z.number().int().min(0).max(10_000).optional(),
     ratePerSecond: z.number().positive().max(100_000).optional(),
     burst: z.number().int().min(1).max(100_000).optional(),
+    /** `tenant:` keys only: the tenant's unfinished tasks at once (a start beyond it is a 429). */
+    tasks: z.number().int().min(0).max(100_000).optional(),
   })
-  .refine((b) => b.concurrency !== undefined || b.ratePerSecond !== undefined, {
-    message: 'say concurrency, ratePerSecond or both',
+  .refine((b) => b.concurrency !== undefined || b.ratePerSecond !== undefined || b.tasks !== undefined, {
+    message: 'say concurrency, ratePerSecond or tasks',
     path: ['concurrency'],
   })
   .refine((b) => b.burst === undefined || b.ratePerSecond !== undefined, {
@@ -74,6 +76,7 @@ const view = async (deps: FlowDeps, l: StoredFlowLimit) => ({
     concurrency: l.concurrency ?? null,
     ratePerSecond: l.ratePerSecond ?? null,
     burst: l.burst ?? null,
+    tasks: l.tasks ?? null,
   },
   ...(await now(deps, l.key)),
   version: l.version,
@@ -92,6 +95,8 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
   }
   const parsed = flowBodySchema.safeParse(body);
   if (!parsed.success) problems.addZod('', parsed.error);
+  if (key && !key.startsWith('tenant:') && typeof body === 'object' && body !== null && 'tasks' in body)
+    problems.add('tasks', "a quota of tasks is a tenant's (key tenant:{id})", 'tasks_not_tenant');
   if (!key || !parsed.success || problems.total > 0)
     throw badRequest(`the flow limit has ${problems.total} problem(s)`, problems.items);
   const limit: FlowLimit = parsed.data;

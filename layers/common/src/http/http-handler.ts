@@ -118,10 +118,14 @@ function toRequest(event: APIGatewayProxyEventV2, opts: HttpHandlerOptions): Htt
   };
 }
 
-function json(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {
+function json(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode: status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
     body: JSON.stringify(body),
   };
 }
@@ -131,7 +135,13 @@ const errorMiddleware: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStru
   onError: (request) => {
     const err = request.error;
     if (err instanceof HttpError) {
-      request.response = json(err.status, err.toJSON());
+      request.response = json(
+        err.status,
+        err.toJSON(),
+        err.retryAfterSeconds !== undefined
+          ? { 'retry-after': String(Math.ceil(err.retryAfterSeconds)) }
+          : {},
+      );
       return;
     }
     if (isUnavailable(err)) {
