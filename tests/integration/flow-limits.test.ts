@@ -1,14 +1,18 @@
 import { decodeBody, topology } from '@collect/common';
-import { runShard } from '@collect/core';
+import { planTask, runShard } from '@collect/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { engineMessageSchema } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
+import {
+  engineMessageSchema,
+  toPlanMessage,
+} from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
 import { deleteFlow, getFlow, listFlow, putFlow } from '../../functions/collect/src/app/flow';
-import { startRun, taskLogs } from '../../functions/collect/src/app/runs';
+import { startRun, taskLogs, viewTask } from '../../functions/collect/src/app/runs';
 import { flowKeysOf } from '../../functions/collect/src/flow-keys';
 import { engineDriver } from '../support/engine-driver';
 import { FakeTreeSource } from '../support/fake-tree-source';
 import { liveTree } from '../support/stores';
 import { createTestEnv, type TestEnv } from '../support/test-env';
+import { waitFor } from '../support/wait';
 
 let env: TestEnv;
 let src: FakeTreeSource;
@@ -204,5 +208,69 @@ describe('a circuit breaker per source host, on the real stores', () => {
     expect((await getFlow(benv.services, hostKey())).breaker).toMatchObject({ state: 'CLOSED', parked: 0 });
     // Parked shards spent no attempt while the breaker was open.
     expect((await d.view(taskId)).shards.every((s) => s.attempts <= 2)).toBe(true);
+  });
+});
+
+describe('tenants sharing workers', () => {
+  it("lets another tenant's small run through while a tenant with a concurrency limit runs a big one", async () => {
+    for (let i = 0; i < 10; i += 1) {
+      src.addDirectory(`d${i}`, `Directory ${i}`);
+      src.addCase(`c${i}`, `d${i}`, `Case ${i}`);
+    }
+    src.latencyMs = 40;
+    const [big, small] = [`big-${Date.now()}`, `small-${Date.now()}`];
+    await putFlow(env.services, `tenant:${big}`, { concurrency: 1 });
+    const settings = src.settings();
+    const bigRun = await startRun(env.services, big, {
+      collector: 'http-tree',
+      source: 'fair-big',
+      mode: 'FULL',
+      settings,
+      strategy: { shards: 8, pageSize: 1 },
+    });
+    const smallRun = await startRun(env.services, small, {
+      collector: 'http-tree',
+      source: 'fair-small',
+      mode: 'FULL',
+      settings,
+      strategy: { shards: 2, pageSize: 1 },
+    });
+    // Three workers take messages in queue order (the big run's shards are queued first).
+    const t = topology(env.config.AMQP_PREFIX);
+    const finished = new Map<string, number>();
+    let running = true;
+    const worker = async () => {
+      while (running) {
+        let worked = false;
+        for (const queue of ['plan', 'http-tree@1'] as const) {
+          const m = await env.channel.get(t.queue(queue), { noAck: false });
+          if (m === false) continue;
+          const msg = engineMessageSchema.parse(
+            JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm')),
+          );
+          if (queue === 'plan') await planTask(env.services.engine, toPlanMessage(msg));
+          else await runShard(env.services.engine, msg, { deadline: Date.now() + 60_000 });
+          env.channel.ack(m);
+          worked = true;
+          break;
+        }
+        for (const [tenantId, id] of [
+          [big, bigRun.taskId],
+          [small, smallRun.taskId],
+        ] as const)
+          if (!finished.has(id) && (await viewTask(env.services, tenantId, id)).state === 'COMPLETED')
+            finished.set(id, Date.now());
+        if (!worked) await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const workers = [worker(), worker(), worker()];
+    try {
+      await waitFor('both runs to complete', async () => finished.size === 2 || undefined, 60_000);
+    } finally {
+      running = false;
+      await Promise.all(workers);
+    }
+    // The small run did not wait for the big one: it ended first.
+    expect(finished.get(smallRun.taskId)).toBeLessThan(finished.get(bigRun.taskId) as number);
   });
 });
