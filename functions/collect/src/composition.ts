@@ -10,6 +10,7 @@ import { MysqlTaskRepository } from './adapters/engine-tasks.mysql';
 import { RedisControlFlags, RedisRateLimiter } from './adapters/flow.redis';
 import { RedisFlowControl } from './adapters/flow-control.redis';
 import { FlowLimits } from './adapters/flow-limits.mysql';
+import { functionConcurrency } from './adapters/function-concurrency';
 import { ImportPageStore } from './adapters/import-pages';
 import { ImportStaging } from './adapters/import-staging.mysql';
 import { TreePageStores, type TreeWrite } from './adapters/page-stores';
@@ -122,6 +123,7 @@ export function buildServices(config: Config, clients: Clients): Services {
     flowControl,
     breakers,
     flowLimits: new FlowLimits(db, clients.redis),
+    functionConcurrency: functionConcurrency(config.FLOW_FUNCTION_TARGET, config.SERVICE_NAME, config.STAGE),
   };
 }
 

@@ -36,6 +36,13 @@ export const collectConfigSchema = commonConfigSchema.extend({
   COLLECT_MAX_RESPONSE_BYTES: intFromEnv(32 * 1024 * 1024),
   /** INCREMENTAL runs ask for changes since the watermark minus this (clock skew with the source). */
   WATERMARK_OVERLAP_SECONDS: intFromEnv(60, 0),
+  /**
+   * Where flow limits `function:{name}` take effect: `bridge` (locally: the bridge reads them) or
+   * `lambda` (on AWS: PutFunctionConcurrency on `{SERVICE_NAME}-{STAGE}-{name}`).
+   */
+  FLOW_FUNCTION_TARGET: z.enum(['bridge', 'lambda']).default('bridge'),
+  SERVICE_NAME: z.string().default('collect'),
+  STAGE: z.string().default('dev'),
   /** Failures in a row of a source host that open its circuit breaker. */
   BREAKER_FAILURES: intFromEnv(5),
   /** How long an open breaker keeps a host's shards parked before its probe goes. */

@@ -3,9 +3,11 @@ import { adapts, type CircuitBreakers, type FlowLimit } from '@collect/core';
 import { z } from 'zod';
 import type { RedisFlowControl } from '../adapters/flow-control.redis';
 import type { FlowLimits, StoredFlowLimit } from '../adapters/flow-limits.mysql';
+import type { FunctionConcurrency } from '../adapters/function-concurrency';
 
 export interface FlowDeps {
   flowLimits: FlowLimits;
+  functionConcurrency: FunctionConcurrency;
   flowControl: RedisFlowControl;
   breakers: CircuitBreakers;
 }
@@ -100,7 +102,10 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
   if (!key || !parsed.success || problems.total > 0)
     throw badRequest(`the flow limit has ${problems.total} problem(s)`, problems.items);
   const limit: FlowLimit = parsed.data;
-  return view(deps, await deps.flowLimits.put(key, limit));
+  const saved = await deps.flowLimits.put(key, limit);
+  if (key.startsWith('function:'))
+    await deps.functionConcurrency.set(key.slice('function:'.length), limit.concurrency);
+  return view(deps, saved);
 }
 
 export async function getFlow(deps: FlowDeps, rawKey: string) {
@@ -119,5 +124,7 @@ export async function listFlow(deps: FlowDeps) {
 export async function deleteFlow(deps: FlowDeps, rawKey: string) {
   const key = checkedKey(rawKey);
   if (!(await deps.flowLimits.delete(key))) throw notFound(`flow limit "${key}"`);
+  if (key.startsWith('function:'))
+    await deps.functionConcurrency.set(key.slice('function:'.length), undefined);
   return { key, limit: null };
 }
