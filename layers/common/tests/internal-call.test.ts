@@ -42,7 +42,7 @@ describe('bodies that are not valid Unicode', () => {
         refuseIllFormed({
           name: 'ok \ud800',
           list: ['fine', 'x\udc00'],
-          ['k\ud801']: 1,
+          'k\ud801': 1,
           nested: { deep: '😀' },
         });
       } catch (e) {

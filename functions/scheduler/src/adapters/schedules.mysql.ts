@@ -1,5 +1,5 @@
 import { inTransaction, type PagePosition } from '@collect/common';
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Misfire, TickDecision } from '../domain/schedule';
 
 export interface Schedule {

@@ -1,4 +1,4 @@
-import { badRequest, notFound, optionalBody, parseOr400, type Route, routedHandler } from '@collect/common';
+import { notFound, optionalBody, parseOr400, type Route, routedHandler } from '@collect/common';
 import {
   createSchedule,
   deleteSchedule,
