@@ -463,7 +463,7 @@ describe('what the probe of a clean clone found', () => {
   });
 
   it('never leaves an enabled job depending on a disabled one, however a delete and a new dependant race', async () => {
-    for (let round = 0; round < 5; round += 1) {
+    for (let round = 0; round < 20; round += 1) {
       const upstream = await createJob(deps, tenant, testrail({ name: `up ${round}` }));
       const results = await Promise.allSettled([
         deleteJob(deps, tenant, upstream.id),

@@ -1,4 +1,4 @@
-import { HttpError, inTransaction, jsonColumn } from '@collect/common';
+import { HttpError, inTransactionUnderLock, jsonColumn } from '@collect/common';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
 export type Mode = 'FULL' | 'INCREMENTAL' | 'RANGE';
@@ -154,18 +154,12 @@ export class JobStore {
    * One writer of a tenant's jobs at a time, in one transaction: a dependency check reads all
    * of them, so two changes cannot close a cycle, or depend on a job being disabled, between them.
    */
-  private async changingJobsOf<T>(tenantId: string, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    return inTransaction(this.db, async (conn) => {
-      const [[lock]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 10) AS got', [
-        `register_jobs/${tenantId}`,
-      ]);
-      if (Number(lock?.got) !== 1)
-        throw new HttpError(503, 'BUSY', `the jobs of tenant "${tenantId}" are being changed: try again`);
-      try {
-        return await work(conn);
-      } finally {
-        await conn.query('SELECT RELEASE_LOCK(?)', [`register_jobs/${tenantId}`]);
-      }
-    });
+  private changingJobsOf<T>(tenantId: string, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    return inTransactionUnderLock(
+      this.db,
+      `register_jobs/${tenantId}`,
+      work,
+      () => new HttpError(503, 'BUSY', `the jobs of tenant "${tenantId}" are being changed: try again`),
+    );
   }
 }

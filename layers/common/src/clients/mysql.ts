@@ -1,4 +1,4 @@
-import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
+import mysql, { type Pool, type PoolConnection, type RowDataPacket } from 'mysql2/promise';
 import { loadConfig } from '../config';
 
 let pool: Pool | undefined;
@@ -63,6 +63,43 @@ async function runOnce<T>(db: Pool, fn: (conn: PoolConnection) => Promise<T>): P
   } catch (err) {
     await conn.rollback().catch(() => undefined);
     throw err;
+  } finally {
+    conn.release();
+  }
+}
+
+/**
+ * Runs `fn` in a transaction while holding MySQL's named lock `name`: taken before the
+ * transaction begins and released after it commits, so the next holder reads what this one
+ * committed (a lock released inside the transaction would let it read the state before). Waits
+ * up to `waitSeconds` for the lock, then throws `busy()`.
+ */
+export async function inTransactionUnderLock<T>(
+  db: Pool,
+  name: string,
+  fn: (conn: PoolConnection) => Promise<T>,
+  busy: () => Error,
+  waitSeconds = 10,
+): Promise<T> {
+  const conn = await db.getConnection();
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [name, waitSeconds]);
+    if (Number(rows[0]?.got) !== 1) throw busy();
+    try {
+      for (let attempt = 1; ; attempt += 1) {
+        await conn.beginTransaction();
+        try {
+          const result = await fn(conn);
+          await conn.commit();
+          return result;
+        } catch (err) {
+          await conn.rollback().catch(() => undefined);
+          if (!isDeadlock(err) || attempt >= DEADLOCK_ATTEMPTS) throw err;
+        }
+      }
+    } finally {
+      await conn.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => undefined);
+    }
   } finally {
     conn.release();
   }
