@@ -6,7 +6,9 @@ import {
   toPlanMessage,
 } from '../../functions/collect/src/adapters/shard-queue.rabbitmq';
 import { deleteFlow, getFlow, listFlow, putFlow } from '../../functions/collect/src/app/flow';
+import { openImport } from '../../functions/collect/src/app/import-parts';
 import { startRun, taskLogs, viewTask } from '../../functions/collect/src/app/runs';
+import { submitImport } from '../../functions/collect/src/app/submit-import';
 import { flowKeysOf } from '../../functions/collect/src/flow-keys';
 import { engineDriver } from '../support/engine-driver';
 import { FakeTreeSource } from '../support/fake-tree-source';
@@ -150,6 +152,15 @@ describe("a tenant's quota of tasks", () => {
       retryAfterSeconds: 30,
       details: { quota: 1, unfinished: 1 },
     });
+    // Imports are tasks too: refused the same way.
+    await expect(
+      submitImport(env.services, quotaTenant, {
+        source: 'quota-import',
+        mode: 'FULL',
+        tree: [{ id: 'd', type: 'DIRECTORY', name: 'D' }],
+      }),
+    ).rejects.toMatchObject({ status: 429, code: 'TOO_MANY_TASKS' });
+    await expect(openImport(env.services, quotaTenant, 'quota-parts')).rejects.toMatchObject({ status: 429 });
     const [rows] = await env.db.query('SELECT COUNT(*) AS n FROM collect_task WHERE tenant_id = ?', [
       quotaTenant,
     ]);
@@ -272,5 +283,24 @@ describe('tenants sharing workers', () => {
     }
     // The small run did not wait for the big one: it ended first.
     expect(finished.get(smallRun.taskId)).toBeLessThan(finished.get(bigRun.taskId) as number);
+  });
+});
+
+describe('flow keys', () => {
+  it('take an IPv6 host and refuse a port out of range', async () => {
+    expect(await putFlow(env.services, 'host:[::1]:8080', { concurrency: 1 })).toMatchObject({
+      key: 'host:[::1]:8080',
+    });
+    await expect(putFlow(env.services, 'host:example.com:99999', { concurrency: 1 })).rejects.toMatchObject({
+      status: 400,
+    });
+    await expect(putFlow(env.services, 'host:example.com:0', { concurrency: 1 })).rejects.toMatchObject({
+      status: 400,
+    });
+    await expect(
+      putFlow(env.services, 'host:example.com', { ratePerSecond: 0.0000001 }),
+    ).rejects.toMatchObject({
+      status: 400,
+    });
   });
 });

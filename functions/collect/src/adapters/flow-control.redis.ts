@@ -8,7 +8,6 @@ import {
   type FlowRefusal,
 } from '@collect/core';
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /** Where the limits are published for the workers: a hash of key → limit, and a version. */
 export const FLOW_LIMITS = 'flow/limits';
@@ -79,21 +78,51 @@ end
 return redis.call('ZCARD', KEYS[1])
 `;
 
+/**
+ * Takes one request under every key's rate, or none (all or nothing), by GCRA (the generic cell
+ * rate algorithm): per key, the theoretical arrival time of the next request moves on by
+ * 1000 / rate ms for each request taken, and a request may go `burst` - 1 emissions early. It
+ * holds a rate within every second and takes a new rate at once (rates adapt at runtime):
+ * rate-limiter-flexible's limiters fix their points and window when built and count in fixed
+ * windows, where a window's edge lets twice the rate through. Redis's clock.
+ * KEYS: tat_1, … ; ARGV: n, emission_1, tolerance_1, … (ms). Returns 0, or the ms to wait.
+ */
+const RESERVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local n = tonumber(ARGV[1])
+local wait = 0
+local tats = {}
+for i = 1, n do
+  local emission, tolerance = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(redis.call('GET', KEYS[i])) or now
+  if tat < now then tat = now end
+  tats[i] = tat
+  local early = tat - tolerance - now
+  if early > wait then wait = early end
+end
+if wait > 0 then return math.ceil(wait) end
+for i = 1, n do
+  local emission = tonumber(ARGV[2 * i])
+  local next = tats[i] + emission
+  redis.call('SET', KEYS[i], tostring(next), 'PX', math.ceil(next - now + 1000))
+end
+return 0
+`;
+
 /** How often a worker asks whether the limits changed (a change is in force within this). */
 const LIMITS_CHECK_MS = 500;
 
 /**
  * Flow control on Redis, shared by every worker. Limits are read from the published hash and
- * cached in the worker, checked against the version at most every LIMITS_CHECK_MS. Rates use
- * rate-limiter-flexible (a well-kept limiter): `ratePerSecond` requests a second, `burst` of
- * them at once at most (a window of burst / rate seconds).
+ * cached in the worker, checked against the version at most every LIMITS_CHECK_MS. Rates are
+ * GCRA (see RESERVE): `ratePerSecond` requests a second, `burst` of them at once at most.
  */
 export class RedisFlowControl implements FlowControl {
   private limits = new Map<string, FlowLimit>();
   private adapted = new Map<string, number>();
   private version: string | null | undefined;
   private checkedAt = 0;
-  private readonly limiters = new Map<string, RateLimiterRedis>();
 
   constructor(
     private readonly redis: Redis,
@@ -149,19 +178,22 @@ export class RedisFlowControl implements FlowControl {
 
   async reserve(keys: readonly string[]): Promise<number> {
     const limits = await this.current();
-    let wait = 0;
-    for (const k of keys) {
-      const limit = limits.get(k);
-      const rate = effectiveRate(limit?.ratePerSecond, this.adapted.get(k));
-      if (!rate) continue;
-      try {
-        await this.limiter(rate, limit?.burst).consume(k, 1);
-      } catch (err) {
-        if (!(err instanceof RateLimiterRes)) throw err;
-        wait = Math.max(wait, Math.max(1, err.msBeforeNext));
-      }
-    }
-    return wait;
+    const rated = keys.flatMap((k) => {
+      const rate = effectiveRate(limits.get(k)?.ratePerSecond, this.adapted.get(k));
+      if (!rate) return [];
+      const emission = 1000 / rate;
+      return [{ k, emission, tolerance: emission * (Math.max(1, limits.get(k)?.burst ?? 1) - 1) }];
+    });
+    if (rated.length === 0) return 0;
+    return Number(
+      await this.redis.eval(
+        RESERVE,
+        rated.length,
+        ...rated.map((r) => `flow/tat/${r.k}`),
+        rated.length,
+        ...rated.flatMap((r) => [r.emission, r.tolerance]),
+      ),
+    );
   }
 
   /** The adapted rate of a key now (undefined: none). */
@@ -184,18 +216,5 @@ export class RedisFlowControl implements FlowControl {
         this.adapted.set(key, next);
       }
     }
-  }
-
-  private limiter(rate: number, burst?: number): RateLimiterRedis {
-    // A window of `burst` requests that refills at `rate` a second; without a burst, one second.
-    const points = Math.max(1, Math.floor(burst ?? Math.max(1, rate)));
-    const duration = Math.max(1, Math.ceil(points / rate));
-    const id = `${points}/${duration}`;
-    let l = this.limiters.get(id);
-    if (!l) {
-      l = new RateLimiterRedis({ storeClient: this.redis, keyPrefix: `flow/rate/${id}`, points, duration });
-      this.limiters.set(id, l);
-    }
-    return l;
   }
 }

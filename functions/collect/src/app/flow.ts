@@ -21,7 +21,7 @@ const KEY = new RegExp(
     '^function:[A-Za-z0-9_-]{1,64}$',
     '^job:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
     `^tenant:${TENANT_ID_RE.source.replace(/^\^|\$$/g, '')}$`,
-    '^host:[a-z0-9.-]{1,253}(:[0-9]{1,5})?$',
+    '^host:([a-z0-9.-]{1,253}|\\[[0-9a-f:.]{2,45}\\])(:[0-9]{1,5})?$',
   ].join('|'),
 );
 
@@ -29,7 +29,7 @@ export const flowBodySchema = z
   .strictObject({
     /** Shards (or invocations, for `function:`) at once; 0 holds everything under the key. */
     concurrency: z.number().int().min(0).max(10_000).optional(),
-    ratePerSecond: z.number().positive().max(100_000).optional(),
+    ratePerSecond: z.number().min(0.001).max(100_000).optional(),
     burst: z.number().int().min(1).max(100_000).optional(),
     /** `tenant:` keys only: the tenant's unfinished tasks at once (a start beyond it is a 429). */
     tasks: z.number().int().min(0).max(100_000).optional(),
@@ -50,7 +50,12 @@ function checkedKey(raw: string): string {
   } catch {
     key = raw;
   }
-  if (!KEY.test(key) || (key.startsWith('job:') && !isUuid(key.slice(4))))
+  const port = /:(\d+)$/.exec(key.startsWith('host:') ? key.slice(5).replace(/^\[.*\]/, '') : '')?.[1];
+  if (
+    !KEY.test(key) ||
+    (key.startsWith('job:') && !isUuid(key.slice(4))) ||
+    (port !== undefined && (Number(port) < 1 || Number(port) > 65_535))
+  )
     throw badRequest('not a flow key', [
       {
         path: 'key',

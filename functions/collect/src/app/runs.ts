@@ -171,37 +171,6 @@ export async function startRun(
   }
 }
 
-/** Seconds a start refused for the tenant's quota is told to wait (Retry-After). */
-const QUOTA_RETRY_AFTER_SECONDS = 30;
-
-/**
- * A tenant with a quota of tasks (`PUT /api/flow/tenant:{id}` `{ tasks }`) starts no run beyond
- * it: 429 with the count and Retry-After, nothing written. The quota's row is locked for the
- * start's transaction, so two starts of one tenant cannot both take the last place.
- */
-async function withinTaskQuota(conn: PoolConnection, tenantId: string): Promise<void> {
-  const [quota] = await conn.query<RowDataPacket[]>(
-    'SELECT tasks FROM flow_limit WHERE flow_key = ? AND tasks IS NOT NULL FOR UPDATE',
-    [`tenant:${tenantId}`],
-  );
-  const limit = quota[0]?.tasks as number | undefined;
-  if (limit === undefined || limit === null) return;
-  const [rows] = await conn.query<RowDataPacket[]>(
-    `SELECT COUNT(*) AS n FROM collect_task WHERE tenant_id = ?
-        AND state NOT IN ('COMPLETED', 'PARTIALLY_COMPLETED', 'FAILED', 'STOPPED')`,
-    [tenantId],
-  );
-  const unfinished = Number(rows[0]?.n ?? 0);
-  if (unfinished >= Number(limit))
-    throw new HttpError(
-      429,
-      'TOO_MANY_TASKS',
-      `tenant "${tenantId}" has ${unfinished} unfinished task(s), its quota is ${limit}: start it again once one ends`,
-      { tenant: tenantId, quota: Number(limit), unfinished },
-      { retryAfterSeconds: QUOTA_RETRY_AFTER_SECONDS },
-    );
-}
-
 /** A started run: its task and the collector version that runs it (the earlier task's, on a replay). */
 export interface StartedRun {
   taskId: string;
@@ -226,7 +195,6 @@ async function createRun(
   const collectorVersion = s.collectors.get(run.collector, run.collectorVersion)?.version ?? null;
   const strategy = resolveStrategy(run.strategy ?? {});
   await inTransaction(s.db, async (conn) => {
-    await withinTaskQuota(conn, tenantId);
     const version = await takeSource(s, conn, tenantId, run.source, taskId);
     let since: Date | null = null;
     if (run.mode === 'INCREMENTAL') {

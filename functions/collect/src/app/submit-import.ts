@@ -16,6 +16,7 @@ import type { TreeStore } from '../adapters/tree-store.mysql';
 import type { Config } from '../config';
 import type { FlatNode, ImportChunkMessage, ImportRequest } from '../schemas';
 import { type ImportPlan, planFull, planIncremental } from './plan-import';
+import { withinTaskQuota } from './task-quota';
 
 export interface ImportDeps {
   config: Config;
@@ -208,6 +209,8 @@ export async function takeSource(
   source: string,
   taskId: string,
 ): Promise<number> {
+  // Every new task (a run or an import) takes a source: the tenant's quota of tasks is kept here.
+  await withinTaskQuota(conn, tenantId);
   const { version, superseded } = await deps.trees.beginImport(conn, tenantId, source, taskId, {
     staleSeconds: deps.config.IMPORT_STALE_SECONDS,
     lostSeconds: deps.config.IMPORT_ENQUEUE_TIMEOUT_SECONDS,

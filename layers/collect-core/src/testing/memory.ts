@@ -163,20 +163,19 @@ export class MemoryFlowControl implements FlowControl {
     for (const key of keys) this.holders.get(key)?.delete(holder);
   }
 
+  /** GCRA, as the Redis adapter: each request moves the key's next time on by 1000 / rate ms. */
   async reserve(keys: readonly string[]): Promise<number> {
     const now = this.clock.now();
-    let wait = 0;
-    const rateOf = (key: string) => effectiveRate(this.limits.get(key)?.ratePerSecond, this.adapted.get(key));
-    for (const key of keys) {
-      if (!rateOf(key)) continue;
-      const at = this.next.get(key) ?? now;
-      if (at > now) wait = Math.max(wait, at - now);
-    }
-    if (wait > 0) return wait;
-    for (const key of keys) {
-      const rate = rateOf(key);
-      if (rate) this.next.set(key, Math.max(now, this.next.get(key) ?? now) + 1000 / rate);
-    }
+    const rated = keys.flatMap((key) => {
+      const rate = effectiveRate(this.limits.get(key)?.ratePerSecond, this.adapted.get(key));
+      if (!rate) return [];
+      const emission = 1000 / rate;
+      const tolerance = emission * (Math.max(1, this.limits.get(key)?.burst ?? 1) - 1);
+      return [{ key, emission, tolerance, tat: Math.max(now, this.next.get(key) ?? now) }];
+    });
+    const wait = Math.max(0, ...rated.map((r) => r.tat - r.tolerance - now));
+    if (wait > 0) return Math.ceil(wait);
+    for (const r of rated) this.next.set(r.key, r.tat + r.emission);
     return 0;
   }
 

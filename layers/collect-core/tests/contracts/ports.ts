@@ -501,6 +501,21 @@ export function flowControlContract(name: string, harness: () => FlowHarness): v
       expect(wait).toBeLessThanOrEqual(1000);
       expect(await h.flow.reserve([key()])).toBe(0);
     });
+
+    it('lets a burst go at once, then holds the rate', async () => {
+      const h = harness();
+      const k = key();
+      await h.setLimit(k, { ratePerSecond: 2, burst: 3 });
+      for (let i = 0; i < 3; i += 1) expect(await h.flow.reserve([k])).toBe(0);
+      const wait = await h.flow.reserve([k]);
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(500);
+      // All or nothing: a key that must wait takes nothing under the others.
+      const other = key();
+      await h.setLimit(other, { ratePerSecond: 1 });
+      expect(await h.flow.reserve([other, k])).toBeGreaterThan(0);
+      expect(await h.flow.reserve([other])).toBe(0);
+    });
   });
 }
 
