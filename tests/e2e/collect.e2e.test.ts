@@ -447,3 +447,42 @@ describe('what only the platform may say, over HTTP', () => {
     );
   });
 });
+
+describe('flow limits over HTTP, through the bridge', () => {
+  it("holds a function at concurrency 0 and lets it go on when the limit is deleted; a host's breaker and limits show", async () => {
+    const key = 'function:runShardTestrail1';
+    const set = await stack.request('PUT', `/api/flow/${key}`, { concurrency: 0 });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    await waitFor(
+      'the bridge to hold the function',
+      async () =>
+        /runShardTestrail1: concurrency 0 \(flow limit\)/.test(stack.partLog('bridge')) || undefined,
+    );
+    seed(2, 3);
+    const started = await stack.request('POST', '/api/tasks', {
+      collector: 'testrail',
+      source: 'flow-held',
+      mode: 'FULL',
+      settings: tr.settings(),
+      strategy: { shards: 2 },
+    });
+    expect(started.status).toBe(202);
+    const planned = await waitFor('the run to be planned', async () => {
+      const t = await state(started.body.taskId);
+      return t.planned ? t : undefined;
+    });
+    // Held: the shards wait in their queue, nothing was fetched.
+    expect(planned.progress.pages).toBe(0);
+    expect((await stack.request('DELETE', `/api/flow/${key}`)).status).toBe(200);
+    expect(await stack.settledTask(started.body.taskId)).toMatchObject({ state: 'COMPLETED' });
+    const host = new URL(tr.baseUrl).host;
+    const view = await stack.request('GET', `/api/flow/host:${host}`);
+    expect(view.body).toMatchObject({ key: `host:${host}`, limit: null, breaker: { state: 'CLOSED' } });
+    const bad = await stack.request('PUT', '/api/flow/disk:c', { concurrency: -1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.map((p: { path: string }) => p.path).sort()).toEqual([
+      'concurrency',
+      'key',
+    ]);
+  });
+});

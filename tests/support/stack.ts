@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { dropMysqlDatabase } from '@collect/common/setup';
 import { isTaskFinished } from '@collect/core';
@@ -189,6 +189,15 @@ export class Stack {
     await dropMysqlDatabase(this.env.MYSQL_URL as string);
     rmSync(resolve(ROOT, `.esbuild-${this.id}`), { recursive: true, force: true });
     if (!process.env.KEEP_E2E_LOGS) rmSync(this.logDir, { recursive: true, force: true });
+  }
+
+  /** What a part wrote to its log so far. */
+  partLog(part: StackPart): string {
+    try {
+      return readFileSync(resolve(this.logDir, `${part}.log`), 'utf8');
+    } catch {
+      return '';
+    }
   }
 
   async request(
