@@ -105,18 +105,7 @@ describe('flow limits on a run', () => {
     await d.step(); // the plan
     src.maxInFlight = 0;
     // Four workers take the four shard messages at once.
-    const t = topology(env.config.AMQP_PREFIX);
-    const messages = [];
-    for (let i = 0; i < 4; i += 1) {
-      const m = await env.channel.get(t.queue('http-tree@1'), { noAck: true });
-      if (m === false) throw new Error('a shard message is missing');
-      messages.push(
-        engineMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm'))),
-      );
-    }
-    const outcomes = await Promise.all(
-      messages.map((m) => runShard(env.services.engine, m, { deadline: Date.now() + 60_000 })),
-    );
+    const outcomes = await d.runAtOnce('http-tree@1', 4);
     expect(outcomes.filter((o) => o === 'busy').length).toBeGreaterThanOrEqual(1);
     await d.runUntil('the run to complete', async () => (await d.view(taskId)).state === 'COMPLETED', 60_000);
     expect(src.maxInFlight).toBe(1);

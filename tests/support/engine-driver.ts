@@ -1,5 +1,6 @@
-import { decodeBody, topology } from '@collect/common';
+import { decodeBody, type QueueName, topology } from '@collect/common';
 import { isTaskFinished, planTask, runShard } from '@collect/core';
+import type { GetMessage } from 'amqplib';
 import {
   engineMessageSchema,
   toPlanMessage,
@@ -20,21 +21,34 @@ export type TaskView = Record<string, unknown> & {
  */
 export function engineDriver(env: TestEnv, tenant = 'default') {
   const t = topology(env.config.AMQP_PREFIX);
+  const decode = (m: GetMessage) =>
+    engineMessageSchema.parse(JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm')));
 
   /** One message from the plan queue or a collector version's queue; false when all are empty. */
   async function step(): Promise<boolean> {
     for (const route of ['plan' as const, ...env.services.collectors.routes()]) {
       const m = await env.channel.get(t.queue(route), { noAck: false });
       if (m === false) continue;
-      const msg = engineMessageSchema.parse(
-        JSON.parse(decodeBody(m.content, m.properties.contentEncoding, 'm')),
-      );
+      const msg = decode(m);
       if (route === 'plan') await planTask(env.services.engine, toPlanMessage(msg));
       else await runShard(env.services.engine, msg, { deadline: Date.now() + 60_000 });
       env.channel.ack(m);
       return true;
     }
     return false;
+  }
+
+  /** Takes `n` shard messages from a route's queue and runs them at once, as `n` workers would. */
+  async function runAtOnce(route: QueueName, n: number) {
+    const messages = [];
+    for (let i = 0; i < n; i += 1) {
+      const m = await env.channel.get(t.queue(route), { noAck: true });
+      if (m === false) throw new Error('a shard message is missing');
+      messages.push(decode(m));
+    }
+    return Promise.all(
+      messages.map((m) => runShard(env.services.engine, m, { deadline: Date.now() + 60_000 })),
+    );
   }
 
   /** Runs queued work until `done` holds. */
@@ -61,5 +75,5 @@ export function engineDriver(env: TestEnv, tenant = 'default') {
     return view(taskId);
   }
 
-  return { step, runUntil, view, runToEnd };
+  return { step, runAtOnce, runUntil, view, runToEnd };
 }

@@ -1,4 +1,4 @@
-import { badRequest, isUuid, notFound, ProblemList, TENANT_ID_RE } from '@collect/common';
+import { badRequest, isUuid, notFound, type Problem, ProblemList, TENANT_ID_RE } from '@collect/common';
 import { adapts, type CircuitBreakers, type FlowLimit } from '@collect/core';
 import { z } from 'zod';
 import type { RedisFlowControl } from '../adapters/flow-control.redis';
@@ -43,7 +43,15 @@ export const flowBodySchema = z
     path: ['burst'],
   });
 
-function checkedKey(raw: string): string {
+const KEY_PROBLEM: Problem = {
+  path: 'key',
+  message:
+    'must be function:{name}, job:{job id}, tenant:{tenant id} or host:{host[:port]} (lower-case host, [IPv6], port 1-65535)',
+  code: 'invalid_key',
+};
+
+/** The flow key a path names (URL-decoded), or undefined when it names none. */
+function flowKeyOf(raw: string): string | undefined {
   let key: string;
   try {
     key = decodeURIComponent(raw);
@@ -51,19 +59,16 @@ function checkedKey(raw: string): string {
     key = raw;
   }
   const port = /:(\d+)$/.exec(key.startsWith('host:') ? key.slice(5).replace(/^\[.*\]/, '') : '')?.[1];
-  if (
-    !KEY.test(key) ||
-    (key.startsWith('job:') && !isUuid(key.slice(4))) ||
-    (port !== undefined && (Number(port) < 1 || Number(port) > 65_535))
-  )
-    throw badRequest('not a flow key', [
-      {
-        path: 'key',
-        message:
-          'must be function:{name}, job:{job id}, tenant:{tenant id} or host:{host[:port]} (lower-case host)',
-        code: 'invalid_key',
-      },
-    ]);
+  const valid =
+    KEY.test(key) &&
+    (!key.startsWith('job:') || isUuid(key.slice(4))) &&
+    (port === undefined || (Number(port) >= 1 && Number(port) <= 65_535));
+  return valid ? key : undefined;
+}
+
+function checkedKey(raw: string): string {
+  const key = flowKeyOf(raw);
+  if (!key) throw badRequest('not a flow key', [KEY_PROBLEM]);
   return key;
 }
 
@@ -93,13 +98,8 @@ const view = async (deps: FlowDeps, l: StoredFlowLimit) => ({
 /** `PUT /api/flow/{key}`: in force on every worker within a second. Every problem in one 400. */
 export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
   const problems = new ProblemList();
-  let key: string | undefined;
-  try {
-    key = checkedKey(rawKey);
-  } catch (err) {
-    for (const d of (err as { details?: { path: string; message: string; code?: string }[] }).details ?? [])
-      problems.add(d.path, d.message, d.code);
-  }
+  const key = flowKeyOf(rawKey);
+  if (!key) problems.add(KEY_PROBLEM.path, KEY_PROBLEM.message, KEY_PROBLEM.code);
   const parsed = flowBodySchema.safeParse(body);
   if (!parsed.success) problems.addZod('', parsed.error);
   if (key && !key.startsWith('tenant:') && typeof body === 'object' && body !== null && 'tasks' in body)

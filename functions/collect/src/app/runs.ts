@@ -1,11 +1,13 @@
 import {
   badRequest,
   conflict,
+  cursorPosition,
   HttpError,
   inTransaction,
   jsonColumn,
   maskSecrets,
   newId,
+  nextCursor,
   notFound,
   type Problem,
   ProblemList,
@@ -22,7 +24,7 @@ import {
   shardIdOf,
   shardNoOf,
 } from '@collect/core';
-import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import { z } from 'zod';
 import { toShard, toTask } from '../adapters/engine-tasks.mysql';
 import type { Services } from '../composition';
@@ -367,13 +369,10 @@ export async function listTasks(s: Services, tenantId: string, q: z.infer<typeof
       where.push(`${column} = ?`);
       args.push(value);
     }
-  if (q.cursor) {
-    const m = /^(\d{1,15})_([0-9a-f-]{36})$/.exec(Buffer.from(q.cursor, 'base64url').toString('utf8'));
-    if (!m)
-      throw badRequest('invalid cursor', [{ path: 'query.cursor', message: 'not a cursor this API gave' }]);
+  const after = cursorPosition(q.cursor, 'query.cursor');
+  if (after) {
     where.push('(created_at < ? OR (created_at = ? AND id < ?))');
-    const at = new Date(Number(m[1]));
-    args.push(at, at, m[2]);
+    args.push(after.createdAt, after.createdAt, after.id);
   }
   const [rows] = await s.db.query<RowDataPacket[]>(
     `SELECT id, kind, collector, source, mode, state, requested, created_at, started_at, finished_at, last_error,
@@ -400,10 +399,10 @@ export async function listTasks(s: Services, tenantId: string, q: z.infer<typeof
       finishedAt: r.finished_at,
       statusUrl: `/api/tasks/${r.id}`,
     })),
-    nextCursor:
-      rows.length > q.limit && last
-        ? Buffer.from(`${(last.created_at as Date).getTime()}_${last.id}`).toString('base64url')
-        : null,
+    nextCursor: nextCursor(
+      last && { createdAt: last.created_at as Date, id: last.id },
+      rows.length > q.limit,
+    ),
   };
 }
 

@@ -152,10 +152,11 @@ export async function runShard<R>(
     data: { epoch: shard.epoch, cursor: shard.cursor ?? null },
   });
 
-  const flowKeys = deps.flow ? (deps.flowKeys?.(task) ?? []) : [];
-  const holder = `${task.id}#${shard.shardNo}`;
+  const keys = deps.flow || deps.breakers ? (deps.flowKeys?.(task) ?? []) : [];
+  const flowKeys = deps.flow ? keys : [];
   // The source hosts among the keys each have a breaker.
-  const breakerKeys = deps.breakers ? (deps.flowKeys?.(task) ?? []).filter(adapts) : [];
+  const breakerKeys = deps.breakers ? keys.filter(adapts) : [];
+  const holder = `${task.id}#${shard.shardNo}`;
 
   /** Moves the claimed shard by one unit of work, only while this claim owns it. */
   const own = <T>(decide: (v: ShardView) => ShardDecision<T> | undefined) =>
@@ -186,45 +187,51 @@ export async function runShard<R>(
     return request === 'PAUSE' ? 'paused' : 'stopped';
   };
 
-  const release = async (): Promise<RunOutcome> => {
+  /**
+   * Hands the shard back to its queue in a new message (after `delayMs`), only while this claim
+   * owns it, and records why; no attempt is spent.
+   */
+  const handBack = async (
+    delayMs: number,
+    entry: { type: string; message: string; data?: Record<string, unknown> },
+    outcome: RunOutcome,
+  ): Promise<RunOutcome> => {
     const gen = shard.gen + 1;
-    const next: Dispatch = { route, message: { taskId: task.id, shardNo: shard.shardNo, gen } };
+    const next: Dispatch = {
+      route,
+      message: { taskId: task.id, shardNo: shard.shardNo, gen },
+      ...(delayMs > 0 ? { delayMs } : {}),
+    };
     const ok = await own(
       (): ShardDecision<boolean> => ({ result: true, patch: { event: 'release', gen }, dispatch: [next] }),
     );
     if (!ok) return 'stale';
-    await deps.events.record({
-      taskId: task.id,
-      shardNo: shard.shardNo,
-      level: 'info',
-      type: 'shard.released',
-      message: 'time budget spent: continuing in a new invocation',
-    });
-    return 'released';
+    await deps.events.record({ taskId: task.id, shardNo: shard.shardNo, level: 'info', ...entry });
+    return outcome;
   };
+
+  /** The time budget is spent: a continuation picks the shard up at once. */
+  const release = () =>
+    handBack(
+      0,
+      { type: 'shard.released', message: 'time budget spent: continuing in a new invocation' },
+      'released',
+    );
 
   /**
    * No slot under a flow key (taken, or the limit was lowered under this shard): the shard goes
-   * back to its queue after its page, to ask again later, without spending an attempt.
+   * back to its queue after its page, to ask again later.
    */
-  const yieldSlot = async (refusal: FlowRefusal): Promise<RunOutcome> => {
-    const gen = shard.gen + 1;
-    const delayMs = FLOW_WAIT_MS + Math.floor((deps.random ?? Math.random)() * FLOW_WAIT_MS);
-    const next: Dispatch = { route, message: { taskId: task.id, shardNo: shard.shardNo, gen }, delayMs };
-    const ok = await own(
-      (): ShardDecision<boolean> => ({ result: true, patch: { event: 'release', gen }, dispatch: [next] }),
+  const yieldSlot = (refusal: FlowRefusal) =>
+    handBack(
+      FLOW_WAIT_MS + Math.floor((deps.random ?? Math.random)() * FLOW_WAIT_MS),
+      {
+        type: 'shard.flow-wait',
+        message: `waiting for a slot under ${refusal.key} (concurrency ${refusal.limit})`,
+        data: { ...refusal },
+      },
+      'busy',
     );
-    if (!ok) return 'stale';
-    await deps.events.record({
-      taskId: task.id,
-      shardNo: shard.shardNo,
-      level: 'info',
-      type: 'shard.flow-wait',
-      message: `waiting for a slot under ${refusal.key} (concurrency ${refusal.limit})`,
-      data: { ...refusal },
-    });
-    return 'busy';
-  };
 
   /** The host's breaker is open: the shard parks (no attempt spent) until its probe succeeds. */
   const parkOnBreaker = async (key: string): Promise<RunOutcome> => {

@@ -14,8 +14,8 @@ export function nextCursor(last: PagePosition | undefined, more: boolean): strin
     : null;
 }
 
-/** The position a cursor this API gave names; a `400` for anything else. */
-export function cursorPosition(cursor: string | undefined): PagePosition | undefined {
+/** The position a cursor this API gave names; a `400` (at `path`) for anything else. */
+export function cursorPosition(cursor: string | undefined, path = 'cursor'): PagePosition | undefined {
   if (cursor === undefined) return undefined;
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
@@ -24,8 +24,6 @@ export function cursorPosition(cursor: string | undefined): PagePosition | undef
       throw new Error('bad cursor');
     return { createdAt, id };
   } catch {
-    throw badRequest('the cursor is not one this API gave', [
-      { path: 'cursor', message: 'not a cursor of this list' },
-    ]);
+    throw badRequest('the cursor is not one this API gave', [{ path, message: 'not a cursor of this list' }]);
   }
 }
