@@ -3,12 +3,13 @@ import {
   type CollectorRoute,
   decodeBody,
   deleteTopology,
+  partitionQueues,
   type QueueName,
   topology,
 } from '@collect/common';
 import type { Shard, ShardMessage, Task } from '@collect/core';
 import type { RowDataPacket } from 'mysql2/promise';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBreakers } from '../../functions/collect/src/adapters/breakers.redis';
 import { MysqlTaskRepository, PUSH_COLLECTOR } from '../../functions/collect/src/adapters/engine-tasks.mysql';
 import { RedisControlFlags, RedisRateLimiter } from '../../functions/collect/src/adapters/flow.redis';
@@ -38,7 +39,13 @@ import { waitFor } from '../support/wait';
 
 // The real adapters keep the contracts the in-memory ones keep (layers/collect-core/tests/contracts.test.ts).
 let env: TestEnv;
-const contractRoutes: CollectorRoute[] = [CONTRACT_ROUTE as CollectorRoute];
+/** The contract's route on one queue, and a route split over three partitions. */
+const PARTITIONED = 'contract-parts@1' as CollectorRoute;
+const routePartitions = new Map<CollectorRoute, number>([
+  [CONTRACT_ROUTE as CollectorRoute, 1],
+  [PARTITIONED, 3],
+]);
+const contractRoutes: CollectorRoute[] = [...routePartitions].flatMap(([r, p]) => partitionQueues(r, p));
 beforeAll(async () => {
   env = await createTestEnv();
   await assertTopology(env.channel, env.config.AMQP_PREFIX, env.config.AMQP_DELIVERY_LIMIT, contractRoutes);
@@ -53,7 +60,7 @@ const rabbitQueue = () =>
     env.services.channel,
     topology(env.config.AMQP_PREFIX),
     env.config.AMQP_GZIP_MIN_BYTES,
-    contractRoutes,
+    routePartitions,
   );
 
 /** Every message now on a route's work queue, waiting up to `ms` for the first. */
@@ -233,4 +240,43 @@ pageStoreContract<TreeWrite>('MySQL + MongoDB (pushed import chunks)', () => {
     keepsCursor: false,
     collector: PUSH_COLLECTOR,
   };
+});
+
+describe('a route split over partitions (RabbitMQ)', () => {
+  it('spreads the shards of a run over its queues, and sends a shard back to its own partition', async () => {
+    const queue = rabbitQueue();
+    const message = (shardNo: number, gen = 0) => ({ taskId: 'parts-task', shardNo, gen });
+    await queue.publish(Array.from({ length: 30 }, (_, i) => ({ route: PARTITIONED, message: message(i) })));
+    const firstRound = new Map<number, string>();
+    for (const q of partitionQueues(PARTITIONED, 3)) {
+      const got = await take(q, 5_000);
+      // 30 shards over 3 partitions: each gets some (FNV-1a spreads them; this split is fixed).
+      expect(got.length).toBeGreaterThan(0);
+      for (const m of got) firstRound.set(m.shardNo, q);
+    }
+    expect([...firstRound.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+
+    // A retry through a delay queue comes back to the partition the shard first went to.
+    await queue.publish(
+      [0, 1, 2, 3, 4].map((n) => ({ route: PARTITIONED, message: message(n, 1), delayMs: 300 })),
+    );
+    const secondRound = new Map<number, string>();
+    await waitFor(
+      'the delayed shards',
+      async () => {
+        for (const q of partitionQueues(PARTITIONED, 3))
+          for (const m of await take(q, 0)) secondRound.set(m.shardNo, q);
+        return secondRound.size === 5 ? true : undefined;
+      },
+      10_000,
+      100,
+    );
+    for (const [shardNo, q] of secondRound) expect(q).toBe(firstRound.get(shardNo));
+  });
+
+  it('refuses a route it has no queue for', async () => {
+    await expect(
+      rabbitQueue().publish([{ route: 'nobody@1', message: { taskId: 't', shardNo: 0, gen: 0 } }]),
+    ).rejects.toThrow(/unknown route/);
+  });
 });

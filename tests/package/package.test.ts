@@ -65,8 +65,11 @@ describe('serverless package for AWS', () => {
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
     // Every collector version this service runs has its own queue, consumed by its own function.
-    const routes = collectorRegistry(collectConfigSchema.parse({})).routes();
-    expect(routes.sort()).toEqual(['http-tree@1', 'testrail@1', 'testrail@2']);
+    const collectors = collectorRegistry(collectConfigSchema.parse({}));
+    expect(collectors.routes().sort()).toEqual(['http-tree@1', 'testrail@1', 'testrail@2']);
+    // A partitioned version has one mapping per partition (and per partition's dead queue).
+    const routes = collectors.queues();
+    expect(routes.sort()).toEqual(['http-tree@1', 'testrail@1.p0', 'testrail@1.p1', 'testrail@2']);
     expect(mappings.map((m) => m.Properties.Queues).sort()).toEqual(
       [
         ['collect.catalog'],
@@ -85,6 +88,11 @@ describe('serverless package for AWS', () => {
         SourceAccessConfigurations: [{ Type: 'BASIC_AUTH' }],
       });
       expect(String(mapping.Properties.EventSourceArn)).toMatch(/^arn:aws:mq:/);
+    }
+    // Both partitions of TestRail 1 invoke its function.
+    for (const q of ['collect.testrail@1.p0', 'collect.testrail@1.p1']) {
+      const m = mappings.find((x) => JSON.stringify(x.Properties.Queues) === JSON.stringify([q]));
+      expect(JSON.stringify(m?.Properties.FunctionName), q).toContain('RunShardTestrail1');
     }
     const worker = ofType('AWS::Lambda::Function').find(
       (f) => f.Properties.FunctionName === 'collect-prod-importChunk',

@@ -1,4 +1,4 @@
-import { decodeBody, type QueueName, topology } from '@collect/common';
+import { type CollectorRoute, decodeBody, partitionQueues, topology } from '@collect/common';
 import { isTaskFinished, planTask, runShard } from '@collect/core';
 import type { GetMessage } from 'amqplib';
 import {
@@ -26,11 +26,11 @@ export function engineDriver(env: TestEnv, tenant = 'default') {
 
   /** One message from the plan queue or a collector version's queue; false when all are empty. */
   async function step(): Promise<boolean> {
-    for (const route of ['plan' as const, ...env.services.collectors.routes()]) {
-      const m = await env.channel.get(t.queue(route), { noAck: false });
+    for (const queue of ['plan' as const, ...env.services.collectors.queues()]) {
+      const m = await env.channel.get(t.queue(queue), { noAck: false });
       if (m === false) continue;
       const msg = decode(m);
-      if (route === 'plan') await planTask(env.services.engine, toPlanMessage(msg));
+      if (queue === 'plan') await planTask(env.services.engine, toPlanMessage(msg));
       else await runShard(env.services.engine, msg, { deadline: Date.now() + 60_000 });
       env.channel.ack(m);
       return true;
@@ -38,14 +38,21 @@ export function engineDriver(env: TestEnv, tenant = 'default') {
     return false;
   }
 
-  /** Takes `n` shard messages from a route's queue and runs them at once, as `n` workers would. */
-  async function runAtOnce(route: QueueName, n: number) {
+  /** The work queues of a route: its partitions' when it has several. */
+  const queuesOf = (route: CollectorRoute): CollectorRoute[] =>
+    partitionQueues(route, env.services.collectors.partitions().get(route) ?? 1);
+
+  /** Takes `n` shard messages from a route's queues and runs them at once, as `n` workers would. */
+  async function runAtOnce(route: CollectorRoute, n: number) {
     const messages = [];
-    for (let i = 0; i < n; i += 1) {
-      const m = await env.channel.get(t.queue(route), { noAck: true });
-      if (m === false) throw new Error('a shard message is missing');
-      messages.push(decode(m));
+    for (const queue of queuesOf(route)) {
+      while (messages.length < n) {
+        const m = await env.channel.get(t.queue(queue), { noAck: true });
+        if (m === false) break;
+        messages.push(decode(m));
+      }
     }
+    if (messages.length < n) throw new Error(`${n - messages.length} shard messages are missing`);
     return Promise.all(
       messages.map((m) => runShard(env.services.engine, m, { deadline: Date.now() + 60_000 })),
     );
@@ -75,5 +82,5 @@ export function engineDriver(env: TestEnv, tenant = 'default') {
     return view(taskId);
   }
 
-  return { step, runAtOnce, runUntil, view, runToEnd };
+  return { step, queuesOf, runAtOnce, runUntil, view, runToEnd };
 }

@@ -66,7 +66,7 @@ export function buildServices(config: Config, clients: Clients): Services {
     clients.channel,
     topology(config.AMQP_PREFIX),
     config.AMQP_GZIP_MIN_BYTES,
-    collectors.routes(),
+    collectors.partitions(),
   );
   const collected = new TreePageStore(db, trees, cases, cache);
   const pushed = new ImportPageStore(db, trees, cases, cache, (id) => collected.versionOf(id));

@@ -60,8 +60,8 @@ export async function publishCatalog(channel: ConfirmChannel, config: Config): P
 
 /** Declares the platform's queues and one per collector version this service runs (idempotent). */
 export const setupQueues = (ch: Channel, config: Config): Promise<Topology> =>
-  assertTopology(ch, config.AMQP_PREFIX, config.AMQP_DELIVERY_LIMIT, collectorRegistry(config).routes());
+  assertTopology(ch, config.AMQP_PREFIX, config.AMQP_DELIVERY_LIMIT, collectorRegistry(config).queues());
 
 /** Removes what setupQueues declared (tests only). */
 export const deleteQueues = (ch: Channel, config: Config): Promise<void> =>
-  deleteTopology(ch, config.AMQP_PREFIX, collectorRegistry(config).routes());
+  deleteTopology(ch, config.AMQP_PREFIX, collectorRegistry(config).queues());

@@ -3,6 +3,7 @@ import {
   delayTier,
   encodeBody,
   type OutgoingMessage,
+  partitionOf,
   publishConfirmed,
   QUEUES,
   type QueueName,
@@ -28,35 +29,46 @@ export const engineMessageSchema = z.object({
  * confirmed; bodies over `gzipMinBytes` are gzipped.
  */
 export class RabbitShardQueue implements ShardQueue {
-  /** The routes with a declared queue: a message for any other would be dropped by the exchange. */
-  private readonly routes: ReadonlySet<string>;
+  /**
+   * The routes with a declared queue (a message for any other would be dropped by the exchange),
+   * with how many partitions each is split over.
+   */
+  private readonly routes: ReadonlyMap<string, number>;
 
   constructor(
     private readonly channel: () => Promise<ConfirmChannel>,
     private readonly topology: Topology,
     private readonly gzipMinBytes: number,
-    collectorRoutes: readonly CollectorRoute[],
+    collectorPartitions: ReadonlyMap<CollectorRoute, number>,
   ) {
-    this.routes = new Set<string>([...QUEUES, ...collectorRoutes]);
+    this.routes = new Map<string, number>([...QUEUES.map((q) => [q, 1] as const), ...collectorPartitions]);
+  }
+
+  /** The queue of a message's route: its partition's, by its shard, when the route has several. */
+  private queueOf(route: string, message: Dispatch['message']): QueueName {
+    const partitions = this.routes.get(route);
+    if (partitions === undefined) throw new Error(`unknown route "${route}"`);
+    if (partitions === 1) return route as QueueName;
+    return `${route}.p${partitionOf(`${message.taskId}#${message.shardNo}`, partitions)}` as QueueName;
   }
 
   async publish(dispatches: Dispatch[]): Promise<void> {
     const now = new Map<string, OutgoingMessage[]>();
     const delayed: OutgoingMessage[] = [];
     for (const d of dispatches) {
-      if (!this.routes.has(d.route)) throw new Error(`unknown route "${d.route}"`);
+      const queue = this.queueOf(d.route, d.message);
       const body = await encodeBody(Buffer.from(JSON.stringify(d.message)), this.gzipMinBytes);
       const messageId = `${d.message.taskId}#${d.message.shardNo}#${d.message.gen}`;
       if (d.delayMs && d.delayMs > 0) {
         delayed.push({
-          routingKey: this.topology.delayQueue(d.route as QueueName, delayTier(d.delayMs)),
+          routingKey: this.topology.delayQueue(queue, delayTier(d.delayMs)),
           messageId,
           ...body,
         });
       } else {
-        const list = now.get(d.route) ?? [];
-        list.push({ routingKey: d.route, messageId, ...body });
-        now.set(d.route, list);
+        const list = now.get(queue) ?? [];
+        list.push({ routingKey: queue, messageId, ...body });
+        now.set(queue, list);
       }
     }
     const ch = await this.channel();

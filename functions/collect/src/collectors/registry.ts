@@ -1,4 +1,4 @@
-import type { CollectorRoute } from '@collect/common';
+import { type CollectorRoute, partitionQueues } from '@collect/common';
 import type { Collector } from '@collect/core';
 import type { TreeWrite } from '../adapters/page-stores';
 import type { Config } from '../config';
@@ -15,7 +15,13 @@ export type TreeCollector = Collector<unknown, unknown, unknown, unknown, TreeWr
 export class CollectorSet {
   private readonly byType = new Map<string, TreeCollector[]>();
 
-  constructor(all: readonly TreeCollector[]) {
+  private readonly partitionsOf: ReadonlyMap<string, number>;
+
+  constructor(
+    all: readonly TreeCollector[],
+    partitions: Readonly<Record<string, number>> = COLLECTOR_PARTITIONS,
+  ) {
+    this.partitionsOf = new Map(Object.entries(partitions));
     for (const c of all) this.byType.set(c.type, [...(this.byType.get(c.type) ?? []), c]);
   }
 
@@ -37,11 +43,29 @@ export class CollectorSet {
     return [...this.byType.values()].flat();
   }
 
-  /** Every version's shard queue (`type@version`). */
+  /** Every version's route (`type@version`): what the engine publishes to. */
   routes(): CollectorRoute[] {
     return this.all().map((c) => c.route as CollectorRoute);
   }
+
+  /** How many queues each route is split over (see partitionQueues). */
+  partitions(): ReadonlyMap<CollectorRoute, number> {
+    return new Map(this.routes().map((r) => [r, this.partitionsOf.get(r) ?? 1]));
+  }
+
+  /** Every version's work queues: one per partition. */
+  queues(): CollectorRoute[] {
+    return [...this.partitions()].flatMap(([route, p]) => partitionQueues(route, p));
+  }
 }
+
+/**
+ * Partitions per collector version; one when not listed. Each partition needs its own
+ * `rabbitmq` event on the version's function in functions.yml (the package test checks it).
+ * TestRail 1, the stable version most runs take, is split in two so two environments consume it
+ * on AWS; the others run on one.
+ */
+export const COLLECTOR_PARTITIONS: Readonly<Record<string, number>> = { 'testrail@1': 2 };
 
 /** The collectors this service runs: TestRail 1 and 2, http-tree 1. */
 export function collectorRegistry(config: Config): CollectorSet {

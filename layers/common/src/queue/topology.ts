@@ -20,11 +20,42 @@ const COLLECTOR_ROUTE = /^[a-z0-9][a-z0-9-]{0,63}@[A-Za-z0-9][A-Za-z0-9._-]{0,31
 
 export function collectorRoute(type: string, version: string): CollectorRoute {
   const route = `${type}@${version}`;
-  if (!COLLECTOR_ROUTE.test(route)) throw new Error(`"${route}" is not a collector route (type@version)`);
+  if (!COLLECTOR_ROUTE.test(route) || PARTITION_SUFFIX.test(version))
+    throw new Error(`"${route}" is not a collector route (type@version, the version not ending in .p<n>)`);
   return route as CollectorRoute;
 }
 
 export const isCollectorRoute = (name: string): name is CollectorRoute => COLLECTOR_ROUTE.test(name);
+
+/** A partition's suffix: `testrail@1.p0`. A version may not end like one (see collectorRoute). */
+const PARTITION_SUFFIX = /\.p\d+$/;
+
+/**
+ * A collector version's work queues. On AWS one Amazon MQ event source mapping runs one
+ * environment at a time, so a version that must run wider is split into `partitions` queues
+ * (`type@version.p0` … `.p{P-1}`), each with its own mapping to the version's function; with
+ * one partition the queue is the route itself. Each partition has its own dead and delay queues.
+ */
+export function partitionQueues(route: CollectorRoute, partitions: number): CollectorRoute[] {
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 64)
+    throw new Error(`${route}: partitions must be an integer from 1 to 64, got ${partitions}`);
+  if (partitions === 1) return [route];
+  return Array.from({ length: partitions }, (_, i) => `${route}.p${i}` as CollectorRoute);
+}
+
+/**
+ * The partition a message goes to: FNV-1a of its key (a shard's `taskId#shardNo`) modulo
+ * `partitions`. Stable, so a shard sent again (retry, resume) returns to the same partition, and
+ * the shards of one run spread over all of them.
+ */
+export function partitionOf(key: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i += 1) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % partitions;
+}
 
 /**
  * Delay tiers (ms): one queue per tier and work queue, whose messages expire after the tier's
