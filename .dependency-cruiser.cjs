@@ -1,6 +1,7 @@
 /**
  * Architecture rules (DESIGN §2, STYLE.md): the core defines ports and imports no driver;
- * layers never reach into functions; functions do not import each other.
+ * layers never reach into functions; functions do not import each other; the RabbitMQ bridge
+ * (plugins/offline-rabbitmq) stands alone.
  */
 module.exports = {
   forbidden: [
@@ -30,6 +31,21 @@ module.exports = {
       severity: 'error',
       from: { path: '^functions/([^/]+)/' },
       to: { path: '^functions/([^/]+)/', pathNot: '^functions/$1/' },
+    },
+    {
+      name: 'bridge-is-standalone',
+      comment:
+        'the RabbitMQ bridge (a serverless-offline plugin) knows the platform only by the event it builds',
+      severity: 'error',
+      from: { path: '^plugins/' },
+      to: { path: '^(layers|functions)/', pathNot: '^layers/common/src/queue/rmq-event\\.ts$' },
+    },
+    {
+      name: 'platform-does-not-need-the-bridge',
+      comment: 'the functions run on AWS without it',
+      severity: 'error',
+      from: { path: '^(layers|functions)/' },
+      to: { path: '^plugins/' },
     },
     {
       name: 'no-circular',

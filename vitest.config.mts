@@ -14,7 +14,7 @@ export default defineConfig({
           include: [
             'layers/*/tests/**/*.test.ts',
             'functions/*/tests/unit/**/*.test.ts',
-            'scripts/bridge/tests/*.test.ts',
+            'plugins/*/tests/**/*.test.ts',
           ],
           exclude: ['**/*.integration.test.ts'],
         },
@@ -22,7 +22,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['tests/integration/**/*.test.ts', 'scripts/bridge/tests/*.integration.test.ts'],
+          include: ['tests/integration/**/*.test.ts', 'plugins/*/tests/**/*.integration.test.ts'],
           globalSetup: ['tests/support/services.global.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -12,10 +12,10 @@
  * 50 requests/s.
  */
 import { randomUUID } from 'node:crypto';
+import { watchFunctionLimits } from '@collect/offline-rabbitmq';
 import { Redis } from 'ioredis';
 import { RedisFlowControl } from '../functions/collect/src/adapters/flow-control.redis';
 import { putFlow } from '../functions/collect/src/app/flow';
-import { watchFunctionLimits } from '../scripts/bridge/flow-watcher';
 import { createTestEnv } from '../tests/support/test-env';
 import { waitFor } from '../tests/support/wait';
 

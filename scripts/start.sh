@@ -40,7 +40,7 @@ start_part() {
       HTTP_PORT="$WORKER_HTTP_PORT" LAMBDA_PORT="$WORKER_LAMBDA_PORT" ESBUILD_WORK_FOLDER=.esbuild-workers \
         setsid bash scripts/offline.sh >>"$RUN_DIR/workers.log" 2>&1 &
       ;;
-    bridge) LAMBDA_PORT="$WORKER_LAMBDA_PORT" setsid node_modules/.bin/tsx scripts/bridge/main.ts >>"$RUN_DIR/bridge.log" 2>&1 & ;;
+    bridge) LAMBDA_PORT="$WORKER_LAMBDA_PORT" setsid node_modules/.bin/offline-rabbitmq >>"$RUN_DIR/bridge.log" 2>&1 & ;;
   esac
   pid_of[$1]=$!
 }

@@ -21,10 +21,31 @@ import { withDatabase } from './stores';
 import { GiveUp, waitFor } from './wait';
 
 const ROOT = resolve(__dirname, '../..');
+const rank = (part: StackPart) => ({ bridge: 0, workers: 1, offline: 2 })[groupOf(part).kind];
 const BIN = resolve(ROOT, 'node_modules/.bin');
 
-/** `offline` serves the HTTP API, `workers` runs the functions the bridge invokes. */
-export type StackPart = 'offline' | 'workers' | 'bridge';
+/**
+ * `offline` serves the HTTP API, `workers` runs the functions the bridge invokes. A stack with
+ * several worker processes has `workers2`/`bridge2` … beside them, each pair on its own ports.
+ */
+export type StackPart = 'offline' | 'workers' | 'bridge' | `${'workers' | 'bridge'}${number}`;
+
+export interface StackOptions {
+  /** Worker processes, each a serverless-offline with its own bridge (default 1). */
+  workers?: number;
+  /**
+   * Run the bridge inside the API's serverless-offline, as its plugin (OFFLINE_RABBITMQ=true),
+   * instead of separate worker processes.
+   */
+  bridgeInOffline?: boolean;
+}
+
+/** The worker pair a part belongs to (0 for `workers`/`bridge`) and what it is. */
+function groupOf(part: StackPart): { kind: 'offline' | 'workers' | 'bridge'; group: number } {
+  const m = /^(offline|workers|bridge)(\d*)$/.exec(part);
+  if (!m) throw new Error(`unknown stack part ${part}`);
+  return { kind: m[1] as 'offline' | 'workers' | 'bridge', group: m[2] ? Number(m[2]) - 1 : 0 };
+}
 
 /**
  * The platform as a user runs it — serverless-offline and the RabbitMQ bridge as child
@@ -41,6 +62,7 @@ export class Stack {
   constructor(
     readonly port: number,
     extraEnv: Record<string, string> = {},
+    private readonly options: StackOptions = {},
   ) {
     const base = {
       MYSQL_URL: process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/collect',
@@ -81,25 +103,42 @@ export class Stack {
     const confirm = await conn.createConfirmChannel();
     await publishCatalog(confirm, collectConfigSchema.parse(this.config()));
     await conn.close();
-    await Promise.all([this.startPart('offline'), this.startPart('workers')]);
-    await this.startPart('bridge');
+    if (this.options.bridgeInOffline) {
+      await this.startPart('offline');
+      return;
+    }
+    const groups = Array.from({ length: this.options.workers ?? 1 }, (_, i) => this.partName('workers', i));
+    await Promise.all([this.startPart('offline'), ...groups.map((p) => this.startPart(p))]);
+    await Promise.all(groups.map((_, i) => this.startPart(this.partName('bridge', i))));
+  }
+
+  /** The name of worker pair `group`'s part: `workers`, `workers2` … */
+  partName(kind: 'workers' | 'bridge', group: number): StackPart {
+    return group === 0 ? kind : `${kind}${group + 1}`;
+  }
+
+  /** Ports of worker pair `group`: its serverless-offline's HTTP and Lambda API. */
+  private workerPorts(group: number): { http: number; lambda: number } {
+    return { http: this.port + 4 + 4 * group, lambda: this.port + 6 + 4 * group };
   }
 
   async startPart(part: StackPart): Promise<void> {
+    const { kind, group } = groupOf(part);
+    const ports = this.workerPorts(group);
     const args: [string, string[]] =
-      part === 'bridge'
-        ? [resolve(BIN, 'tsx'), [resolve(ROOT, 'scripts/bridge/main.ts')]]
+      kind === 'bridge'
+        ? [resolve(BIN, 'tsx'), [resolve(ROOT, 'plugins/offline-rabbitmq/src/main.ts')]]
         : ['bash', [resolve(ROOT, 'scripts/offline.sh')]];
     const env: Record<string, string> =
-      part === 'offline'
-        ? this.config()
-        : part === 'bridge'
-          ? { ...this.config(), LAMBDA_PORT: String(this.port + 6) }
+      kind === 'offline'
+        ? { ...this.config(), ...(this.options.bridgeInOffline ? { OFFLINE_RABBITMQ: 'true' } : {}) }
+        : kind === 'bridge'
+          ? { ...this.config(), LAMBDA_PORT: String(ports.lambda) }
           : {
               ...this.config(),
-              HTTP_PORT: String(this.port + 4),
-              LAMBDA_PORT: String(this.port + 6),
-              ESBUILD_WORK_FOLDER: `.esbuild-${this.id}`,
+              HTTP_PORT: String(ports.http),
+              LAMBDA_PORT: String(ports.lambda),
+              ESBUILD_WORK_FOLDER: `.esbuild-${this.id}-${group}`,
             };
     const log = createWriteStream(resolve(this.logDir, `${part}.log`), { flags: 'a' });
     const child = spawn(args[0], args[1], {
@@ -111,24 +150,27 @@ export class Stack {
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     this.procs.set(part, child);
-    if (part === 'bridge') {
+    if (kind === 'bridge' || (kind === 'offline' && this.options.bridgeInOffline)) {
       // Ready once it consumes: its start-up (reading the service definition) is not the tests'.
+      // (The plugin logs through serverless's logger, on stderr.)
       let out = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
+      const read = (chunk: Buffer) => {
         if (out.length < 65_536) out += chunk.toString('utf8');
-      });
+      };
+      child.stdout?.on('data', read);
+      child.stderr?.on('data', read);
       await waitFor(
-        `the bridge to consume (log ${this.logDir}/bridge.log)`,
+        `${part} to consume (log ${this.logDir}/${part}.log)`,
         async () => {
           if (child.exitCode !== null)
-            throw new GiveUp(`the bridge exited with ${child.exitCode}; see ${this.logDir}/bridge.log`);
+            throw new GiveUp(`${part} exited with ${child.exitCode}; see ${this.logDir}/${part}.log`);
           return out.includes('consuming:') ? true : undefined;
         },
         120_000,
         100,
       );
     } else {
-      const url = part === 'offline' ? this.baseUrl : `http://127.0.0.1:${this.port + 4}`;
+      const url = kind === 'offline' ? this.baseUrl : `http://127.0.0.1:${ports.http}`;
       await waitFor(
         `serverless-offline (${part}) on ${url} (log ${this.logDir}/${part}.log)`,
         async () => {
@@ -165,7 +207,9 @@ export class Stack {
 
   /** Stops both processes and removes the database, MongoDB database, Redis keys and queues. */
   async stop(): Promise<void> {
-    for (const part of ['bridge', 'workers', 'offline'] as const) {
+    // Bridges first (they hand their messages back), then the processes they invoke.
+    const order = [...this.procs.keys()].sort((a, b) => rank(a) - rank(b));
+    for (const part of order) {
       const child = this.procs.get(part);
       if (!child || child.exitCode !== null || child.pid === undefined) continue;
       const exited = new Promise((r) => child.once('exit', r));
@@ -187,7 +231,8 @@ export class Stack {
     await mongo.db().dropDatabase();
     await mongo.close();
     await dropMysqlDatabase(this.env.MYSQL_URL as string);
-    rmSync(resolve(ROOT, `.esbuild-${this.id}`), { recursive: true, force: true });
+    for (let g = 0; g < (this.options.workers ?? 1); g += 1)
+      rmSync(resolve(ROOT, `.esbuild-${this.id}-${g}`), { recursive: true, force: true });
     if (!process.env.KEEP_E2E_LOGS) rmSync(this.logDir, { recursive: true, force: true });
   }
 

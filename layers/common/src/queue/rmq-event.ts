@@ -2,7 +2,7 @@
  * Amazon MQ for RabbitMQ → Lambda event, as delivered by the AWS event source mapping.
  *
  * `@types/aws-lambda` has no type for it, so it is declared here, with no imports: the local
- * bridge (scripts/bridge) builds it and the consumers read it.
+ * bridge (@collect/offline-rabbitmq) builds it and the consumers read it.
  *
  * Shape taken from the AWS Lambda docs' example event ("Using Lambda with Amazon MQ"): absent AMQP
  * properties are `null` (not omitted), the body is base64 in `data`, and the broker's Java client

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Channel, ChannelModel, GetMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningBridge, startBridge } from '../bridge';
+import { type RunningBridge, startBridge } from '../src/bridge';
 import {
   AMQP_URL,
   captureLogger,

@@ -1,8 +1,8 @@
+import type { RabbitMqMessage } from '@collect/common/rmq-event';
 import type { Channel, ChannelModel, GetMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RabbitMqMessage } from '../../../layers/common/src/queue/rmq-event';
-import { type BridgeOptions, type RunningBridge, startBridge } from '../bridge';
-import type { LogRecord } from '../log';
+import { type BridgeOptions, type RunningBridge, startBridge } from '../src/bridge';
+import type { LogRecord } from '../src/log';
 import {
   AMQP_URL,
   captureLogger,

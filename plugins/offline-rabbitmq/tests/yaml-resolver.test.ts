@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { extractBridgeFunctions } from '../service-config';
-import { resolveServerlessYaml } from '../yaml-resolver';
+import { extractBridgeFunctions } from '../src/service-config';
+import { resolveServerlessYaml } from '../src/yaml-resolver';
 
 const dir = mkdtempSync(join(tmpdir(), 'bridge-yaml-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

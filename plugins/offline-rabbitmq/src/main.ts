@@ -3,7 +3,7 @@
  * their queues and invokes the functions through serverless-offline's Lambda Invoke API, like the
  * Amazon MQ event source mapping does on AWS.
  *
- *   npx tsx scripts/bridge/main.ts        (or: npm run bridge)
+ *   npx tsx plugins/offline-rabbitmq/src/main.ts        (or: npm run bridge)
  *
  * Needs `serverless offline start` (Lambda API) and the queues (the project's setup command); it
  * waits for both at start (BRIDGE_QUEUE_WAIT_MS).
@@ -38,17 +38,15 @@
  *                                default 30000. Unfinished messages return to their queue.
  *   BRIDGE_CONFIG_SOURCE         auto | print | yaml; default auto = `serverless print --format
  *                                json`, falling back to the built-in serverless.yml resolver.
- *   BRIDGE_SERVICE_DIR           directory of serverless.yml; default the repository root.
+ *   BRIDGE_SERVICE_DIR           directory of serverless.yml; default the working directory.
  *
  * Logs: `[bridge] …` progress lines on stdout; failures as one JSON line each on stderr
  * (queue, function, messageId, deliveryCount, error); while the Lambda API is unreachable, one
  * JSON line per batch and retry round (messageIds, deliveryCounts, attempt, retryInMs, error).
  */
-import { startBridge } from './bridge';
 import { loadServiceConfig } from './config-loader';
-import { watchFunctionLimits } from './flow-watcher';
-import { consoleLogger, redactUrl } from './log';
-import { extractBridgeFunctions, parseIntSetting } from './service-config';
+import { consoleLogger } from './log';
+import { runBridge } from './run';
 import { readBridgeSettings } from './settings';
 
 async function main(): Promise<void> {
@@ -61,33 +59,9 @@ async function main(): Promise<void> {
     onFallback: (reason) =>
       consoleLogger.error({ msg: 'serverless print failed; using the yaml resolver', reason }),
   });
-  const functions = extractBridgeFunctions(loaded.config, { stage: settings.stage, env: process.env });
-  if (functions.length === 0) {
-    consoleLogger.info('no enabled rabbitmq events in the service definition: nothing to do');
-    return;
-  }
-  consoleLogger.info(
-    `config via ${loaded.via}; broker ${redactUrl(settings.amqpUrl)}; Lambda API ${settings.invokeBaseUrl}`,
-  );
-  const bridge = await startBridge({
-    functions,
-    amqpUrl: settings.amqpUrl,
-    invokeBaseUrl: settings.invokeBaseUrl,
-    queueWaitMs: settings.queueWaitMs,
-    retryDelayMs: settings.retryDelayMs,
-    unavailableMaxDelayMs: settings.unavailableMaxDelayMs,
-  });
-
-  // Flow limits `function:{key}` (PUT /api/flow/function:…) change the bridge's concurrency at
-  // runtime, as PutFunctionConcurrency changes a function's reserved concurrency on AWS.
-  const watcher = watchFunctionLimits({
-    redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379/0',
-    prefix: process.env.REDIS_PREFIX ?? 'collect:',
-    everyMs: parseIntSetting(process.env.BRIDGE_FLOW_CHECK_MS || '250', 'BRIDGE_FLOW_CHECK_MS', 10),
-    apply: (limits) => bridge.setLimits(limits),
-    onError: (err) =>
-      consoleLogger.error({ msg: 'flow limits unreadable; keeping the current ones', error: String(err) }),
-  });
+  consoleLogger.info(`config via ${loaded.via}`);
+  const run = await runBridge(loaded.config, settings, process.env);
+  if (!run) return;
 
   let signalled = false;
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -97,8 +71,7 @@ async function main(): Promise<void> {
     consoleLogger.info(
       `${signal}: stopping (waiting up to ${settings.shutdownTimeoutMs} ms for invocations)`,
     );
-    void watcher.stop();
-    bridge.stop(settings.shutdownTimeoutMs).then(
+    run.stop(settings.shutdownTimeoutMs).then(
       () => {
         consoleLogger.info('stopped');
         process.exit(0);

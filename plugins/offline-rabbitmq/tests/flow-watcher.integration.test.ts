@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../../../tests/support/wait';
-import { watchFunctionLimits } from '../flow-watcher';
+import { watchFunctionLimits } from '../src/flow-watcher';
+import { waitFor } from './helpers';
 
 const prefix = `bridge_${randomBytes(4).toString('hex')}:`;
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0', { keyPrefix: prefix });
@@ -30,16 +30,16 @@ describe('the bridge watching flow limits', () => {
       apply: (limits) => seen.push(limits),
     });
     try {
-      await waitFor('the first limits', async () => seen.length >= 1 || undefined);
+      await waitFor('the first limits', async () => seen.length >= 1);
       expect([...(seen.at(-1) ?? [])]).toEqual([['runShardTestrail1', 1]]);
       await publish({
         'function:runShardTestrail1': { concurrency: 4 },
         'function:importChunk': { concurrency: 0 },
       });
-      await waitFor('the change', async () => seen.length >= 2 || undefined);
+      await waitFor('the change', async () => seen.length >= 2);
       expect(Object.fromEntries(seen.at(-1) ?? [])).toEqual({ runShardTestrail1: 4, importChunk: 0 });
       await publish({});
-      await waitFor('the deletion', async () => seen.length >= 3 || undefined);
+      await waitFor('the deletion', async () => seen.length >= 3);
       expect(seen.at(-1)?.size).toBe(0);
     } finally {
       await watcher.stop();

@@ -43,7 +43,7 @@ export function readBridgeSettings(env: Record<string, string | undefined>): Bri
       'BRIDGE_UNAVAILABLE_MAX_DELAY_MS',
     ),
     configSource: source,
-    // This file lives in <root>/scripts/bridge/.
-    serviceDir: resolve(env.BRIDGE_SERVICE_DIR || resolve(__dirname, '..', '..')),
+    // Like the serverless CLI: the service is where it runs, unless told.
+    serviceDir: resolve(env.BRIDGE_SERVICE_DIR || process.cwd()),
   };
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { RabbitMqEvent } from '@collect/common/rmq-event';
 import { type Channel, type ChannelModel, connect } from 'amqplib';
-import type { RabbitMqEvent } from '../../../layers/common/src/queue/rmq-event';
-import type { BridgeLogger, LogRecord } from '../log';
-import type { BridgeFunction } from '../service-config';
+import type { BridgeLogger, LogRecord } from '../src/log';
+import type { BridgeFunction } from '../src/service-config';
 
 export const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
 

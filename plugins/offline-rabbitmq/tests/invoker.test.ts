@@ -7,7 +7,7 @@ import {
   isLambdaApiUnavailable,
   responseError,
   waitForInvokeApi,
-} from '../invoker';
+} from '../src/invoker';
 
 describe('responseError (serverless-offline 14 responses)', () => {
   it('accepts a plain 200 result', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { amqpUrlForVhost, vhostOfUrl } from '../amqp-helpers';
-import { ConcurrencyGate } from '../concurrency-gate';
-import { redactUrl } from '../log';
-import { readBridgeSettings } from '../settings';
-import { delay } from '../timing';
+import { amqpUrlForVhost, vhostOfUrl } from '../src/amqp-helpers';
+import { ConcurrencyGate } from '../src/concurrency-gate';
+import { redactUrl } from '../src/log';
+import { readBridgeSettings } from '../src/settings';
+import { delay } from '../src/timing';
 
 describe('ConcurrencyGate', () => {
   it('never hands out more slots than its limit and notifies on release', () => {

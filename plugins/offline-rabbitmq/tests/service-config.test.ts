@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { concurrencyEnvName, extractBridgeFunctions } from '../service-config';
+import { concurrencyEnvName, extractBridgeFunctions } from '../src/service-config';
 
 /** Trimmed output of `serverless print --format json` for this project. */
 const printed = {

@@ -1,7 +1,7 @@
+import type { RabbitMqEvent } from '@collect/common/rmq-event';
 import type { Message } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import type { RabbitMqEvent } from '../../../layers/common/src/queue/rmq-event';
-import { buildRabbitMqEvent, convertHeaderValue, formatAwsTimestamp, queueKey } from '../event-builder';
+import { buildRabbitMqEvent, convertHeaderValue, formatAwsTimestamp, queueKey } from '../src/event-builder';
 
 function message(
   content: string,

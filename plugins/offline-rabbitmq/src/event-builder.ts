@@ -1,10 +1,10 @@
-import type { Message } from 'amqplib';
 import type {
   RabbitMqBasicProperties,
   RabbitMqEvent,
   RabbitMqHeaderValue,
   RabbitMqMessage,
-} from '../../layers/common/src/queue/rmq-event';
+} from '@collect/common/rmq-event';
+import type { Message } from 'amqplib';
 
 /**
  * The `rmqMessagesByQueue` key AWS uses: `"<queue>::<virtual host>"`.

@@ -1,0 +1,80 @@
+import type { BridgeLogger } from './log';
+import { type BridgeRun, runBridge } from './run';
+import { readBridgeSettings } from './settings';
+
+/** The parts of the Serverless Framework's objects the plugin reads. */
+interface ServerlessLike {
+  service: {
+    service: string;
+    provider: Record<string, unknown>;
+    functions: Record<string, unknown>;
+    custom?: Record<string, unknown>;
+  };
+}
+
+type CliOptions = Record<string, unknown>;
+
+interface PluginUtils {
+  log: { notice(message: string): void; error(message: string): void; info?(message: string): void };
+}
+
+/** `custom.offlineRabbitmq`: `enabled` (default true), read after variables are resolved. */
+function enabled(custom: Record<string, unknown> | undefined): boolean {
+  const own = custom?.offlineRabbitmq as { enabled?: unknown } | undefined;
+  return !(own?.enabled === false || own?.enabled === 'false');
+}
+
+/**
+ * serverless-offline plugin: `serverless offline start` consumes the queues of the functions'
+ * `rabbitmq` events and invokes the functions through its own Lambda API, as the Amazon MQ event
+ * source mapping does on AWS (serverless-offline itself ignores `rabbitmq` events, as it does
+ * SQS, for which other plugins exist). List it after serverless-offline: its hooks run once the
+ * Lambda API is up, and it drains before serverless-offline halts.
+ *
+ * The bridge's settings come from the environment as for the command (main.ts); the Lambda port
+ * is serverless-offline's (`--lambdaPort`, else `custom.serverless-offline.lambdaPort`, else 3002).
+ */
+export class OfflineRabbitMqPlugin {
+  readonly hooks: Record<string, () => Promise<void>>;
+  private run: BridgeRun | undefined;
+
+  constructor(
+    private readonly serverless: ServerlessLike,
+    private readonly options: CliOptions,
+    private readonly utils?: PluginUtils,
+  ) {
+    this.hooks = {
+      'offline:start:init': () => this.start(),
+      // Before serverless-offline's own end, which exits the process.
+      'before:offline:start:end': () => this.stop(),
+    };
+  }
+
+  private logger(): BridgeLogger {
+    const log = this.utils?.log;
+    return {
+      info: (message) =>
+        log ? log.notice(`[bridge] ${message}`) : process.stdout.write(`[bridge] ${message}\n`),
+      error: (record) =>
+        log
+          ? log.error(`[bridge] ${JSON.stringify(record)}`)
+          : process.stderr.write(`${JSON.stringify({ level: 'error', ...record })}\n`),
+    };
+  }
+
+  private async start(): Promise<void> {
+    const { service } = this.serverless;
+    if (!enabled(service.custom)) return;
+    const offline = (service.custom?.['serverless-offline'] ?? {}) as Record<string, unknown>;
+    const port = this.options.lambdaPort ?? offline.lambdaPort ?? 3002;
+    const settings = readBridgeSettings({ ...process.env, LAMBDA_PORT: String(port) });
+    const config = { service: service.service, provider: service.provider, functions: service.functions };
+    this.run = await runBridge(config, settings, process.env, this.logger());
+  }
+
+  private async stop(): Promise<void> {
+    const run = this.run;
+    this.run = undefined;
+    if (run) await run.stop(readBridgeSettings(process.env).shutdownTimeoutMs);
+  }
+}

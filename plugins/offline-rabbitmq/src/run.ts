@@ -1,0 +1,56 @@
+import { type RunningBridge, startBridge } from './bridge';
+import { type FlowWatcher, watchFunctionLimits } from './flow-watcher';
+import { type BridgeLogger, consoleLogger, redactUrl } from './log';
+import { extractBridgeFunctions, parseIntSetting } from './service-config';
+import type { BridgeSettings } from './settings';
+
+/** A bridge and the watcher of its runtime limits, stopped together. */
+export interface BridgeRun {
+  bridge: RunningBridge;
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Starts the bridge for a resolved service definition, with the flow limits `function:{key}`
+ * (PUT /api/flow/function:…) applied at runtime, as PutFunctionConcurrency changes a function's
+ * reserved concurrency on AWS. Shared by the command (main.ts) and the serverless plugin.
+ *
+ * @returns undefined when the service has no enabled `rabbitmq` event
+ */
+export async function runBridge(
+  config: unknown,
+  settings: BridgeSettings,
+  env: Record<string, string | undefined>,
+  logger: BridgeLogger = consoleLogger,
+): Promise<BridgeRun | undefined> {
+  const functions = extractBridgeFunctions(config, { stage: settings.stage, env });
+  if (functions.length === 0) {
+    logger.info('no enabled rabbitmq events in the service definition: nothing to do');
+    return undefined;
+  }
+  logger.info(`broker ${redactUrl(settings.amqpUrl)}; Lambda API ${settings.invokeBaseUrl}`);
+  const bridge = await startBridge({
+    functions,
+    logger,
+    amqpUrl: settings.amqpUrl,
+    invokeBaseUrl: settings.invokeBaseUrl,
+    queueWaitMs: settings.queueWaitMs,
+    retryDelayMs: settings.retryDelayMs,
+    unavailableMaxDelayMs: settings.unavailableMaxDelayMs,
+  });
+  const watcher: FlowWatcher = watchFunctionLimits({
+    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379/0',
+    prefix: env.REDIS_PREFIX ?? 'collect:',
+    everyMs: parseIntSetting(env.BRIDGE_FLOW_CHECK_MS || '250', 'BRIDGE_FLOW_CHECK_MS', 10),
+    apply: (limits) => bridge.setLimits(limits),
+    onError: (err) =>
+      logger.error({ msg: 'flow limits unreadable; keeping the current ones', error: String(err) }),
+  });
+  return {
+    bridge,
+    stop: async (timeoutMs) => {
+      await watcher.stop();
+      await bridge.stop(timeoutMs);
+    },
+  };
+}
