@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three projects: `unit` (pure logic, no services), `integration` (real MariaDB, MongoDB, Redis,
- * RabbitMQ) and `e2e` (serverless-offline + the RabbitMQ bridge, driven over HTTP).
+ * Projects: `unit` (pure logic, no services), `integration` (real MariaDB, MongoDB, Redis,
+ * RabbitMQ), `e2e` (serverless-offline + the RabbitMQ bridge, driven over HTTP), `chaos` (the
+ * reduced chaos run) and `package` (`serverless package` for AWS). scripts/test.sh runs them in
+ * turn.
  */
 export default defineConfig({
   test: {
@@ -34,6 +36,17 @@ export default defineConfig({
           include: ['tests/e2e/**/*.test.ts'],
           globalSetup: ['tests/support/stack.global.ts'],
           testTimeout: 180_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // Restarts the local RabbitMQ, MariaDB and Redis: runs alone, after the others.
+          name: 'chaos',
+          include: ['tests/chaos/**/*.test.ts'],
+          globalSetup: ['tests/support/services.global.ts'],
+          testTimeout: 1_200_000,
           hookTimeout: 300_000,
           fileParallelism: false,
         },

@@ -10,6 +10,9 @@ export WORKER_HTTP_PORT="${WORKER_HTTP_PORT:-3004}" WORKER_LAMBDA_PORT="${WORKER
 export COLLECT_API_URL="${COLLECT_API_URL:-http://127.0.0.1:$HTTP_PORT}" REGISTER_API_URL="${REGISTER_API_URL:-http://127.0.0.1:$HTTP_PORT}"
 export MONGO_URL="${MONGO_URL:-mongodb://127.0.0.1:${MONGO_PORT:-27018}/collect}"
 START_DEMO="${START_DEMO:-1}"
+# The bridges wait for their worker process's Lambda API; several booting at once on two cores
+# take longer than the bridge's own default.
+export BRIDGE_QUEUE_WAIT_MS="${BRIDGE_QUEUE_WAIT_MS:-${START_TIMEOUT:-180}000}"
 RUN_DIR="${RUN_DIR:-.run}"
 mkdir -p "$RUN_DIR"
 
@@ -33,18 +36,28 @@ trap 'cleanup; exit 143' TERM
 # the other runs the queue workers the bridge invokes. Each runs its handlers on one JS thread,
 # so API requests and workers do not queue behind each other. Logs are appended to (the last
 # run's are kept as *.log.1), so a crash leaves its evidence.
+# With WORKERS=N there are N worker processes, each with its own bridge (parts workers, bridge,
+# workers2, bridge2 …), on ports WORKER_HTTP_PORT/WORKER_LAMBDA_PORT + 4 per process, all
+# consuming the same queues of the one broker.
+WORKERS="${WORKERS:-1}"
+[[ "$WORKERS" =~ ^[1-9][0-9]?$ ]] || { log "WORKERS must be a number from 1 to 99, got '$WORKERS'"; exit 2; }
 start_part() {
+  local n="${1//[a-z]/}" # workers3 → 3; workers → ''
+  local i=$(( ${n:-1} - 1 ))
+  local http=$((WORKER_HTTP_PORT + 4 * i)) lambda=$((WORKER_LAMBDA_PORT + 4 * i))
   case "$1" in
     offline) setsid bash scripts/offline.sh >>"$RUN_DIR/offline.log" 2>&1 & ;;
-    workers)
-      HTTP_PORT="$WORKER_HTTP_PORT" LAMBDA_PORT="$WORKER_LAMBDA_PORT" ESBUILD_WORK_FOLDER=.esbuild-workers \
-        setsid bash scripts/offline.sh >>"$RUN_DIR/workers.log" 2>&1 &
+    workers*)
+      HTTP_PORT="$http" LAMBDA_PORT="$lambda" ESBUILD_WORK_FOLDER=".esbuild-workers$n" \
+        setsid bash scripts/offline.sh >>"$RUN_DIR/$1.log" 2>&1 &
       ;;
-    bridge) LAMBDA_PORT="$WORKER_LAMBDA_PORT" setsid node_modules/.bin/offline-rabbitmq >>"$RUN_DIR/bridge.log" 2>&1 & ;;
+    bridge*) LAMBDA_PORT="$lambda" setsid node_modules/.bin/offline-rabbitmq >>"$RUN_DIR/$1.log" 2>&1 & ;;
   esac
   pid_of[$1]=$!
 }
-for part in offline workers bridge; do
+parts=(offline workers bridge)
+for ((k = 2; k <= WORKERS; k++)); do parts+=("workers$k" "bridge$k"); done
+for part in "${parts[@]}"; do
   [ -f "$RUN_DIR/$part.log" ] && mv -f "$RUN_DIR/$part.log" "$RUN_DIR/$part.log.1"
   : >"$RUN_DIR/$part.log"
 done
@@ -54,6 +67,11 @@ log "serverless-offline (workers) on Lambda port $WORKER_LAMBDA_PORT (log: $RUN_
 start_part workers
 log "RabbitMQ bridge (log: $RUN_DIR/bridge.log)"
 start_part bridge
+for ((k = 2; k <= WORKERS; k++)); do
+  log "worker process $k: serverless-offline on Lambda port $((WORKER_LAMBDA_PORT + 4 * (k - 1))) and its bridge (logs: $RUN_DIR/workers$k.log, $RUN_DIR/bridge$k.log)"
+  start_part "workers$k"
+  start_part "bridge$k"
+done
 
 deadline=$((SECONDS + ${START_TIMEOUT:-180}))
 until curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/api/tasks/ready-check" -w '' 2>/dev/null ||

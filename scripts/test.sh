@@ -5,7 +5,8 @@
 #   3. services checked or started (MariaDB, Redis, RabbitMQ, MongoDB server)
 #   4. integration tests against the real services
 #   5. end-to-end tests through serverless-offline and the RabbitMQ bridge
-#   6. `serverless package` for AWS, and the CloudFormation template checked
+#   6. the reduced chaos run (kills, service restarts, duplicates, poison, limit flips)
+#   7. `serverless package` for AWS, and the CloudFormation template checked
 # Ends with one line "N passed, N failed" over every test run.
 set -euo pipefail
 exec </dev/null
@@ -30,6 +31,8 @@ step "integration tests"
 vitest integration
 step "end-to-end tests"
 vitest e2e
+step "chaos (reduced; npm run chaos is the full run)"
+vitest chaos
 step "package for AWS"
 vitest package
 
