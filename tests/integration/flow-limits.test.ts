@@ -1,6 +1,7 @@
 import { decodeBody, topology } from '@collect/common';
 import { planTask, runShard } from '@collect/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RedisFlowControl } from '../../functions/collect/src/adapters/flow-control.redis';
 import {
   engineMessageSchema,
   toPlanMessage,
@@ -38,6 +39,16 @@ afterEach(async () => {
 const hostKey = () => `host:${new URL(src.baseUrl).host}`;
 
 describe('flow limits over the API', () => {
+  it('are published again from MySQL when Redis has lost them (a restart keeps nothing)', async () => {
+    const key = hostKey();
+    await putFlow(env.services, key, { concurrency: 3 });
+    const fresh = new RedisFlowControl(env.redis, 0, Date.now, () => env.services.flowLimits.publish());
+    expect((await fresh.current()).get(key)).toMatchObject({ concurrency: 3 });
+    await env.redis.del('flow/limits', 'flow/version');
+    expect((await fresh.current()).get(key)).toMatchObject({ concurrency: 3 });
+    expect(await env.redis.hget('flow/limits', key)).toContain('"concurrency":3');
+  });
+
   it('sets, reads (with what is in use), lists and deletes a limit; every problem in one 400', async () => {
     const key = hostKey();
     const set = await putFlow(env.services, encodeURIComponent(key), {

@@ -57,7 +57,9 @@ export function buildServices(config: Config, clients: Clients): Services {
   const events = new TaskEvents(mongo);
   const snapshots = new MongoSnapshotWriter(db, mongo);
   const collectors = collectorRegistry(config);
-  const flowControl = new RedisFlowControl(clients.redis);
+  const flowLimits = new FlowLimits(db, clients.redis);
+  // Redis lost the published limits (a restart; it keeps nothing on disk): publish them again.
+  const flowControl = new RedisFlowControl(clients.redis, undefined, undefined, () => flowLimits.publish());
   const breakers = new RedisBreakers(clients.redis, {
     threshold: config.BREAKER_FAILURES,
     coolDownMs: config.BREAKER_COOLDOWN_MS,
@@ -122,7 +124,7 @@ export function buildServices(config: Config, clients: Clients): Services {
     collectors,
     flowControl,
     breakers,
-    flowLimits: new FlowLimits(db, clients.redis),
+    flowLimits,
     functionConcurrency: functionConcurrency(config.FLOW_FUNCTION_TARGET, config.SERVICE_NAME, config.STAGE),
   };
 }

@@ -129,15 +129,21 @@ export class RedisFlowControl implements FlowControl {
     /** How often the published version is checked (tests: 0, every call). */
     private readonly checkEveryMs = LIMITS_CHECK_MS,
     private readonly now: () => number = Date.now,
+    /** Publishes the limits from their truth, when Redis has none (it was restarted, say). */
+    private readonly republish?: () => Promise<void>,
   ) {}
 
   /** The limits in force (refreshed when the published version moved). */
   async current(): Promise<ReadonlyMap<string, FlowLimit>> {
     if (this.version !== undefined && this.now() - this.checkedAt < this.checkEveryMs) return this.limits;
-    const [version, adapted] = await Promise.all([
+    let [version, adapted] = await Promise.all([
       this.redis.get(FLOW_VERSION),
       this.redis.hgetall(FLOW_ADAPTED),
     ]);
+    if (version === null && this.republish) {
+      await this.republish();
+      version = await this.redis.get(FLOW_VERSION);
+    }
     this.adapted = new Map(Object.entries(adapted).map(([k, v]) => [k, Number(v)]));
     this.checkedAt = this.now();
     if (version !== this.version) {

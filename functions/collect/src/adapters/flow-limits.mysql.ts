@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { inTransaction } from '@collect/common';
 import type { FlowLimit } from '@collect/core';
 import type { Redis } from 'ioredis';
@@ -85,6 +86,8 @@ export class FlowLimits {
     const m = this.redis.multi().del(FLOW_LIMITS);
     if (all.length > 0)
       m.hset(FLOW_LIMITS, Object.fromEntries(all.map((l) => [l.key, JSON.stringify(published(l))])));
-    await m.incr(FLOW_VERSION).exec();
+    // A fresh token, not a counter: a counter starts again at 1 when Redis loses it, and a
+    // worker that cached version 1 before would not see the limits change.
+    await m.set(FLOW_VERSION, `${Date.now()}-${randomUUID()}`).exec();
   }
 }
