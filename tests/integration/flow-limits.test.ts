@@ -78,6 +78,12 @@ describe('flow limits over the API', () => {
     await expect(putFlow(env.services, 'job:not-a-uuid', { concurrency: 1 })).rejects.toMatchObject({
       status: 400,
     });
+    // A function key names one of the service's queue consumers: a typo is not a silent no-op.
+    const typo = await putFlow(env.services, 'function:runShardTestrail', { concurrency: 1 }).catch(
+      (e: unknown) => e,
+    );
+    expect(typo).toMatchObject({ status: 400, details: [{ path: 'key', code: 'unknown_function' }] });
+    expect(JSON.stringify(typo)).toContain('runShardTestrail1');
     expect((await listFlow(env.services)).items).toHaveLength(1);
 
     expect(await deleteFlow(env.services, key)).toEqual({ key, limit: null });

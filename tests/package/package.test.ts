@@ -94,6 +94,20 @@ describe('serverless package for AWS', () => {
       const m = mappings.find((x) => JSON.stringify(x.Properties.Queues) === JSON.stringify([q]));
       expect(JSON.stringify(m?.Properties.FunctionName), q).toContain('RunShardTestrail1');
     }
+    // A flow limit function:{name} may name exactly the functions that consume a queue.
+    // A mapping invokes an alias (Ref), the alias names its function (Ref), which has its name.
+    const ref = (v: unknown) => (v as { Ref?: string }).Ref ?? '';
+    const nameOf = (id: string) =>
+      String(resources[id]?.Properties.FunctionName).replace(/^collect-prod-/, '');
+    const consumers = new Set(
+      mappings.map((m) => nameOf(ref(resources[ref(m.Properties.FunctionName)]?.Properties.FunctionName))),
+    );
+    const fnEnv = ofType('AWS::Lambda::Function')[0]?.Properties.Environment as {
+      Variables: Record<string, string>;
+    };
+    const listed = (fnEnv.Variables.CONSUMER_FUNCTIONS ?? '').split(',');
+    expect([...listed].sort()).toEqual([...consumers].sort());
+    expect(collectConfigSchema.parse({}).CONSUMER_FUNCTIONS).toEqual(listed);
     const worker = ofType('AWS::Lambda::Function').find(
       (f) => f.Properties.FunctionName === 'collect-prod-importChunk',
     );

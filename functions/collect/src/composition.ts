@@ -125,6 +125,7 @@ export function buildServices(config: Config, clients: Clients): Services {
     flowControl,
     breakers,
     flowLimits,
+    consumerFunctions: config.CONSUMER_FUNCTIONS,
     functionConcurrency: functionConcurrency(config.FLOW_FUNCTION_TARGET, config.SERVICE_NAME, config.STAGE),
   };
 }

@@ -41,6 +41,21 @@ export const collectConfigSchema = commonConfigSchema.extend({
    * `lambda` (on AWS: PutFunctionConcurrency on `{SERVICE_NAME}-{STAGE}-{name}`).
    */
   FLOW_FUNCTION_TARGET: z.enum(['bridge', 'lambda']).default('bridge'),
+  /**
+   * The functions a `function:{name}` flow limit may name: the service's queue consumers
+   * (serverless.yml sets the list; the package test checks it against the event source mappings).
+   */
+  CONSUMER_FUNCTIONS: z
+    .string()
+    .default(
+      'planTask,runShardTestrail1,runShardTestrail2,runShardHttpTree1,importChunk,importChunkDead,planDead,runShardDead,registerCatalog,registerTaskFinished,schedulerJobDisabled',
+    )
+    .transform((v) =>
+      v
+        .split(',')
+        .map((f) => f.trim())
+        .filter(Boolean),
+    ),
   SERVICE_NAME: z.string().default('collect'),
   STAGE: z.string().default('dev'),
   /** Failures in a row of a source host that open its circuit breaker. */

@@ -6,6 +6,8 @@ import type { FlowLimits, StoredFlowLimit } from '../adapters/flow-limits.mysql'
 import type { FunctionConcurrency } from '../adapters/function-concurrency';
 
 export interface FlowDeps {
+  /** The functions a `function:` key may name. */
+  consumerFunctions: readonly string[];
   flowLimits: FlowLimits;
   functionConcurrency: FunctionConcurrency;
   flowControl: RedisFlowControl;
@@ -102,6 +104,12 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
   if (!key) problems.add(KEY_PROBLEM.path, KEY_PROBLEM.message, KEY_PROBLEM.code);
   const parsed = flowBodySchema.safeParse(body);
   if (!parsed.success) problems.addZod('', parsed.error);
+  if (key?.startsWith('function:') && !deps.consumerFunctions.includes(key.slice('function:'.length)))
+    problems.add(
+      'key',
+      `no consumer function "${key.slice('function:'.length)}"; one of ${deps.consumerFunctions.join(', ')}`,
+      'unknown_function',
+    );
   if (key && !key.startsWith('tenant:') && typeof body === 'object' && body !== null && 'tasks' in body)
     problems.add('tasks', "a quota of tasks is a tenant's (key tenant:{id})", 'tasks_not_tenant');
   if (!key || !parsed.success || problems.total > 0)
