@@ -9,6 +9,7 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
+import { collectorRegistry } from '../functions/collect/src/collectors/registry';
 import { loadConfig } from '../functions/collect/src/config';
 
 const LEFTOVER = /^collect_(it|e2e)_[0-9a-f]+$/;
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
     // A channel dies with its first error (an absent queue), so each attempt gets its own.
     const ch = await conn.createChannel();
     ch.on('error', () => undefined);
-    await deleteTopology(ch, name).catch(() => undefined);
+    await deleteTopology(ch, name, collectorRegistry(cfg).queues()).catch(() => undefined);
     console.log(`removed ${name}`);
   }
   await conn.close().catch(() => undefined);

@@ -108,6 +108,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     ...[...tr.cases.keys()].map((id) => `C${id}`),
   ].sort();
 
+  // Interrupted (Ctrl-C) or ended by an error, the stack's processes go with the run (its
+  // database, queues and Redis keys stay: `npm run clean:test-data` removes them).
+  const killStack = () => stack.killAllNow();
+  const interrupted = () => {
+    killStack();
+    process.exit(130);
+  };
+  process.once('exit', killStack);
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   await stack.start();
   log(`stack up (${stack.id}); ${options.kills} kills over ${options.rounds} rounds of work`);
   try {
@@ -118,6 +128,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         `${method} ${path}`,
         async () => {
           const r = await stack.request(method, path, body);
+          // serverless-offline answers a handler it cannot load with 200 and an errorMessage.
+          if (r.body?.errorMessage) throw new Error(`${method} ${path}: ${r.body.errorMessage}`);
           if (ok.includes(r.status)) return r;
           if (r.status === 409 || r.status >= 500 || r.status === 429) return undefined;
           throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -358,6 +370,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await stack.stop().catch((err) => log(`stack stop: ${String(err)}`));
     await tr.stop();
+    process.off('exit', killStack);
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
   }
 }
 

@@ -20,7 +20,9 @@ beforeAll(() => {
     {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, AMQP_PREFIX: 'collect' },
+      // Its own bundle folder: packaging cleans it up, and a running serverless-offline
+      // (npm start, a test's stack) must not lose its bundles under it.
+      env: { ...process.env, AMQP_PREFIX: 'collect', ESBUILD_WORK_FOLDER: '.esbuild-package' },
     },
   );
   resources = JSON.parse(

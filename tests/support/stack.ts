@@ -131,7 +131,12 @@ export class Stack {
         : ['bash', [resolve(ROOT, 'scripts/offline.sh')]];
     const env: Record<string, string> =
       kind === 'offline'
-        ? { ...this.config(), ...(this.options.bridgeInOffline ? { OFFLINE_RABBITMQ: 'true' } : {}) }
+        ? {
+            ...this.config(),
+            // Its own bundles: another serverless (npm start, a package) cleans up its folder.
+            ESBUILD_WORK_FOLDER: `.esbuild-${this.id}-api`,
+            ...(this.options.bridgeInOffline ? { OFFLINE_RABBITMQ: 'true' } : {}),
+          }
         : kind === 'bridge'
           ? { ...this.config(), LAMBDA_PORT: String(ports.lambda) }
           : {
@@ -195,6 +200,18 @@ export class Stack {
     return out;
   }
 
+  /**
+   * Kills every part at once, synchronously (for a process's `exit` or signal handler: the parts
+   * lead their own process groups, so they outlive their parent otherwise).
+   */
+  killAllNow(): void {
+    for (const pid of this.processGroups().values()) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+
   /** Kills a part and its children at once, as a crash would (no cleanup runs). */
   async kill(part: StackPart): Promise<void> {
     const child = this.procs.get(part);
@@ -231,8 +248,8 @@ export class Stack {
     await mongo.db().dropDatabase();
     await mongo.close();
     await dropMysqlDatabase(this.env.MYSQL_URL as string);
-    for (let g = 0; g < (this.options.workers ?? 1); g += 1)
-      rmSync(resolve(ROOT, `.esbuild-${this.id}-${g}`), { recursive: true, force: true });
+    for (const folder of ['api', ...Array.from({ length: this.options.workers ?? 1 }, (_, g) => g)])
+      rmSync(resolve(ROOT, `.esbuild-${this.id}-${folder}`), { recursive: true, force: true });
     if (!process.env.KEEP_E2E_LOGS) rmSync(this.logDir, { recursive: true, force: true });
   }
 
