@@ -480,6 +480,25 @@ describe('push shards (their page travels in the message)', () => {
     expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
   });
 
+  it('keeps its page when it waits for a flow slot: the message it goes back in carries it', async () => {
+    // Found by the chaos run: a tenant limit made import shards yield without their chunk, and
+    // they failed for good ("the shard's chunk is no longer kept").
+    const env = engine(pushCollector() as never);
+    const m = await pushed(env);
+    const flow = new MemoryFlowControl(env.clock);
+    env.deps.flow = flow;
+    env.deps.flowKeys = () => ['tenant:t'];
+    flow.limits.set('tenant:t', { concurrency: 1 });
+    expect(await flow.enter(['tenant:t'], 'other#0', 60_000)).toBeUndefined();
+    expect(await runShard(env.deps, m, { deadline: FAR })).toBe('busy');
+    expect(env.queue.messages.map((q) => q.message)).toEqual([
+      { taskId: 't1', shardNo: 0, gen: 1, inline: m.inline },
+    ]);
+    await flow.leave(['tenant:t'], 'other#0');
+    expect(await drain(env)).toEqual(['completed']);
+    expect([...env.pages.records.keys()]).toEqual(['a']);
+  });
+
   it('lets the message still queued run a shard resumed before it arrived', async () => {
     const env = engine(pushCollector() as never);
     const m = await pushed(env);

@@ -199,7 +199,13 @@ export async function runShard<R>(
     const gen = shard.gen + 1;
     const next: Dispatch = {
       route,
-      message: { taskId: task.id, shardNo: shard.shardNo, gen },
+      // A push shard's page travels in its message: the new message must carry it on.
+      message: {
+        taskId: task.id,
+        shardNo: shard.shardNo,
+        gen,
+        ...(msg.inline !== undefined ? { inline: msg.inline } : {}),
+      },
       ...(delayMs > 0 ? { delayMs } : {}),
     };
     const ok = await own(
