@@ -209,13 +209,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (k % roundEvery === 0 && round < options.rounds) await submit();
       await sleep(randomInt(300, 2500));
 
-      // SIGKILL a worker process part that is running (one restarting is left alone).
-      const alive = parts.filter((p) => !restarting.has(p));
-      if (alive.length === 0) await Promise.race(restarting.values());
-      const candidates = parts.filter((p) => !restarting.has(p));
+      // SIGKILL a part of a worker process (its serverless-offline or its bridge) while the other
+      // worker process is whole: one always consumes, so the runs go on between the kills (a
+      // serverless-offline takes tens of seconds to start again on two busy cores).
+      const group = (p: StackPart) => (p.endsWith('2') ? 2 : 1);
+      const eligible = () =>
+        parts.filter((p) => !restarting.has(p) && ![...restarting.keys()].some((r) => group(r) !== group(p)));
+      while (eligible().length === 0) await Promise.race(restarting.values());
+      const candidates = eligible();
       const part = candidates[randomInt(candidates.length)] as StackPart;
       await stack.kill(part);
       count(`kill ${part}`);
+      if ((k + 1) % 10 === 0) log(`${k + 1} kills`);
       restarting.set(
         part,
         stack.startPart(part).finally(() => restarting.delete(part)),
