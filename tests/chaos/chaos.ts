@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
+import { isTaskFinished } from '@collect/core';
 import amqp from 'amqplib';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
@@ -28,7 +29,10 @@ export interface ChaosOptions {
   port: number;
   /** Worker processes killed in all (the workers' serverless-offline or their bridge). */
   kills: number;
-  /** Rounds of work: each submits one import and one TestRail collection. */
+  /**
+   * Rounds of work at least: each submits one import and one TestRail collection. A new round
+   * also starts whenever the last one has settled, so every kill lands while runs are going on.
+   */
   rounds: number;
   /** Restarts of each of RabbitMQ, MariaDB and Redis. */
   serviceRestarts: number;
@@ -100,7 +104,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const section = tr.addSection(`Section ${s}`);
     for (let c = 0; c < 20; c += 1) tr.addCase(section, `Case ${s}.${c}`);
   }
-  tr.latencyMs = 40;
+  // Slow enough that a collection spans several kills (about 50 pages over 3 shards).
+  tr.latencyMs = 250;
   // One request in 40 fails as a busy TestRail does: the engine retries it.
   tr.fault = () => (randomInt(40) === 0 ? { status: 503, headers: { 'Retry-After': '1' } } : undefined);
   const trExpected = [
@@ -119,7 +124,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   await stack.start();
-  log(`stack up (${stack.id}); ${options.kills} kills over ${options.rounds} rounds of work`);
+  log(`stack up (${stack.id}); ${options.kills} kills over at least ${options.rounds} rounds of work`);
   try {
     /** A request that waits out the API's own outages (a store restarting answers 503). */
     // biome-ignore lint/suspicious/noExplicitAny: reads arbitrary JSON answers
@@ -171,7 +176,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         source: `chaos-tr-${n}`,
         mode: 'FULL',
         settings: tr.settings(),
-        strategy: { shards: 3, pageSize: 5 },
+        strategy: { shards: 3, pageSize: 2 },
       });
       runs.push({ kind: 'testrail', source: `chaos-tr-${n}`, taskId: col.body.taskId, expected: trExpected });
       log(`round ${n}: import ${imp.body.taskId}, collection ${col.body.taskId}`);
@@ -183,6 +188,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (let i = 0; i < options.serviceRestarts * 3; i += 1)
       restartsAt.set(at(i), (['rabbitmq', 'mariadb', 'redis'] as const)[i % 3] ?? 'redis');
     const roundEvery = Math.max(1, Math.floor(options.kills / options.rounds));
+    /** Whether the last round's runs are all settled (nothing would be in flight for a kill). */
+    const lastRoundSettled = async (): Promise<boolean> => {
+      for (const run of runs.slice(-2)) {
+        const r = await stack.request('GET', `/api/tasks/${run.taskId}`).catch(() => undefined);
+        // Unreadable (the API waits out a store): count it as still going.
+        if (!r || r.status !== 200 || !isTaskFinished(r.body.state)) return false;
+      }
+      return true;
+    };
 
     const parts: StackPart[] = ['workers', 'bridge', 'workers2', 'bridge2'];
     const restarting = new Map<StackPart, Promise<void>>();
@@ -205,17 +219,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     };
 
+    const group = (p: StackPart) => (p.endsWith('2') ? 2 : 1);
+    const eligible = () =>
+      parts.filter((p) => !restarting.has(p) && ![...restarting.keys()].some((r) => group(r) !== group(p)));
     for (let k = 0; k < options.kills; k += 1) {
-      if (k % roundEvery === 0 && round < options.rounds) await submit();
-      await sleep(randomInt(300, 2500));
-
       // SIGKILL a part of a worker process (its serverless-offline or its bridge) while the other
       // worker process is whole: one always consumes, so the runs go on between the kills (a
-      // serverless-offline takes tens of seconds to start again on two busy cores).
-      const group = (p: StackPart) => (p.endsWith('2') ? 2 : 1);
-      const eligible = () =>
-        parts.filter((p) => !restarting.has(p) && ![...restarting.keys()].some((r) => group(r) !== group(p)));
+      // serverless-offline takes tens of seconds to start again on two busy cores)...
       while (eligible().length === 0) await Promise.race(restarting.values());
+      // ... at a random moment while runs are going on.
+      if ((k % roundEvery === 0 && round < options.rounds) || (await lastRoundSettled())) await submit();
+      await sleep(randomInt(300, 2500));
       const candidates = eligible();
       const part = candidates[randomInt(candidates.length)] as StackPart;
       await stack.kill(part);

@@ -3,7 +3,8 @@
  * Exits non-zero when a record is lost or doubled or a task does not end COMPLETED.
  *
  *   CHAOS_KILLS (100)   worker processes SIGKILLed
- *   CHAOS_ROUNDS (10)   rounds of work (one import and one TestRail collection each)
+ *   CHAOS_ROUNDS (10)   rounds of work at least (one import and one TestRail collection each;
+ *                       another starts whenever the last has settled)
  *   CHAOS_RESTARTS (1)  restarts of each of RabbitMQ, MariaDB and Redis
  */
 import { execFileSync } from 'node:child_process';
