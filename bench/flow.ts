@@ -151,7 +151,7 @@ async function limitLag(): Promise<void> {
   const clients: Redis[] = [];
   try {
     const key = `host:${randomUUID().slice(0, 8)}.bench`;
-    const fn = 'runShardBench';
+    const fn = 'runShardHttpTree1'; // a consumer the flow API knows (its own Redis prefix: no real one listens)
     const workers = Array.from({ length: WORKERS }, () => {
       const redis = new Redis(env.config.REDIS_URL, { keyPrefix: env.config.REDIS_PREFIX });
       clients.push(redis);
@@ -172,6 +172,7 @@ async function limitLag(): Promise<void> {
     const seenAt = workers.map(() => new Map<number, number>());
     let running = true;
     const polls = workers.map(async (w, i) => {
+      // (An error in the main flow stops the polls before the clients close.)
       while (running) {
         const limit = (await w.current()).get(key)?.concurrency;
         if (limit !== undefined && !seenAt[i]?.has(limit)) seenAt[i]?.set(limit, performance.now());
@@ -179,27 +180,33 @@ async function limitLag(): Promise<void> {
       }
     });
 
+    const stopPolls = async () => {
+      running = false;
+      await Promise.all(polls);
+    };
     const workerLag: number[] = [];
     const bridgeLag: number[] = [];
-    for (let c = 1; c <= CHANGES; c += 1) {
-      await new Promise((r) => setTimeout(r, Math.random() * 600));
-      const concurrency = 1000 + c;
-      await putFlow(env.services, key, { concurrency });
-      const answered = performance.now();
-      await putFlow(env.services, `function:${fn}`, { concurrency: c });
-      const bridgeAnswered = performance.now();
-      await waitFor(
-        'every worker and the bridge to use the new limit',
-        async () => (seenAt.every((m) => m.has(concurrency)) && bridgeLimit === c) || undefined,
-        10_000,
-        5,
-      );
-      workerLag.push(Math.max(...seenAt.map((m) => (m.get(concurrency) as number) - answered), 0));
-      bridgeLag.push(Math.max(0, bridgeSawAt - bridgeAnswered));
+    try {
+      for (let c = 1; c <= CHANGES; c += 1) {
+        await new Promise((r) => setTimeout(r, Math.random() * 600));
+        const concurrency = 1000 + c;
+        await putFlow(env.services, key, { concurrency });
+        const answered = performance.now();
+        await putFlow(env.services, `function:${fn}`, { concurrency: c });
+        const bridgeAnswered = performance.now();
+        await waitFor(
+          'every worker and the bridge to use the new limit',
+          async () => (seenAt.every((m) => m.has(concurrency)) && bridgeLimit === c) || undefined,
+          10_000,
+          5,
+        );
+        workerLag.push(Math.max(...seenAt.map((m) => (m.get(concurrency) as number) - answered), 0));
+        bridgeLag.push(Math.max(0, bridgeSawAt - bridgeAnswered));
+      }
+    } finally {
+      await stopPolls();
+      await watcher.stop();
     }
-    running = false;
-    await Promise.all(polls);
-    await watcher.stop();
 
     workerLag.sort((a, b) => a - b);
     bridgeLag.sort((a, b) => a - b);
