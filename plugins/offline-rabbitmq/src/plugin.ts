@@ -18,10 +18,14 @@ interface PluginUtils {
   log: { notice(message: string): void; error(message: string): void; info?(message: string): void };
 }
 
-/** `custom.offlineRabbitmq`: `enabled` (default true), read after variables are resolved. */
+/**
+ * `custom.offlineRabbitmq`: `enabled` (default true), read after variables are resolved: `false`,
+ * and the strings `false`, `0`, `no`, `off` and `` in any case (an environment variable's), turn it off.
+ */
 function enabled(custom: Record<string, unknown> | undefined): boolean {
-  const own = custom?.offlineRabbitmq as { enabled?: unknown } | undefined;
-  return !(own?.enabled === false || own?.enabled === 'false');
+  const value = (custom?.offlineRabbitmq as { enabled?: unknown } | undefined)?.enabled;
+  if (value === undefined || value === true) return true;
+  return !(value === false || ['false', '0', 'no', 'off', ''].includes(String(value).trim().toLowerCase()));
 }
 
 /**

@@ -20,7 +20,7 @@ describe('the serverless-offline plugin', () => {
   });
 
   it('does nothing when custom.offlineRabbitmq.enabled is false (as a resolved variable, a string)', async () => {
-    for (const enabled of [false, 'false']) {
+    for (const enabled of [false, 'false', 'FALSE', '0', 'no', 'off']) {
       const { p, notices } = plugin({ offlineRabbitmq: { enabled } });
       await p.hooks['offline:start:init']?.();
       await p.hooks['before:offline:start:end']?.();
