@@ -24,7 +24,7 @@ export function isUnavailable(err: unknown): boolean {
     if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
     if (
       typeof (e as { message?: unknown }).message === 'string' &&
-      /Connection is closed|connect ECONNREFUSED|max retries per request/.test(
+      /Connection is closed|connect ECONNREFUSED|connect ETIMEDOUT|max retries per request/.test(
         (e as { message: string }).message,
       )
     )

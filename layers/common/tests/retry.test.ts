@@ -10,6 +10,8 @@ describe('isUnavailable', () => {
     expect(isUnavailable(Object.assign(new Error('lost'), { code: 'PROTOCOL_CONNECTION_LOST' }))).toBe(true);
     expect(isUnavailable(Object.assign(new Error('x'), { name: 'MongoServerSelectionError' }))).toBe(true);
     expect(isUnavailable(new Error('Connection is closed.'))).toBe(true);
+    // amqplib's connect timeout (a broker that accepts TCP and never completes the handshake).
+    expect(isUnavailable(new Error('connect ETIMEDOUT'))).toBe(true);
     expect(isUnavailable(new Error('Reached the max retries per request limit (which is 3).'))).toBe(true);
     expect(isUnavailable(new Error('wrapped', { cause: refused() }))).toBe(true);
   });

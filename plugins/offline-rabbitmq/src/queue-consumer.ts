@@ -158,6 +158,9 @@ export class QueueConsumer {
 
   async #open(): Promise<ChannelModel> {
     const model = await connect(this.#url, {
+      // A broker that accepts TCP and never answers fails the attempt (the caller's deadline
+      // then applies) instead of hanging it: amqplib's `timeout` covers the handshake.
+      timeout: 10_000,
       clientProperties: {
         connection_name: `collect-bridge ${this.#o.fn.functionName} <- ${this.#o.source.queue}`,
       },

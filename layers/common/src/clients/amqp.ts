@@ -2,6 +2,9 @@ import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { loadConfig } from '../config';
 import { AppError } from '../errors';
 
+/** How long opening a connection to the broker may take, handshake included. */
+const AMQP_CONNECT_TIMEOUT_MS = 10_000;
+
 let connection: ChannelModel | undefined;
 let channel: ConfirmChannel | undefined;
 let opening: Promise<ConfirmChannel> | undefined;
@@ -13,7 +16,9 @@ let opening: Promise<ConfirmChannel> | undefined;
 export async function confirmChannel(url = loadConfig().AMQP_URL): Promise<ConfirmChannel> {
   if (channel) return channel;
   opening ??= (async () => {
-    const conn = await amqp.connect(url);
+    // A broker that accepts TCP but never completes the handshake must not hang the caller (a
+    // publish can run inside a MySQL transaction): amqplib's `timeout` covers the handshake.
+    const conn = await amqp.connect(url, { timeout: AMQP_CONNECT_TIMEOUT_MS });
     conn.on('error', () => undefined);
     conn.on('close', () => {
       connection = undefined;
