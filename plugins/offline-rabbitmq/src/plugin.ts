@@ -40,7 +40,8 @@ function enabled(custom: Record<string, unknown> | undefined): boolean {
  */
 export class OfflineRabbitMqPlugin {
   readonly hooks: Record<string, () => Promise<void>>;
-  private run: BridgeRun | undefined;
+  /** The bridge started, with the settings it started with (the stop uses the same). */
+  private running: { run: BridgeRun; shutdownTimeoutMs: number } | undefined;
 
   constructor(
     private readonly serverless: ServerlessLike,
@@ -73,12 +74,13 @@ export class OfflineRabbitMqPlugin {
     const port = this.options.lambdaPort ?? offline.lambdaPort ?? 3002;
     const settings = readBridgeSettings({ ...process.env, LAMBDA_PORT: String(port) });
     const config = { service: service.service, provider: service.provider, functions: service.functions };
-    this.run = await runBridge(config, settings, process.env, this.logger());
+    const run = await runBridge(config, settings, process.env, this.logger());
+    if (run) this.running = { run, shutdownTimeoutMs: settings.shutdownTimeoutMs };
   }
 
   private async stop(): Promise<void> {
-    const run = this.run;
-    this.run = undefined;
-    if (run) await run.stop(readBridgeSettings(process.env).shutdownTimeoutMs);
+    const running = this.running;
+    this.running = undefined;
+    if (running) await running.run.stop(running.shutdownTimeoutMs);
   }
 }
