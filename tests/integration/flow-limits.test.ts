@@ -84,6 +84,19 @@ describe('flow limits over the API', () => {
     );
     expect(typo).toMatchObject({ status: 400, details: [{ path: 'key', code: 'unknown_function' }] });
     expect(JSON.stringify(typo)).toContain('runShardTestrail1');
+    // A function's limit is its concurrency, and nothing else.
+    const rateOnly = await putFlow(env.services, 'function:runShardTestrail1', {
+      ratePerSecond: 5,
+      burst: 2,
+    }).catch((e: unknown) => e);
+    expect(rateOnly).toMatchObject({
+      status: 400,
+      details: expect.arrayContaining([
+        expect.objectContaining({ path: 'concurrency', code: 'function_needs_concurrency' }),
+        expect.objectContaining({ path: 'ratePerSecond', code: 'not_for_functions' }),
+        expect.objectContaining({ path: 'burst', code: 'not_for_functions' }),
+      ]),
+    });
     expect((await listFlow(env.services)).items).toHaveLength(1);
 
     expect(await deleteFlow(env.services, key)).toEqual({ key, limit: null });

@@ -26,6 +26,11 @@ export interface BridgeOptions {
    */
   unavailableMinDelayMs?: number;
   unavailableMaxDelayMs?: number;
+  /**
+   * The runtime limits by function key to start with (read just before consuming begins), so a
+   * function held at 0 by a flow limit runs nothing, even for a moment, after a restart.
+   */
+  limits?: () => ReadonlyMap<string, number>;
   /** Reconnect backoff bounds (defaults 500 and 30000). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -85,6 +90,17 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     );
   });
 
+  const byKey = new Map(options.functions.map((fn) => [fn.functionKey, gates.get(fn.functionName)]));
+  const setLimits = (limits: ReadonlyMap<string, number>): void => {
+    for (const [key, gate] of byKey) {
+      const limit = limits.get(key) ?? gate?.configured;
+      if (gate && limit !== undefined && limit !== gate.limit) {
+        gate.setLimit(limit);
+        logger.info(`${key}: concurrency ${limit}${limits.has(key) ? ' (flow limit)' : ''}`);
+      }
+    }
+  };
+
   let stopping: Promise<void> | null = null;
   const stop = (timeoutMs = 30_000): Promise<void> => {
     stopping ??= Promise.all(consumers.map((c) => c.stop(timeoutMs))).then(() => undefined);
@@ -95,6 +111,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   if (!options.invoke && consumers.length > 0) {
     await waitForInvokeApi(options.invokeBaseUrl, options.queueWaitMs ?? 30_000, options.queueRetryMs ?? 500);
   }
+  if (options.limits) setLimits(options.limits());
   const started = await Promise.allSettled(consumers.map((c) => c.start()));
   const failures = started.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
   if (failures.length > 0) {
@@ -105,20 +122,11 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
 
   const summary = describeTargets(options.functions, consumers);
   logger.info(summary);
-  const byKey = new Map(options.functions.map((fn) => [fn.functionKey, gates.get(fn.functionName)]));
   return {
     summary,
     inFlight: () => Object.fromEntries([...gates].map(([name, gate]) => [name, gate.inFlight])),
     limits: () => Object.fromEntries([...gates].map(([name, gate]) => [name, gate.limit])),
-    setLimits: (limits) => {
-      for (const [key, gate] of byKey) {
-        const limit = limits.get(key) ?? gate?.configured;
-        if (gate && limit !== undefined && limit !== gate.limit) {
-          gate.setLimit(limit);
-          logger.info(`${key}: concurrency ${limit}${limits.has(key) ? ' (flow limit)' : ''}`);
-        }
-      }
-    },
+    setLimits,
     stop,
   };
 }

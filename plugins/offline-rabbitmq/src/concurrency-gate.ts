@@ -10,6 +10,7 @@ export class ConcurrencyGate {
   #limit: number;
   #inFlight = 0;
   readonly #listeners = new Set<() => void>();
+  readonly #limitListeners = new Set<(limit: number) => void>();
 
   /** @param limit - maximum concurrent invocations, at least 1 */
   constructor(limit: number) {
@@ -31,9 +32,21 @@ export class ConcurrencyGate {
   setLimit(limit: number): void {
     if (!Number.isInteger(limit) || limit < 0)
       throw new RangeError(`concurrency must be an integer >= 0, got ${limit}`);
+    if (limit === this.#limit) return;
     const raised = limit > this.#limit;
     this.#limit = limit;
+    for (const listener of this.#limitListeners) listener(limit);
     if (raised) for (const listener of this.#listeners) listener();
+  }
+
+  /**
+   * Registers a callback run when the limit changes (a consumer sizes its prefetch to it).
+   *
+   * @returns a function that unsubscribes it
+   */
+  onLimitChange(listener: (limit: number) => void): () => void {
+    this.#limitListeners.add(listener);
+    return () => this.#limitListeners.delete(listener);
   }
 
   /** Invocations currently holding a slot. */

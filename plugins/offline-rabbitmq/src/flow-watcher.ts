@@ -5,6 +5,8 @@ const FLOW_LIMITS = 'flow/limits';
 const FLOW_VERSION = 'flow/version';
 
 export interface FlowWatcher {
+  /** Settles after the first read (applied, or failed), or after `firstReadMs` at most. */
+  readonly firstRead: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -19,6 +21,8 @@ export function watchFunctionLimits(options: {
   redisUrl: string;
   prefix: string;
   everyMs: number;
+  /** How long `firstRead` waits for an answer (default 2000). */
+  firstReadMs?: number;
   apply: (limits: ReadonlyMap<string, number>) => void;
   onError?: (err: unknown) => void;
 }): FlowWatcher {
@@ -33,6 +37,11 @@ export function watchFunctionLimits(options: {
   let stopped = false;
   let failing = false;
   let timer: NodeJS.Timeout | undefined;
+  let firstDone: () => void = () => undefined;
+  const first = new Promise<void>((resolve) => {
+    firstDone = resolve;
+  });
+  const firstTimer = setTimeout(firstDone, options.firstReadMs ?? 2000);
   const check = async () => {
     try {
       if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
@@ -54,13 +63,18 @@ export function watchFunctionLimits(options: {
       if (!failing) options.onError?.(err);
       failing = true;
     } finally {
+      clearTimeout(firstTimer);
+      firstDone();
       if (!stopped) timer = setTimeout(() => void check(), options.everyMs);
     }
   };
   void check();
   return {
+    firstRead: first,
     async stop() {
       stopped = true;
+      clearTimeout(firstTimer);
+      firstDone();
       if (timer) clearTimeout(timer);
       redis.disconnect();
     },

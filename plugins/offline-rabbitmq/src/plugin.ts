@@ -47,9 +47,11 @@ export class OfflineRabbitMqPlugin {
     private readonly serverless: ServerlessLike,
     private readonly options: CliOptions,
     private readonly utils?: PluginUtils,
+    /** Ends the process when the bridge cannot start (a test passes its own). */
+    private readonly exit: (code: number) => void = (code) => process.exit(code),
   ) {
     this.hooks = {
-      'offline:start:init': () => this.start(),
+      'offline:start:init': () => this.startOrExit(),
       // Before serverless-offline's own end, which exits the process.
       'before:offline:start:end': () => this.stop(),
     };
@@ -65,6 +67,23 @@ export class OfflineRabbitMqPlugin {
           ? log.error(`[bridge] ${JSON.stringify(record)}`)
           : process.stderr.write(`${JSON.stringify({ level: 'error', ...record })}\n`),
     };
+  }
+
+  /**
+   * A bridge that cannot start (broker or queues missing past BRIDGE_QUEUE_WAIT_MS) ends the
+   * process with status 1. Throwing alone is not enough: the framework prints the error, but
+   * serverless-offline's HTTP servers, already listening, keep the process alive, serving an API
+   * whose queues nobody consumes.
+   */
+  private async startOrExit(): Promise<void> {
+    try {
+      await this.start();
+    } catch (err) {
+      this.logger().error({ msg: 'the bridge could not start; stopping', error: String(err) });
+      process.exitCode = 1;
+      this.exit(1);
+      throw err;
+    }
   }
 
   private async start(): Promise<void> {

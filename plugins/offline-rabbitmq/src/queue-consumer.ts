@@ -72,12 +72,70 @@ export class QueueConsumer {
   #reconnectTimer: NodeJS.Timeout | null = null;
   #attempt = 0;
   readonly #unsubscribe: () => void;
+  /** The prefetch of the live consumer; a new limit re-subscribes with a new one. */
+  #prefetch = 0;
+  /** Re-subscriptions run one at a time, in order. */
+  #resizing: Promise<void> = Promise.resolve();
 
   constructor(options: QueueConsumerOptions) {
     this.#o = options;
     this.#url = amqpUrlForVhost(options.amqpUrl, options.source.virtualHost);
     this.vhost = options.source.virtualHost ?? vhostOfUrl(options.amqpUrl);
-    this.#unsubscribe = options.gate.onRelease(() => this.#pump());
+    const offRelease = options.gate.onRelease(() => this.#pump());
+    const offLimit = options.gate.onLimitChange(() => {
+      this.#resizing = this.#resizing.then(() => this.#resize()).catch(noop);
+    });
+    this.#unsubscribe = () => {
+      offRelease();
+      offLimit();
+    };
+  }
+
+  /**
+   * The prefetch for the function's limit now: a batch per slot, and at least one batch (a
+   * prefetch of 0 would mean no limit at all to the broker).
+   */
+  #prefetchNow(): number {
+    return this.#o.source.batchSize * Math.max(1, this.#o.gate.limit);
+  }
+
+  /**
+   * Sizes the live consumer's prefetch to the function's new limit. A prefetch (`basic.qos`,
+   * per consumer) applies to consumers started after it, so this starts a new consumer on the
+   * same channel and cancels the old one; deliveries already received stay on the channel and
+   * are acked there as before. Without it a raised limit would stay capped by the old prefetch,
+   * and a lowered one would keep messages buffered here that another bridge could run.
+   */
+  async #resize(): Promise<void> {
+    const channel = this.#channel;
+    const oldTag = this.#consumerTag;
+    const prefetch = this.#prefetchNow();
+    if (!channel || !oldTag || this.#stopping || this.#closed.has(channel) || prefetch === this.#prefetch)
+      return;
+    await channel.prefetch(prefetch);
+    const { consumerTag } = await channel.consume(this.#o.source.queue, this.#deliver(channel));
+    // The channel may have died, or the bridge begun stopping, meanwhile: whoever handles that
+    // (#lost, stop) works from the state below, so keep it true to the broker.
+    if (this.#channel !== channel) return;
+    this.#consumerTag = consumerTag;
+    this.#prefetch = prefetch;
+    await channel.cancel(oldTag).catch(noop);
+  }
+
+  /** The consume callback for a channel: buffer each delivery; a broker cancel reconnects. */
+  #deliver(channel: Channel): (message: ConsumeMessage | null) => void {
+    return (message) => {
+      if (message === null) {
+        // The broker cancelled us (queue deleted): reconnecting waits for it to come back.
+        this.#closed.add(channel);
+        void channel.close().catch(noop);
+        const model = this.#model;
+        if (model && this.#channel === channel) this.#lost(model, 'consumer cancelled by the broker');
+      } else {
+        this.#buffer.push({ channel, message });
+        this.#pump();
+      }
+    };
   }
 
   /**
@@ -104,6 +162,7 @@ export class QueueConsumer {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     this.#unsubscribe();
     await this.#connecting?.catch(noop);
+    await this.#resizing;
     const channel = this.#channel;
     if (channel && this.#consumerTag && !this.#closed.has(channel))
       await channel.cancel(this.#consumerTag).catch(noop);
@@ -179,7 +238,7 @@ export class QueueConsumer {
   }
 
   async #consume(model: ChannelModel): Promise<void> {
-    const { fn, source } = this.#o;
+    const { source } = this.#o;
     const channel = await model.createChannel();
     channel.on('error', noop);
     channel.on('close', () => {
@@ -190,18 +249,9 @@ export class QueueConsumer {
       this.#closed.add(channel);
       this.#lost(model, err ? describeError(err) : 'connection closed');
     });
-    await channel.prefetch(source.batchSize * fn.concurrency);
-    const { consumerTag } = await channel.consume(source.queue, (message) => {
-      if (message === null) {
-        // The broker cancelled us (queue deleted): reconnecting waits for it to come back.
-        this.#closed.add(channel);
-        void channel.close().catch(noop);
-        this.#lost(model, 'consumer cancelled by the broker');
-      } else {
-        this.#buffer.push({ channel, message });
-        this.#pump();
-      }
-    });
+    const prefetch = this.#prefetchNow();
+    await channel.prefetch(prefetch);
+    const { consumerTag } = await channel.consume(source.queue, this.#deliver(channel));
     // Only now does this connection become the live one: a close before this point is handled by
     // the retry loop in #connect, a close after it by #lost (never both).
     if (this.#closed.has(channel)) throw new Error('channel closed while subscribing');
@@ -209,6 +259,10 @@ export class QueueConsumer {
     this.#model = model;
     this.#channel = channel;
     this.#consumerTag = consumerTag;
+    this.#prefetch = prefetch;
+    // A limit changed while subscribing: size to it now.
+    if (prefetch !== this.#prefetchNow())
+      this.#resizing = this.#resizing.then(() => this.#resize()).catch(noop);
   }
 
   #lost(model: ChannelModel, reason: string): void {

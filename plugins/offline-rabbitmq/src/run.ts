@@ -29,28 +29,44 @@ export async function runBridge(
     return undefined;
   }
   logger.info(`broker ${redactUrl(settings.amqpUrl)}; Lambda API ${settings.invokeBaseUrl}`);
-  const bridge = await startBridge({
-    functions,
-    logger,
-    amqpUrl: settings.amqpUrl,
-    invokeBaseUrl: settings.invokeBaseUrl,
-    queueWaitMs: settings.queueWaitMs,
-    retryDelayMs: settings.retryDelayMs,
-    unavailableMaxDelayMs: settings.unavailableMaxDelayMs,
-  });
+  // The limits are read before consuming starts, and kept for the bridge until it is up.
+  let bridge: RunningBridge | undefined;
+  let latest: ReadonlyMap<string, number> = new Map();
   const watcher: FlowWatcher = watchFunctionLimits({
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379/0',
     prefix: env.REDIS_PREFIX ?? 'collect:',
     everyMs: parseIntSetting(env.BRIDGE_FLOW_CHECK_MS || '250', 'BRIDGE_FLOW_CHECK_MS', 10),
-    apply: (limits) => bridge.setLimits(limits),
+    apply: (limits) => {
+      latest = limits;
+      bridge?.setLimits(limits);
+    },
     onError: (err) =>
       logger.error({ msg: 'flow limits unreadable; keeping the current ones', error: String(err) }),
   });
+  await watcher.firstRead;
+  try {
+    bridge = await startBridge({
+      limits: () => latest,
+      functions,
+      logger,
+      amqpUrl: settings.amqpUrl,
+      invokeBaseUrl: settings.invokeBaseUrl,
+      queueWaitMs: settings.queueWaitMs,
+      retryDelayMs: settings.retryDelayMs,
+      unavailableMaxDelayMs: settings.unavailableMaxDelayMs,
+    });
+  } catch (err) {
+    await watcher.stop();
+    throw err;
+  }
+  // A change read while the bridge started.
+  bridge.setLimits(latest);
+  const started = bridge;
   return {
-    bridge,
+    bridge: started,
     stop: async (timeoutMs) => {
       await watcher.stop();
-      await bridge.stop(timeoutMs);
+      await started.stop(timeoutMs);
     },
   };
 }

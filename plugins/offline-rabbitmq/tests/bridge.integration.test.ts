@@ -39,9 +39,13 @@ function publish(queueName: string, messageId: string, body: unknown = { id: mes
   });
 }
 
-async function bridge(...args: Parameters<typeof testFunction>): Promise<RunningBridge> {
+async function bridge(
+  ...args: [...Parameters<typeof testFunction>, limits?: () => ReadonlyMap<string, number>]
+): Promise<RunningBridge> {
+  const [name, queues, concurrency, limits] = args;
   const b = await startBridge({
-    functions: [testFunction(...args)],
+    functions: [testFunction(name, queues, concurrency)],
+    limits,
     amqpUrl: AMQP_URL,
     invokeBaseUrl: fake.url,
     logger: captureLogger(),
@@ -144,6 +148,51 @@ describe('bridge against RabbitMQ', () => {
         expect(msgs.length).toBeLessThanOrEqual(key.startsWith(q2.queue) ? 3 : 1);
       }
     }
+  });
+
+  it('a limit raised above the declared concurrency runs more at once: the prefetch follows it', async () => {
+    const q = await queue('raise');
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Invocations hold until 4 run at once (or the test's deadline fails it).
+    fake.handler = async () => {
+      await gate;
+      return { status: 200, body: {} };
+    };
+    const b = await bridge('fn-raise', [{ queue: q.queue }], 1);
+    b.setLimits(new Map([['fn-raise', 4]]));
+    expect(b.limits()['fn-raise']).toBe(4);
+    const ids = Array.from({ length: 12 }, (_, i) => `r-${i}`);
+    for (const id of ids) publish(q.queue, id);
+    await waitFor('4 invocations at once', () => b.inFlight()['fn-raise'] === 4);
+    release();
+    await waitFor('all messages invoked', () => receivedMessageIds(fake.calls).length >= ids.length);
+    await waitFor('all settled', () => b.inFlight()['fn-raise'] === 0);
+    expect(fake.maxInFlight.get('fn-raise')).toBe(4);
+    expect(new Set(receivedMessageIds(fake.calls))).toEqual(new Set(ids));
+    await waitFor(
+      'the queue empty',
+      async () => (await admin.channel.checkQueue(q.queue)).messageCount === 0,
+    );
+  });
+
+  it('starts with the limits it is given: a function held at 0 runs nothing, and takes one batch only', async () => {
+    const q = await queue('held');
+    for (const id of ['h-1', 'h-2', 'h-3']) publish(q.queue, id);
+    const b = await bridge('fn-held', [{ queue: q.queue }], 2, () => new Map([['fn-held', 0]]));
+    expect(b.limits()['fn-held']).toBe(0);
+    // A prefetch of one batch, not 0 (which the broker reads as no limit at all).
+    await waitFor(
+      'one message taken',
+      async () => (await admin.channel.checkQueue(q.queue)).messageCount === 2,
+    );
+    expect(fake.calls).toEqual([]);
+    b.setLimits(new Map());
+    await waitFor('all messages invoked', () => receivedMessageIds(fake.calls).length >= 3);
+    expect(new Set(receivedMessageIds(fake.calls))).toEqual(new Set(['h-1', 'h-2', 'h-3']));
+    await waitFor('all settled', () => b.inFlight()['fn-held'] === 0);
   });
 
   it('waits for a queue created after start, and names a queue that never comes', async () => {

@@ -110,6 +110,19 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
       `no consumer function "${key.slice('function:'.length)}"; one of ${deps.consumerFunctions.join(', ')}`,
       'unknown_function',
     );
+  // A function's limit is its concurrency (the reserved concurrency on AWS): a rate there would
+  // be stored and do nothing, and on AWS a missing concurrency deletes the reservation.
+  if (key?.startsWith('function:') && parsed.success) {
+    if (parsed.data.concurrency === undefined)
+      problems.add('concurrency', "a function's limit is its concurrency: say it", 'function_needs_concurrency');
+    for (const field of ['ratePerSecond', 'burst'] as const)
+      if (parsed.data[field] !== undefined)
+        problems.add(
+          field,
+          'a function key limits concurrency only; rates go on tenant:, job: or host: keys',
+          'not_for_functions',
+        );
+  }
   if (key && !key.startsWith('tenant:') && typeof body === 'object' && body !== null && 'tasks' in body)
     problems.add('tasks', "a quota of tasks is a tenant's (key tenant:{id})", 'tasks_not_tenant');
   if (!key || !parsed.success || problems.total > 0)
