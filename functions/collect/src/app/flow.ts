@@ -114,7 +114,11 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
   // be stored and do nothing, and on AWS a missing concurrency deletes the reservation.
   if (key?.startsWith('function:') && parsed.success) {
     if (parsed.data.concurrency === undefined)
-      problems.add('concurrency', "a function's limit is its concurrency: say it", 'function_needs_concurrency');
+      problems.add(
+        'concurrency',
+        "a function's limit is its concurrency: say it",
+        'function_needs_concurrency',
+      );
     for (const field of ['ratePerSecond', 'burst'] as const)
       if (parsed.data[field] !== undefined)
         problems.add(
