@@ -7,6 +7,12 @@ import { engine, fakeCollector, httpError, newTask, type ShardMessage } from './
 type Env = ReturnType<typeof engine>;
 const FAR = Number.MAX_SAFE_INTEGER;
 
+/** Lets the event loop turn until `ok` holds (in-memory ports: a few turns), or fails. */
+async function waitUntil(ok: () => boolean, turns = 1000): Promise<void> {
+  for (let i = 0; i < turns && !ok(); i += 1) await new Promise((resolve) => setImmediate(resolve));
+  expect(ok()).toBe(true);
+}
+
 /** Runs queued shard messages until none is left (delays are skipped). */
 async function drain(env: Env, max = 500): Promise<string[]> {
   const outcomes: string[] = [];
@@ -622,6 +628,38 @@ describe('flow limits across workers', () => {
     expect(await drain(env)).toEqual(['completed']);
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     expect(gaps.every((g) => g >= 500)).toBe(true);
+  });
+
+  it("frees a dead worker's slots as soon as its stopped shard's message comes back, not at lease expiry", async () => {
+    const env = engine(fakeCollector({ shards: 1, pages: 2 }));
+    const flow = withFlow(env, ['host:src']);
+    flow.limits.set('host:src', { concurrency: 1 });
+    await started(env);
+    const real = env.deps.collectorOf(newTask('x'));
+    let unblock: () => void = () => undefined;
+    const blocked = new Promise<void>((resolve) => {
+      unblock = resolve;
+    });
+    // The first worker hangs in its fetch, holding the slot: to the platform it is dead.
+    env.deps.collectorOf = () =>
+      ({
+        ...real,
+        fetchPage: async (ctx: never, cursor: never) => {
+          await blocked;
+          return real.fetchPage(ctx, cursor);
+        },
+      }) as never;
+    const msg = env.queue.messages.shift()?.message as ShardMessage;
+    const dead = runShard(env.deps, msg, { deadline: FAR });
+    await waitUntil(() => flow.inUse('host:src') === 1);
+    expect((await controlTask(env.deps, 't1', 'stop')).requested).toBe('STOP');
+    // Its message comes back (the worker's connection died): the shard stops, the slot is free.
+    env.deps.collectorOf = () => real;
+    expect(await runShard(env.deps, msg, { deadline: FAR })).toBe('stopped');
+    expect(flow.inUse('host:src')).toBe(0);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('STOPPED');
+    unblock();
+    expect(await dead).toBe('stale');
   });
 
   it("halves the source host's rate on a 429 for every worker, and gives it back page by page", async () => {

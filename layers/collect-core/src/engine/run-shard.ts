@@ -38,7 +38,7 @@ export const FLOW_WAIT_MS = 1000;
 type Claim =
   | { kind: 'run'; task: Task; shard: Shard }
   | { kind: 'skip'; reason: string; settle?: boolean }
-  | { kind: 'parked'; request: ControlRequest }
+  | { kind: 'parked'; request: ControlRequest; task: Task }
   | { kind: 'busy'; task: Task };
 
 /** Keeps a push shard's page when the shard leaves the queue without it being applied. */
@@ -59,7 +59,7 @@ function decideClaim(v: ShardView, msg: ShardMessage): ShardDecision<Claim> {
     // Its previous worker died before honouring a control: honour it now, without fetching.
     const request = shard.requested;
     return {
-      result: { kind: 'parked', request },
+      result: { kind: 'parked', request, task },
       patch: {
         event: request === 'PAUSE' ? 'park' : 'halt',
         requested: null,
@@ -118,6 +118,10 @@ export async function runShard<R>(
     return 'skipped';
   }
   if (claim.kind === 'parked') {
+    // The slots its dead worker held are free now, not when their leases run out.
+    const keys = deps.flowKeys?.(claim.task) ?? [];
+    if (deps.flow && keys.length > 0)
+      await deps.flow.leave(keys, `${msg.taskId}#${msg.shardNo}`).catch(() => undefined);
     await recordControl(deps, msg, claim.request);
     await settleTask(deps, msg.taskId);
     return claim.request === 'PAUSE' ? 'paused' : 'stopped';
