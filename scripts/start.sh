@@ -51,7 +51,8 @@ start_part() {
   case "$1" in
     offline) setsid bash scripts/offline.sh >>"$RUN_DIR/offline.log" 2>&1 & ;;
     workers*)
-      HTTP_PORT="$http" LAMBDA_PORT="$lambda" ESBUILD_WORK_FOLDER=".esbuild-workers$n" \
+      # Only the API process ticks the scheduler (SCHEDULE_TICK): once a minute, not once per process.
+      HTTP_PORT="$http" LAMBDA_PORT="$lambda" ESBUILD_WORK_FOLDER=".esbuild-workers$n" SCHEDULE_TICK=false \
         setsid bash scripts/offline.sh >>"$RUN_DIR/$1.log" 2>&1 &
       ;;
     bridge*) LAMBDA_PORT="$lambda" setsid node_modules/.bin/offline-rabbitmq >>"$RUN_DIR/$1.log" 2>&1 & ;;

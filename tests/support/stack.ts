@@ -144,6 +144,8 @@ export class Stack {
               HTTP_PORT: String(ports.http),
               LAMBDA_PORT: String(ports.lambda),
               ESBUILD_WORK_FOLDER: `.esbuild-${this.id}-${group}`,
+              // The API process ticks the scheduler; worker processes only run what the bridge invokes.
+              SCHEDULE_TICK: 'false',
             };
     const log = createWriteStream(resolve(this.logDir, `${part}.log`), { flags: 'a' });
     const child = spawn(args[0], args[1], {

@@ -106,6 +106,13 @@ class Resolver {
       const content = this.node(loadAny(resolve(this.baseDir, file[1].trim())), depth);
       return file[2] ? getPath(content, file[2]) : content;
     }
+    const toBool = /^strToBool\((.*)\)$/s.exec(term);
+    if (toBool) {
+      const text = String(toBool[1]).trim().toLowerCase();
+      if (text === 'true' || text === '1') return true;
+      if (text === 'false' || text === '0') return false;
+      throw new Error(`strToBool takes true, false, 1 or 0, got ${JSON.stringify(toBool[1])}`);
+    }
     const colon = term.indexOf(':');
     if (colon < 0) return KNOWN_SOURCE.test(term) ? undefined : term;
     const source = term.slice(0, colon);

@@ -80,6 +80,20 @@ describe('resolveServerlessYaml', () => {
     });
   });
 
+  it('reads strToBool as the framework does (a schedule turned off by an environment variable)', () => {
+    const file = join(dir, 'bools.yml');
+    writeFileSync(
+      file,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: serverless variable syntax, not a JS template
+      "service: x\nprovider:\n  on: ${strToBool(${env:TICK, 'true'})}\n  off: ${strToBool(${env:OFF})}\n",
+    );
+    expect(resolveServerlessYaml(file, { env: { OFF: '0' }, opt: {} }).provider).toEqual({
+      on: true,
+      off: false,
+    });
+    expect(() => resolveServerlessYaml(file, { env: { OFF: 'maybe' }, opt: {} })).toThrow(/strToBool/);
+  });
+
   it('fails on a known source with no value and no fallback', () => {
     const file = join(dir, 'broken.yml');
     // biome-ignore lint/suspicious/noTemplateCurlyInString: serverless variable syntax, not a JS template
