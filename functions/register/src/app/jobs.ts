@@ -57,12 +57,13 @@ async function validated(
   tenantId: string,
   id: string,
   body: unknown,
+  secrets: SecretNames,
   current?: Job,
 ): Promise<JobBody> {
   const problems = new ProblemList();
   const raw = (typeof body === 'object' && body !== null ? { ...body } : {}) as Record<string, unknown>;
   if (typeof raw.settings === 'object' && raw.settings !== null && !Array.isArray(raw.settings))
-    raw.settings = await keepStoredSecrets(deps, current, raw, problems);
+    raw.settings = await keepStoredSecrets(secrets, current, raw, problems);
   const parsed = jobBodySchema.safeParse(typeof body === 'object' && body !== null ? raw : body);
   if (!parsed.success) problems.addZod('', parsed.error);
   if (typeof raw.collector === 'string') {
@@ -103,14 +104,14 @@ async function validated(
  * job, another collector, changed settings) it is a problem.
  */
 async function keepStoredSecrets(
-  deps: JobDeps,
+  secretNames: SecretNames,
   current: Job | undefined,
   raw: Record<string, unknown>,
   problems: ProblemList,
 ): Promise<Record<string, unknown>> {
   const settings = { ...(raw.settings as Record<string, unknown>) };
   const type = typeof raw.collector === 'string' ? raw.collector : current?.collector;
-  const secrets = type ? ((await secretsByType(deps)).get(type) ?? []) : [];
+  const secrets = type ? ((await secretNames()).get(type) ?? []) : [];
   const masked = secrets.filter((name) => settings[name] === MASK);
   if (masked.length === 0) return settings;
   const others = (o: Record<string, unknown>) =>
@@ -137,6 +138,20 @@ async function keepStoredSecrets(
   return settings;
 }
 
+/**
+ * Every setting name each collector type treats as secret, read from the catalog at most once
+ * per request (validating and showing a job both need it).
+ */
+type SecretNames = () => Promise<Map<string, string[]>>;
+
+function secretNamesOnce(deps: JobDeps): SecretNames {
+  let read: Promise<Map<string, string[]>> | undefined;
+  return () => {
+    read ??= secretsByType(deps);
+    return read;
+  };
+}
+
 /** Every setting name each collector type treats as secret (over all its versions). */
 async function secretsByType(deps: JobDeps): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
@@ -153,12 +168,19 @@ function shown(job: Job, secrets: ReadonlyMap<string, string[]>) {
   return { ...rest, settings: maskSecrets(job.settings, secrets.get(job.collector) ?? []) };
 }
 
-async function view(deps: JobDeps, job: Job) {
-  return shown(job, await secretsByType(deps));
+async function view(secrets: SecretNames, job: Job) {
+  return shown(job, await secrets());
 }
 
 /** Saves, refusing a change that closes a dependency cycle (400 naming it). */
-async function save(deps: JobDeps, tenantId: string, id: string, body: JobBody, mustExist: boolean) {
+async function save(
+  deps: JobDeps,
+  secrets: SecretNames,
+  tenantId: string,
+  id: string,
+  body: JobBody,
+  mustExist: boolean,
+) {
   const job = await deps.jobs.save(tenantId, id, body, (edges, current) => {
     if (mustExist && !current?.enabled) throw notFound(`job "${id}"`);
     // Checked again under the lock: a job being disabled meanwhile cannot gain a dependant.
@@ -178,25 +200,30 @@ async function save(deps: JobDeps, tenantId: string, id: string, body: JobBody, 
         { path: 'dependsOn', message: `closes the cycle ${cycle.join(' → ')}`, code: 'cycle' },
       ]);
   });
-  return view(deps, job);
+  return view(secrets, job);
 }
 
 export async function createJob(deps: JobDeps, tenantId: string, body: unknown) {
   const id = randomUUID();
-  return save(deps, tenantId, id, await validated(deps, tenantId, id, body), false);
+  const secrets = secretNamesOnce(deps);
+  return save(deps, secrets, tenantId, id, await validated(deps, tenantId, id, body, secrets), false);
 }
 
 export async function updateJob(deps: JobDeps, tenantId: string, id: string, body: unknown) {
   const current = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
   if (!current?.enabled) throw notFound(`job "${id}"`);
-  return save(deps, tenantId, id, await validated(deps, tenantId, id, body, current), true);
+  const secrets = secretNamesOnce(deps);
+  return save(deps, secrets, tenantId, id, await validated(deps, tenantId, id, body, secrets, current), true);
 }
 
 /** A job with its gray release (`null`: every run takes the stable version). */
 export async function getJob(deps: JobDeps, tenantId: string, id: string) {
   const job = isUuid(id) ? await deps.jobs.get(tenantId, id) : undefined;
   if (!job) throw notFound(`job "${id}"`);
-  return { ...(await view(deps, job)), release: await releaseView(deps, tenantId, job.id, job.collector) };
+  return {
+    ...(await view(secretNamesOnce(deps), job)),
+    release: await releaseView(deps, tenantId, job.id, job.collector),
+  };
 }
 
 /**
