@@ -128,13 +128,11 @@ async function heldRate(): Promise<void> {
   await stack.start();
   try {
     const host = new URL(tr.baseUrl).host;
-    const res = await stack.request('POST', '/api/tasks', {
-      collector: 'testrail',
-      source: 'bench-flow-rate',
-      mode: 'FULL',
-      settings: tr.settings(),
-      strategy: { shards: 32, pageSize: 1 },
-    });
+    const res = await stack.request(
+      'POST',
+      '/api/tasks',
+      tr.run('bench-flow-rate', { shards: 32, pageSize: 1 }),
+    );
     if (res.status !== 202) throw new Error(`run refused: ${res.status} ${JSON.stringify(res.body)}`);
     const started = Date.now();
     await until('15 s without a limit', started + 15_000);

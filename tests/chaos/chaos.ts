@@ -171,13 +171,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           .map(([id]) => id)
           .sort(),
       });
-      const col = await call('POST', '/api/tasks', {
-        collector: 'testrail',
-        source: `chaos-tr-${n}`,
-        mode: 'FULL',
-        settings: tr.settings(),
-        strategy: { shards: 3, pageSize: 2 },
-      });
+      const col = await call('POST', '/api/tasks', tr.run(`chaos-tr-${n}`, { shards: 3, pageSize: 2 }));
       runs.push({ kind: 'testrail', source: `chaos-tr-${n}`, taskId: col.body.taskId, expected: trExpected });
       log(`round ${n}: import ${imp.body.taskId}, collection ${col.body.taskId}`);
     };

@@ -32,13 +32,7 @@ const state = async (taskId: string): Promise<any> =>
 describe('collecting from TestRail over the HTTP API, through serverless-offline and the bridge', () => {
   it('runs a FULL collection to COMPLETED and serves the collected tree', async () => {
     seed(3, 4);
-    const res = await stack.request('POST', '/api/tasks', {
-      collector: 'testrail',
-      source: 'tr',
-      mode: 'FULL',
-      settings: tr.settings(),
-      strategy: { shards: 2, pageSize: 3 },
-    });
+    const res = await stack.request('POST', '/api/tasks', tr.run('tr', { shards: 2, pageSize: 3 }));
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     const task = await stack.settledTask(res.body.taskId);
     expect(task).toMatchObject({ state: 'COMPLETED', collector: 'testrail', mode: 'FULL' });
@@ -65,13 +59,7 @@ describe('collecting from TestRail over the HTTP API, through serverless-offline
   it('pauses, then resumes, a running collection over HTTP and ends exact', async () => {
     seed(2, 30);
     tr.latencyMs = 40;
-    const res = await stack.request('POST', '/api/tasks', {
-      collector: 'testrail',
-      source: 'tr-pause',
-      mode: 'FULL',
-      settings: tr.settings(),
-      strategy: { shards: 2, pageSize: 2 },
-    });
+    const res = await stack.request('POST', '/api/tasks', tr.run('tr-pause', { shards: 2, pageSize: 2 }));
     const taskId = res.body.taskId;
     await waitFor(
       'pages to be written',
@@ -108,13 +96,7 @@ describe('collecting from TestRail over the HTTP API, through serverless-offline
       // The sixth case page is being fetched: the function process dies with it in flight.
       if (api.includes('get_cases') && ++casePages === 6) killed = stack.kill('workers');
     };
-    const res = await stack.request('POST', '/api/tasks', {
-      collector: 'testrail',
-      source: 'tr-kill',
-      mode: 'FULL',
-      settings: tr.settings(),
-      strategy: { shards: 2, pageSize: 3 },
-    });
+    const res = await stack.request('POST', '/api/tasks', tr.run('tr-kill', { shards: 2, pageSize: 3 }));
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     await waitFor('the worker to be killed', async () => (killed ? true : undefined), 60_000);
     await killed;
@@ -459,13 +441,7 @@ describe('flow limits over HTTP, through the bridge', () => {
         /runShardTestrail1: concurrency 0 \(flow limit\)/.test(stack.partLog('bridge')) || undefined,
     );
     seed(2, 3);
-    const started = await stack.request('POST', '/api/tasks', {
-      collector: 'testrail',
-      source: 'flow-held',
-      mode: 'FULL',
-      settings: tr.settings(),
-      strategy: { shards: 2 },
-    });
+    const started = await stack.request('POST', '/api/tasks', tr.run('flow-held', { shards: 2 }));
     expect(started.status).toBe(202);
     const planned = await waitFor('the run to be planned', async () => {
       const t = await state(started.body.taskId);

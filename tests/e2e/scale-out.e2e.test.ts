@@ -63,13 +63,11 @@ describe('two worker processes on one broker', () => {
       tree,
     });
     expect(imported.status).toBe(202);
-    const collected = await stack.request('POST', '/api/tasks', {
-      collector: 'testrail',
-      source: 'scale-tr',
-      mode: 'FULL',
-      settings: tr.settings(),
-      strategy: { shards: 4, pageSize: 5 },
-    });
+    const collected = await stack.request(
+      'POST',
+      '/api/tasks',
+      tr.run('scale-tr', { shards: 4, pageSize: 5 }),
+    );
     expect(collected.status, JSON.stringify(collected.body)).toBe(202);
 
     const atKill = await waitFor('the import to be under way', async () => {

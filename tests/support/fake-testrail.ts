@@ -18,6 +18,11 @@ export class FakeTestRail extends FakeHttpSource {
     return { baseUrl: this.baseUrl, user: this.user, apiKey: this.apiKey, projectId: 1, ...extra };
   }
 
+  /** The body of `POST /api/tasks` that collects this TestRail into `source` (FULL unless told). */
+  run(source: string, strategy: Record<string, unknown>, mode = 'FULL') {
+    return { collector: 'testrail', source, mode, settings: this.settings(), strategy };
+  }
+
   /** Seconds, as TestRail stamps `updated_on`. */
   static now(): number {
     return Math.floor(Date.now() / 1000);
