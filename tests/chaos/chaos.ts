@@ -55,6 +55,8 @@ export interface ChaosReport {
   unexpected: number;
   mongo: { expected: number; stored: number; lost: number; duplicated: number };
   parked: number;
+  /** Shards the sweeper found RUNNING with no worker and queued again (`shard.stalled`). */
+  stalled: number;
   seconds: number;
 }
 
@@ -87,15 +89,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       BRIDGE_QUEUE_WAIT_MS: '180000',
       SHARD_TIME_BUDGET_MS: '3000',
       BREAKER_COOLDOWN_MS: '2000',
+      // A shard that no worker holds is queued again after 30 s (the sweeper runs every minute).
+      SHARD_STALLED_MS: '30000',
     },
     { workers: 2 },
   );
   const tr = new FakeTestRail();
   const actions: Record<string, number> = {};
   const actedAt: number[] = [];
-  const count = (what: string) => {
+  /** Counts an action and logs it with its time, so a failure can be lined up with the logs. */
+  const count = (what: string, detail = '') => {
     actions[what] = (actions[what] ?? 0) + 1;
     actedAt.push(Date.now());
+    log(`${new Date().toISOString()} ${what}${detail ? `: ${detail}` : ''}`);
   };
   const runs: Run[] = [];
 
@@ -125,6 +131,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   process.once('SIGTERM', interrupted);
   await stack.start();
   log(`stack up (${stack.id}); ${options.kills} kills over at least ${options.rounds} rounds of work`);
+  let clean = false;
   try {
     /** A request that waits out the API's own outages (a store restarting answers 503). */
     // biome-ignore lint/suspicious/noExplicitAny: reads arbitrary JSON answers
@@ -196,11 +203,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const restarting = new Map<StackPart, Promise<void>>();
     const conn = await amqp.connect(AMQP_URL);
     conn.on('error', () => undefined);
-    let channel = await conn.createChannel();
+    // Confirmed publishes: a copy the broker did not take must not be acked away.
+    let channel = await conn.createConfirmChannel();
     const t = (name: string) => `${stack.env.AMQP_PREFIX}.${name}`;
     const workQueues = ['import-chunk', 'plan', 'testrail@1.p0', 'testrail@1.p1', 'testrail@2'];
     let amqpConn = conn;
-    const withChannel = async <T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> => {
+    const withChannel = async <T>(fn: (ch: amqp.ConfirmChannel) => Promise<T>): Promise<T> => {
       try {
         return await fn(channel);
       } catch {
@@ -208,7 +216,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         await amqpConn.close().catch(() => undefined);
         amqpConn = await waitFor('the broker', () => amqp.connect(AMQP_URL), 60_000, 500);
         amqpConn.on('error', () => undefined);
-        channel = await amqpConn.createChannel();
+        channel = await amqpConn.createConfirmChannel();
         return fn(channel);
       }
     };
@@ -250,8 +258,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
               const m = await ch.get(t(q), { noAck: false });
               if (m === false) continue;
               for (let i = 0; i < 2; i += 1) ch.sendToQueue(t(q), m.content, m.properties);
+              await ch.waitForConfirms();
               ch.ack(m);
-              count('delivered twice');
+              count('delivered twice', `${q} ${m.properties.messageId ?? ''}`);
             }
           });
           break;
@@ -268,7 +277,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             ];
             const [body, props] = bodies[randomInt(bodies.length)] as [Buffer, amqp.Options.Publish];
             ch.sendToQueue(t(q), body, { persistent: true, messageId: `poison-${k}`, ...props });
-            count('poison');
+            await ch.waitForConfirms();
+            count('poison', `${q} poison-${k}`);
           });
           break;
         }
@@ -282,7 +292,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           ];
           const [key, body] = flips[randomInt(flips.length)] as [string, unknown];
           await call('PUT', `/api/flow/${key}`, body);
-          count('limit flipped');
+          count('limit flipped', `${key} ${JSON.stringify(body)}`);
           break;
         }
         default:
@@ -325,6 +335,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let duplicated = 0;
     let unexpected = 0;
     const mongoCounts = { expected: 0, stored: 0, lost: 0, duplicated: 0 };
+    let stalled = 0;
     const db = await mysql.createConnection({ uri: stack.env.MYSQL_URL });
     const mongo = await new MongoClient(stack.env.MONGO_URL as string).connect();
     try {
@@ -354,6 +365,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         mongoCounts.lost += cases.filter((id) => !docIds.has(id)).length;
         mongoCounts.duplicated += docs.reduce((a, d) => a + d.n - 1, 0);
       }
+      stalled = await mongo.db().collection('task_event').countDocuments({ type: 'shard.stalled' });
     } finally {
       await db.end();
       await mongo.close();
@@ -366,6 +378,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const q of workQueues) parked += (await ch2.checkQueue(t(`${q}.parked`))).messageCount;
     await c2.close();
 
+    clean = lost === 0 && duplicated === 0 && unexpected === 0 && stalled === 0 && mongoCounts.lost === 0;
+    clean &&= mongoCounts.duplicated === 0 && tasks.every((t) => t.state === 'COMPLETED');
     return {
       actions,
       // An action counts when some run was under way at that moment.
@@ -378,9 +392,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       unexpected,
       mongo: mongoCounts,
       parked,
+      stalled,
       seconds: Math.round((Date.now() - started) / 1000),
     };
   } finally {
+    // Anything amiss: the stack's logs stay, to be lined up with the timed actions above.
+    if (!clean) {
+      process.env.KEEP_E2E_LOGS = '1';
+      log(`the stack's logs are kept in ${stack.logDir}`);
+    }
     await stack.stop().catch((err) => log(`stack stop: ${String(err)}`));
     await tr.stop();
     process.off('exit', killStack);
@@ -408,6 +428,7 @@ export function describeReport(r: ChaosReport): string {
     `records (MySQL tree): expected ${r.expected}, stored ${r.stored}, lost ${r.lost}, duplicated ${r.duplicated}, unexpected ${r.unexpected}`,
     `case documents (MongoDB): expected ${r.mongo.expected}, stored ${r.mongo.stored}, lost ${r.mongo.lost}, duplicated ${r.mongo.duplicated}`,
     `messages parked (poison and dead): ${r.parked}`,
+    `shards found with no worker and queued again by the sweeper: ${r.stalled}`,
     `took ${r.seconds} s`,
   ].join('\n');
 }

@@ -58,10 +58,11 @@ describe('serverless package for AWS', () => {
       'collect-prod-schedulerJobDisabled',
       'collect-prod-schedulerTick',
       'collect-prod-schedulesApi',
+      'collect-prod-sweepStalledShards',
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(22);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(23);
   });
 
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
@@ -116,10 +117,13 @@ describe('serverless package for AWS', () => {
     expect(worker?.Properties.ReservedConcurrentExecutions).toBe(2);
   });
 
-  it('fires the scheduler tick every minute', () => {
+  it('fires the scheduler tick and the stalled-shard sweeper every minute', () => {
     const rules = ofType('AWS::Events::Rule');
-    expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(1 minute)']);
-    expect(JSON.stringify(rules[0]?.Properties.Targets)).toContain('SchedulerTick');
+    expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(1 minute)', 'rate(1 minute)']);
+    expect(rules.every((r) => r.Properties.State === 'ENABLED')).toBe(true);
+    const targets = JSON.stringify(rules.map((r) => r.Properties.Targets));
+    expect(targets).toContain('SchedulerTick');
+    expect(targets).toContain('SweepStalledShards');
   });
 
   it('routes every HTTP endpoint', () => {

@@ -57,7 +57,7 @@ export class Stack {
   readonly env: Record<string, string>;
   readonly baseUrl: string;
   private readonly procs = new Map<StackPart, ChildProcess>();
-  private readonly logDir = resolve(ROOT, '.run', this.id);
+  readonly logDir = resolve(ROOT, '.run', this.id);
 
   constructor(
     readonly port: number,

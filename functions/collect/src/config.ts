@@ -30,6 +30,11 @@ export const collectConfigSchema = commonConfigSchema.extend({
    * worker also stops 30 s before its Lambda timeout, whichever comes first.
    */
   SHARD_TIME_BUDGET_MS: intFromEnv(60_000),
+  /**
+   * A shard RUNNING with no change for this long has no worker (an invocation never outlives its
+   * function's timeout, 120 s): the sweeper (sweepStalledShards, every minute) queues it again.
+   */
+  SHARD_STALLED_MS: intFromEnv(300_000, 1000),
   /** Timeout of one request to a source (TestRail, http-tree). */
   COLLECT_HTTP_TIMEOUT_MS: intFromEnv(30_000),
   /** Largest answer of a source to one request; a larger one fails its shard (the source must page). */

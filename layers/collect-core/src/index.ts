@@ -5,6 +5,7 @@ export * from './engine/deps';
 export * from './engine/plan-task';
 export * from './engine/run-shard';
 export * from './engine/settle';
+export * from './engine/stalled-shards';
 export * from './flow-adapt';
 export * from './model';
 export * from './planner';

@@ -105,6 +105,15 @@ export interface TaskDecision<T> {
   plan?: { message: PlanMessage; delayMs?: number };
 }
 
+/** A shard RUNNING without a checkpoint for a while, as `stalledShards` finds it. */
+export interface StalledShard {
+  taskId: string;
+  shardNo: number;
+  epoch: number;
+  gen: number;
+  pages: number;
+}
+
 /** Tasks and shards; MySQL is the truth. */
 export interface TaskRepository {
   getTask(taskId: string): Promise<Task | undefined>;
@@ -121,6 +130,11 @@ export interface TaskRepository {
     shardNo: number,
     decide: (v: ShardView) => ShardDecision<T>,
   ): Promise<T | undefined>;
+  /**
+   * Shards RUNNING whose row has not changed for `olderThanMs` (no claim, page or control since),
+   * oldest first, at most `limit`.
+   */
+  stalledShards(olderThanMs: number, limit: number): Promise<StalledShard[]>;
   /** The same for a task (locked) and its shards. */
   withTask<T>(
     taskId: string,

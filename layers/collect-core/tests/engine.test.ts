@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../src';
-import { abandonMessage, controlShard, controlTask, planTask, runShard, shardIdOf } from '../src';
+import {
+  abandonMessage,
+  controlShard,
+  controlTask,
+  planTask,
+  requeueStalledShards,
+  runShard,
+  shardIdOf,
+} from '../src';
 import { MemoryBreakers, MemoryFlowControl } from '../src/testing';
 import { engine, fakeCollector, httpError, newTask, type ShardMessage } from './harness';
 
@@ -549,6 +557,49 @@ describe('secrets', () => {
     const { settings: _, ...task } = (await env.tasks.getTask('t1')) as Task;
     const stored = JSON.stringify([task, await env.tasks.getShards('t1'), env.events.entries]);
     expect(stored).not.toContain('SUPER-SECRET-42');
+  });
+});
+
+describe('shards that no worker holds', () => {
+  it('queues again a RUNNING shard whose message was lost, once it is stalled; its old worker then finds it taken', async () => {
+    const env = engine(fakeCollector({ shards: 1, pages: 3 }));
+    await started(env);
+    const real = env.deps.collectorOf(newTask('x'));
+    let unblock: () => void = () => undefined;
+    const blocked = new Promise<void>((resolve) => {
+      unblock = resolve;
+    });
+    let first = true;
+    env.deps.collectorOf = () =>
+      ({
+        ...real,
+        // The first worker hangs in its second fetch; its message is then lost (not requeued).
+        fetchPage: async (ctx: never, cursor: never) => {
+          if (first && cursor === 1) {
+            first = false;
+            await blocked;
+          }
+          return real.fetchPage(ctx, cursor);
+        },
+      }) as never;
+    const msg = env.queue.messages.shift()?.message as ShardMessage;
+    const lost = runShard(env.deps, msg, { deadline: FAR });
+    await waitUntil(() => !first);
+    expect(env.queue.messages).toHaveLength(0);
+    // Not stalled yet: it changed a moment ago (its first page).
+    expect(await requeueStalledShards(env.deps, 60_000)).toBe(0);
+    env.clock.t += 60_001;
+    expect(await requeueStalledShards(env.deps, 60_000)).toBe(1);
+    expect(await requeueStalledShards(env.deps, 60_000)).toBe(0);
+    expect((await env.tasks.getShards('t1'))[0]).toMatchObject({ state: 'PENDING', gen: 1, pages: 1 });
+    expect(env.events.entries.at(-1)).toMatchObject({ type: 'shard.stalled', level: 'warn' });
+    // The new message resumes from the checkpoint and completes the run.
+    expect(await drain(env)).toEqual(['completed']);
+    expect((await env.tasks.getTask('t1'))?.state).toBe('COMPLETED');
+    // The old worker wakes up: its commit finds another epoch, and it writes nothing.
+    unblock();
+    expect(await lost).toBe('stale');
+    expect(env.pages.records.size).toBe(3 * 2);
   });
 });
 

@@ -83,7 +83,7 @@ export function newTask(id: string, strategy: Partial<Strategy> = {}): Task {
 export function engine(collector: Collector<unknown, unknown, unknown, unknown, Rec>) {
   const clock = new FakeClock();
   const queue = new MemoryShardQueue(clock);
-  const tasks = new MemoryTaskRepository(queue);
+  const tasks = new MemoryTaskRepository(queue, () => clock.now());
   const pages = new MemoryPageStore<Rec>(tasks, (r) => r.id);
   const lifecycle = new MemoryLifecycle();
   const events = new MemoryEventLog();

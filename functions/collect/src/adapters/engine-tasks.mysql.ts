@@ -13,6 +13,7 @@ import {
   type ShardQueue,
   type ShardState,
   type ShardTally,
+  type StalledShard,
   type Task,
   type TaskDecision,
   type TaskPatch,
@@ -167,6 +168,23 @@ export class MysqlTaskRepository implements TaskRepository {
     const t = emptyTally();
     for (const r of rows) t[r.state as ShardState] = Number(r.n);
     return t;
+  }
+
+  async stalledShards(olderThanMs: number, limit: number): Promise<StalledShard[]> {
+    // MariaDB's clock on both sides: updated_at is its CURRENT_TIMESTAMP at the last change.
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      `SELECT task_id, shard_no, epoch, gen, pages FROM collect_shard
+        WHERE state = 'RUNNING' AND updated_at < NOW(3) - INTERVAL ? MICROSECOND
+        ORDER BY updated_at LIMIT ?`,
+      [Math.max(0, Math.round(olderThanMs * 1000)), limit],
+    );
+    return rows.map((r) => ({
+      taskId: String(r.task_id),
+      shardNo: Number(r.shard_no),
+      epoch: Number(r.epoch),
+      gen: Number(r.gen),
+      pages: Number(r.pages),
+    }));
   }
 
   withShard<T>(

@@ -31,6 +31,7 @@ import type {
   ShardDecision,
   ShardPatch,
   ShardQueue,
+  StalledShard,
   TaskDecision,
   TaskRepository,
   TaskView,
@@ -242,6 +243,8 @@ export class MemoryBreakers implements CircuitBreakers {
 
 interface StoredShard extends Shard {
   payload?: unknown;
+  /** When the row last changed (the clock given to the repository). */
+  touchedAt?: number;
 }
 
 class Illegal extends Error {}
@@ -263,7 +266,10 @@ export class MemoryTaskRepository implements TaskRepository {
   retakeSource: (task: Task) => void = () => undefined;
   private lock: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly queue: ShardQueue) {}
+  constructor(
+    private readonly queue: ShardQueue,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   private key = (taskId: string, shardNo: number) => `${taskId}#${shardNo}`;
 
@@ -272,7 +278,10 @@ export class MemoryTaskRepository implements TaskRepository {
   }
 
   insertShard(shard: Shard): void {
-    this.shards.set(this.key(shard.taskId, shard.shardNo), structuredClone(shard));
+    this.shards.set(this.key(shard.taskId, shard.shardNo), {
+      ...structuredClone(shard),
+      touchedAt: this.now(),
+    });
   }
 
   async getTask(taskId: string): Promise<Task | undefined> {
@@ -307,7 +316,17 @@ export class MemoryTaskRepository implements TaskRepository {
     return run;
   }
 
+  async stalledShards(olderThanMs: number, limit: number): Promise<StalledShard[]> {
+    const before = this.now() - olderThanMs;
+    return [...this.shards.values()]
+      .filter((s) => s.state === 'RUNNING' && (s.touchedAt ?? 0) <= before)
+      .sort((a, b) => (a.touchedAt ?? 0) - (b.touchedAt ?? 0))
+      .slice(0, limit)
+      .map(({ taskId, shardNo, epoch, gen, pages }) => ({ taskId, shardNo, epoch, gen, pages }));
+  }
+
   private applyShard(target: StoredShard, patch: ShardPatch): void {
+    target.touchedAt = this.now();
     if (patch.event) {
       const next = nextShardState(target.state, patch.event);
       if (!next) throw new Illegal(`shard ${target.shardNo}: ${patch.event} is illegal in ${target.state}`);

@@ -103,6 +103,23 @@ export function taskRepositoryContract(name: string, harness: () => RepositoryHa
       expect([tally.PENDING, tally.COMPLETED, tally.RUNNING]).toEqual([1, 1, 0]);
     });
 
+    it('finds the shards RUNNING with no change for a while, and only those', async () => {
+      const h = harness();
+      const id = freshId();
+      await h.seed(contractTask(id), [
+        contractShard(id, 0, { state: 'RUNNING', epoch: 3, gen: 2, pages: 4 }),
+        contractShard(id, 1),
+        contractShard(id, 2, { state: 'COMPLETED' }),
+      ]);
+      const mine = async (olderThanMs: number) =>
+        (await h.repo.stalledShards(olderThanMs, 10_000)).filter((s) => s.taskId === id);
+      expect(await mine(3_600_000)).toEqual([]);
+      const deadline = Date.now() + 10_000;
+      let found = await mine(20);
+      while (found.length === 0 && Date.now() < deadline) found = await mine(20);
+      expect(found).toEqual([{ taskId: id, shardNo: 0, epoch: 3, gen: 2, pages: 4 }]);
+    });
+
     it('moves a shard by a legal event, with its fields, the task by its event, and publishes its dispatch', async () => {
       const h = harness();
       const id = freshId();
