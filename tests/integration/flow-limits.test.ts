@@ -192,6 +192,13 @@ describe("a tenant's quota of tasks", () => {
     await expect(startRun(env.services, quotaTenant, run('quota-b'))).resolves.toMatchObject({
       taskId: expect.any(String),
     });
+    // A quota of 0 says what to do: waiting would not help.
+    await putFlow(env.services, key, { tasks: 0 });
+    await expect(startRun(env.services, quotaTenant, run('quota-c'))).rejects.toMatchObject({
+      status: 429,
+      message: expect.stringMatching(/quota of 0 tasks: nothing starts until the quota is raised/),
+    });
+    await deleteFlow(env.services, key);
   });
 });
 
@@ -321,5 +328,31 @@ describe('flow keys', () => {
     ).rejects.toMatchObject({
       status: 400,
     });
+    // Not host names: they could never match a source.
+    for (const key of ['host:-', 'host:a..b', 'host:-a.b', 'host:a.b-', 'host:.', 'host:a_b.c'])
+      await expect(putFlow(env.services, key, { concurrency: 1 }), key).rejects.toMatchObject({
+        status: 400,
+        details: [expect.objectContaining({ code: 'invalid_key' })],
+      });
+  });
+
+  it("list every problem of a function's limit, whatever else is wrong with the body", async () => {
+    const problems = async (body: unknown) =>
+      (
+        (await putFlow(env.services, 'function:runShardTestrail1', body).catch((e: unknown) => e)) as {
+          details: { path: string; code: string }[];
+        }
+      ).details.map((d) => `${d.path}:${d.code}`);
+    expect(await problems({ ratePerSecond: -1 })).toEqual(
+      expect.arrayContaining([
+        'ratePerSecond:too_small',
+        'concurrency:function_needs_concurrency',
+        'ratePerSecond:not_for_functions',
+      ]),
+    );
+    expect(await problems({ concurrency: -1, ratePerSecond: 5 })).toEqual(
+      expect.arrayContaining(['concurrency:too_small', 'ratePerSecond:not_for_functions']),
+    );
+    expect(await problems({})).toEqual(['concurrency:function_needs_concurrency']);
   });
 });

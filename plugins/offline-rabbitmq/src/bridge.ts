@@ -120,7 +120,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     throw new Error(`bridge failed to start:\n  ${messages.join('\n  ')}`);
   }
 
-  const summary = describeTargets(options.functions, consumers);
+  const summary = describeTargets(options.functions, consumers, gates);
   logger.info(summary);
   return {
     summary,
@@ -131,7 +131,11 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   };
 }
 
-function describeTargets(functions: BridgeFunction[], consumers: QueueConsumer[]): string {
+function describeTargets(
+  functions: BridgeFunction[],
+  consumers: QueueConsumer[],
+  gates: ReadonlyMap<string, ConcurrencyGate>,
+): string {
   if (functions.length === 0) return 'no rabbitmq events found: nothing to bridge';
   let i = 0;
   const parts = functions.map((fn) => {
@@ -139,7 +143,10 @@ function describeTargets(functions: BridgeFunction[], consumers: QueueConsumer[]
       const vhost = consumers[i++]?.vhost ?? '/';
       return `${s.queue}${vhost === '/' ? '' : ` (vhost ${vhost})`} batch=${s.batchSize}`;
     });
-    return `${fn.functionName} ← ${queues.join(', ')} concurrency=${fn.concurrency}`;
+    // The limit in force: a flow limit read at start replaces the declared one.
+    const limit = gates.get(fn.functionName)?.limit ?? fn.concurrency;
+    const declared = limit === fn.concurrency ? '' : ` (flow limit; reserved ${fn.concurrency})`;
+    return `${fn.functionName} ← ${queues.join(', ')} concurrency=${limit}${declared}`;
   });
   return `consuming: ${parts.join('; ')}`;
 }

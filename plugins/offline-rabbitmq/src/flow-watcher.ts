@@ -5,7 +5,7 @@ const FLOW_LIMITS = 'flow/limits';
 const FLOW_VERSION = 'flow/version';
 
 export interface FlowWatcher {
-  /** Settles after the first read (applied, or failed), or after `firstReadMs` at most. */
+  /** Resolves once the limits were read (and applied) a first time. */
   readonly firstRead: Promise<void>;
   stop(): Promise<void>;
 }
@@ -21,10 +21,10 @@ export function watchFunctionLimits(options: {
   redisUrl: string;
   prefix: string;
   everyMs: number;
-  /** How long `firstRead` waits for an answer (default 2000). */
-  firstReadMs?: number;
   apply: (limits: ReadonlyMap<string, number>) => void;
   onError?: (err: unknown) => void;
+  /** Called after each successful check with the version it read (tests wait on it). */
+  onChecked?: (version: string | null) => void;
 }): FlowWatcher {
   const redis = new Redis(options.redisUrl, {
     keyPrefix: options.prefix,
@@ -41,12 +41,16 @@ export function watchFunctionLimits(options: {
   const first = new Promise<void>((resolve) => {
     firstDone = resolve;
   });
-  const firstTimer = setTimeout(firstDone, options.firstReadMs ?? 2000);
   const check = async () => {
     try {
       if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
       const now = await redis.get(FLOW_VERSION);
-      if (now !== version) {
+      // A version that vanished (Redis restarted empty, or flushed) is not "no limits": the
+      // limits in force stay until the platform publishes them again from MySQL (its workers do
+      // when they find no version). Before any read, nothing published means nothing is limited.
+      if (now === null && version !== undefined) {
+        version = now;
+      } else if (now !== version) {
         const all = await redis.hgetall(FLOW_LIMITS);
         const limits = new Map<string, number>();
         for (const [key, raw] of Object.entries(all)) {
@@ -58,13 +62,13 @@ export function watchFunctionLimits(options: {
         version = now;
       }
       failing = false;
+      firstDone();
+      options.onChecked?.(now);
     } catch (err) {
       // Said once per outage, not every check.
       if (!failing) options.onError?.(err);
       failing = true;
     } finally {
-      clearTimeout(firstTimer);
-      firstDone();
       if (!stopped) timer = setTimeout(() => void check(), options.everyMs);
     }
   };
@@ -73,8 +77,6 @@ export function watchFunctionLimits(options: {
     firstRead: first,
     async stop() {
       stopped = true;
-      clearTimeout(firstTimer);
-      firstDone();
       if (timer) clearTimeout(timer);
       redis.disconnect();
     },

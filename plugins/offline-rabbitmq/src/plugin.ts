@@ -100,6 +100,12 @@ export class OfflineRabbitMqPlugin {
   private async stop(): Promise<void> {
     const running = this.running;
     this.running = undefined;
-    if (running) await running.run.stop(running.shutdownTimeoutMs);
+    if (!running) return;
+    const inFlight = Object.values(running.run.bridge.inFlight()).reduce((a, n) => a + n, 0);
+    this.logger().info(
+      `stopping: ${inFlight} invocation(s) in flight, waiting up to ${running.shutdownTimeoutMs / 1000} s (BRIDGE_SHUTDOWN_TIMEOUT_MS)`,
+    );
+    await running.run.stop(running.shutdownTimeoutMs);
+    this.logger().info('stopped');
   }
 }

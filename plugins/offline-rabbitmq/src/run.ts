@@ -41,10 +41,14 @@ export async function runBridge(
       bridge?.setLimits(limits);
     },
     onError: (err) =>
-      logger.error({ msg: 'flow limits unreadable; keeping the current ones', error: String(err) }),
+      logger.error({
+        msg: bridge ? 'flow limits unreadable; keeping the current ones' : 'flow limits unreadable; waiting',
+        error: String(err),
+      }),
   });
-  await watcher.firstRead;
   try {
+    // Fail closed: a function held at 0 must not run because Redis could not say so.
+    await firstReadWithin(watcher, settings.queueWaitMs, env.REDIS_URL || 'redis://127.0.0.1:6379/0');
     bridge = await startBridge({
       limits: () => latest,
       functions,
@@ -69,4 +73,25 @@ export async function runBridge(
       await started.stop(timeoutMs);
     },
   };
+}
+
+/** Waits for the watcher's first read of the limits, up to `waitMs` (BRIDGE_QUEUE_WAIT_MS). */
+async function firstReadWithin(watcher: FlowWatcher, waitMs: number, redisUrl: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `the flow limits could not be read from Redis at ${redactUrl(redisUrl)} within ${waitMs} ms (BRIDGE_QUEUE_WAIT_MS); the bridge does not consume without them`,
+          ),
+        ),
+      waitMs,
+    );
+  });
+  try {
+    await Promise.race([watcher.firstRead, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -45,4 +45,54 @@ describe('the bridge watching flow limits', () => {
       await watcher.stop();
     }
   });
+
+  it('keeps the limits in force when Redis loses them (restarted empty), until they are published again', async () => {
+    const seen: ReadonlyMap<string, number>[] = [];
+    const versions: (string | null)[] = [];
+    await publish({ 'function:runShardTestrail1': { concurrency: 0 } });
+    const watcher = watchFunctionLimits({
+      redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0',
+      prefix,
+      everyMs: 20,
+      apply: (limits) => seen.push(limits),
+      onChecked: (v) => versions.push(v),
+    });
+    try {
+      await watcher.firstRead;
+      expect(Object.fromEntries(seen.at(-1) ?? [])).toEqual({ runShardTestrail1: 0 });
+      await redis.del('flow/limits', 'flow/version');
+      const checked = versions.length;
+      await waitFor(
+        'checks that find no version',
+        () => versions.slice(checked).filter((v) => v === null).length >= 3,
+      );
+      expect(seen).toHaveLength(1);
+      await publish({
+        'function:runShardTestrail1': { concurrency: 0 },
+        'function:importChunk': { concurrency: 1 },
+      });
+      await waitFor('the limits published again', async () => seen.length >= 2);
+      expect(Object.fromEntries(seen.at(-1) ?? [])).toEqual({ runShardTestrail1: 0, importChunk: 1 });
+    } finally {
+      await watcher.stop();
+    }
+  });
+
+  it('does not report a first read while Redis is unreachable', async () => {
+    const errors: unknown[] = [];
+    const watcher = watchFunctionLimits({
+      redisUrl: 'redis://127.0.0.1:1/0',
+      prefix,
+      everyMs: 20,
+      apply: () => undefined,
+      onError: (err) => errors.push(err),
+    });
+    try {
+      await waitFor('a failed check', () => errors.length >= 1);
+      const first = await Promise.race([watcher.firstRead.then(() => 'read'), Promise.resolve('none')]);
+      expect(first).toBe('none');
+    } finally {
+      await watcher.stop();
+    }
+  });
 });

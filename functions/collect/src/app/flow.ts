@@ -23,7 +23,8 @@ const KEY = new RegExp(
     '^function:[A-Za-z0-9_-]{1,64}$',
     '^job:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
     `^tenant:${TENANT_ID_RE.source.replace(/^\^|\$$/g, '')}$`,
-    '^host:([a-z0-9.-]{1,253}|\\[[0-9a-f:.]{2,45}\\])(:[0-9]{1,5})?$',
+    // A host name is dot-separated labels of letters, digits and inner hyphens.
+    '^host:((?=[a-z0-9.-]{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*|\\[[0-9a-f:.]{2,45}\\])(:[0-9]{1,5})?$',
   ].join('|'),
 );
 
@@ -103,7 +104,13 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
   const key = flowKeyOf(rawKey);
   if (!key) problems.add(KEY_PROBLEM.path, KEY_PROBLEM.message, KEY_PROBLEM.code);
   const parsed = flowBodySchema.safeParse(body);
-  if (!parsed.success) problems.addZod('', parsed.error);
+  if (!parsed.success) {
+    // For a function key the problem "say concurrency, ratePerSecond or tasks" is said better below.
+    const issues = key?.startsWith('function:')
+      ? parsed.error.issues.filter((i) => i.message !== 'say concurrency, ratePerSecond or tasks')
+      : parsed.error.issues;
+    if (issues.length > 0) problems.addZod('', new z.ZodError(issues));
+  }
   if (key?.startsWith('function:') && !deps.consumerFunctions.includes(key.slice('function:'.length)))
     problems.add(
       'key',
@@ -112,15 +119,20 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
     );
   // A function's limit is its concurrency (the reserved concurrency on AWS): a rate there would
   // be stored and do nothing, and on AWS a missing concurrency deletes the reservation.
-  if (key?.startsWith('function:') && parsed.success) {
-    if (parsed.data.concurrency === undefined)
+  // Read from the body as sent, so these are listed whatever else is wrong with it.
+  const sent =
+    typeof body === 'object' && body !== null && !Array.isArray(body)
+      ? (body as Record<string, unknown>)
+      : {};
+  if (key?.startsWith('function:')) {
+    if (sent.concurrency === undefined)
       problems.add(
         'concurrency',
         "a function's limit is its concurrency: say it",
         'function_needs_concurrency',
       );
     for (const field of ['ratePerSecond', 'burst'] as const)
-      if (parsed.data[field] !== undefined)
+      if (sent[field] !== undefined)
         problems.add(
           field,
           'a function key limits concurrency only; rates go on tenant:, job: or host: keys',

@@ -26,7 +26,9 @@ export async function withinTaskQuota(conn: PoolConnection, tenantId: string): P
     throw new HttpError(
       429,
       'TOO_MANY_TASKS',
-      `tenant "${tenantId}" has ${unfinished} unfinished task(s), its quota is ${limit}: start it again once one ends`,
+      Number(limit) === 0
+        ? `tenant "${tenantId}" has a quota of 0 tasks: nothing starts until the quota is raised (PUT /api/flow/tenant:${tenantId})`
+        : `tenant "${tenantId}" has ${unfinished} unfinished task(s), its quota is ${limit}: start it again once one ends`,
       { tenant: tenantId, quota: Number(limit), unfinished },
       { retryAfterSeconds: QUOTA_RETRY_AFTER_SECONDS },
     );
