@@ -22,7 +22,9 @@ describe('httpHandler with exclusiveAboveBytes', () => {
     const large = (n: number) => handler(event({ n, pad: 'x'.repeat(20) }), {} as Context);
     const calls = [0, 1, 2, 3, 4, 5].map(large);
     // One runs, four wait; the sixth finds the line full.
-    expect((await calls[5])?.statusCode).toBe(429);
+    const refused = await calls[5];
+    expect(refused?.statusCode).toBe(429);
+    expect(refused?.headers?.['retry-after']).toBe('2');
     await expect.poll(() => gates.has(0)).toBe(true);
     // A small request does not wait behind the large one that is running.
     const small = handler(event({ n: 9 }), {} as Context);
@@ -53,6 +55,7 @@ describe('httpHandler errors', () => {
     });
     const res = await down(event({}), {} as Context);
     expect(res?.statusCode).toBe(503);
+    expect(res?.headers?.['retry-after']).toBe('5');
     expect(JSON.parse(String(res?.body))).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } });
     expect((await broken(event({}), {} as Context))?.statusCode).toBe(500);
   });
@@ -67,5 +70,13 @@ describe('httpHandler errors', () => {
     expect(JSON.parse(String(res?.body))).toMatchObject({
       error: { code: 'TOO_MANY_TASKS', details: { quota: 1 } },
     });
+    // Every 429 and 503 says when, even when the error does not.
+    for (const status of [429, 503]) {
+      const plain = httpHandler(async () => {
+        throw new HttpError(status, 'BUSY', 'busy');
+      });
+      const answer = await plain(event({}), {} as Context);
+      expect(answer?.headers?.['retry-after'], String(status)).toMatch(/^[1-9]\d*$/);
+    }
   });
 });

@@ -53,9 +53,13 @@ let admitted = 0;
 
 async function exclusively<T>(fn: () => Promise<T>): Promise<T> {
   if (admitted > MAX_WAITING) {
-    throw new HttpError(429, 'BUSY', 'too many large requests at once; send this one again shortly', {
-      retryAfterSeconds: 2,
-    });
+    throw new HttpError(
+      429,
+      'BUSY',
+      'too many large requests at once; send this one again shortly',
+      undefined,
+      { retryAfterSeconds: 2 },
+    );
   }
   admitted += 1;
   const run = () =>
@@ -130,27 +134,34 @@ function json(
   };
 }
 
+/**
+ * Every 429 and 503 says when to try again: its own Retry-After, else these (seconds). A client
+ * that honours the header then neither hammers the API nor gives up.
+ */
+const DEFAULT_RETRY_AFTER: Record<number, number> = { 429: 2, 503: 5 };
+
+function retryAfterHeader(status: number, seconds: number | undefined): Record<string, string> {
+  const after = seconds ?? DEFAULT_RETRY_AFTER[status];
+  return after === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(after))) };
+}
+
 /** Turns any error into the API's error shape; unknown errors become a 500 without internals. */
 const errorMiddleware: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> = {
   onError: (request) => {
     const err = request.error;
     if (err instanceof HttpError) {
-      request.response = json(
-        err.status,
-        err.toJSON(),
-        err.retryAfterSeconds !== undefined
-          ? { 'retry-after': String(Math.ceil(err.retryAfterSeconds)) }
-          : {},
-      );
+      request.response = json(err.status, err.toJSON(), retryAfterHeader(err.status, err.retryAfterSeconds));
       return;
     }
     if (isUnavailable(err)) {
       // A store or the broker cannot be reached: nothing was accepted, and trying again later
       // is the right thing for the client to do (a 500 would say the request itself is wrong).
       logger().warn({ err, path: request.event.rawPath }, 'a dependency is unavailable');
-      request.response = json(503, {
-        error: { code: 'SERVICE_UNAVAILABLE', message: 'a store or the queue is unreachable; retry later' },
-      });
+      request.response = json(
+        503,
+        { error: { code: 'SERVICE_UNAVAILABLE', message: 'a store or the queue is unreachable; retry later' } },
+        retryAfterHeader(503, undefined),
+      );
       return;
     }
     logger().error({ err, path: request.event.rawPath }, 'unhandled error');
