@@ -159,7 +159,9 @@ const errorMiddleware: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStru
       logger().warn({ err, path: request.event.rawPath }, 'a dependency is unavailable');
       request.response = json(
         503,
-        { error: { code: 'SERVICE_UNAVAILABLE', message: 'a store or the queue is unreachable; retry later' } },
+        {
+          error: { code: 'SERVICE_UNAVAILABLE', message: 'a store or the queue is unreachable; retry later' },
+        },
         retryAfterHeader(503, undefined),
       );
       return;
