@@ -7,10 +7,10 @@ import { loadConfig } from '../config';
  * Every minute (a schedule): queues again the shards RUNNING that no worker holds any more
  * (SHARD_STALLED_MS without a change), so a lost message cannot hold a run for ever.
  */
-export const handler = async (): Promise<{ requeued: number }> => {
+export const handler = async (): Promise<{ requeued: string[] }> => {
   const config = loadConfig();
   const s = await retryWhileUnavailable(getServices, config.WORKER_UNAVAILABLE_BUDGET_MS);
   const requeued = await requeueStalledShards(s.engine, config.SHARD_STALLED_MS);
-  if (requeued > 0) logger().warn({ requeued }, 'stalled shards queued again');
+  if (requeued.length > 0) logger().warn({ requeued }, 'stalled shards queued again');
   return { requeued };
 };

@@ -14,14 +14,14 @@ import type { EngineDeps } from './deps';
  * and pages). If its worker was alive after all, its next commit finds the shard taken (epoch
  * fencing) and stops: the page it was on is done again, never twice.
  *
- * @returns the shards handed back
+ * @returns the shards handed back (`taskId#shardNo`)
  */
 export async function requeueStalledShards<R>(
   deps: EngineDeps<R>,
   olderThanMs: number,
   limit = 100,
-): Promise<number> {
-  let requeued = 0;
+): Promise<string[]> {
+  const requeued: string[] = [];
   for (const stalled of await deps.tasks.stalledShards(olderThanMs, limit)) {
     const task = await deps.tasks.getTask(stalled.taskId);
     if (!task) continue;
@@ -45,7 +45,7 @@ export async function requeueStalledShards<R>(
       };
     });
     if (!done) continue;
-    requeued += 1;
+    requeued.push(`${stalled.taskId}#${stalled.shardNo}`);
     await deps.events.record({
       taskId: stalled.taskId,
       shardNo: stalled.shardNo,
