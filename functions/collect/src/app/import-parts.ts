@@ -164,10 +164,8 @@ async function waitForQueueRoom(deps: PartsDeps): Promise<void> {
         429,
         'BUSY',
         `${depth} shards are waiting for workers; send this part again later`,
-        {
-          queuedShards: depth,
-          retryAfterSeconds: 5,
-        },
+        { queuedShards: depth },
+        { retryAfterSeconds: 5 },
       );
     }
     await new Promise((r) => setTimeout(r, pause));
