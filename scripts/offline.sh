@@ -5,11 +5,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # SCHEDULE_TICK (serverless.yml reads it with strToBool): the spellings the other switches take.
-case "${SCHEDULE_TICK:-true}" in
-  [Tt][Rr][Uu][Ee] | 1 | [Yy][Ee][Ss] | [Oo][Nn]) export SCHEDULE_TICK=true ;;
-  [Ff][Aa][Ll][Ss][Ee] | 0 | [Nn][Oo] | [Oo][Ff][Ff]) export SCHEDULE_TICK=false ;;
-  *) echo "SCHEDULE_TICK must be true or false (1/0, yes/no, on/off), got '$SCHEDULE_TICK'" >&2; exit 2 ;;
-esac
+# shellcheck source=scripts/switch.sh
+source scripts/switch.sh
+normalise_switch SCHEDULE_TICK true || exit 2
 # OFFLINE_NODE_ARGS: extra node flags, e.g. --cpu-prof --cpu-prof-dir=.run/prof to profile handlers.
 # shellcheck disable=SC2086
 exec node --max-old-space-size="${OFFLINE_HEAP_MB:-320}" --max-semi-space-size="${OFFLINE_SEMI_SPACE_MB:-32}" \

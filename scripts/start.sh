@@ -10,6 +10,10 @@ export WORKER_HTTP_PORT="${WORKER_HTTP_PORT:-3004}" WORKER_LAMBDA_PORT="${WORKER
 export COLLECT_API_URL="${COLLECT_API_URL:-http://127.0.0.1:$HTTP_PORT}" REGISTER_API_URL="${REGISTER_API_URL:-http://127.0.0.1:$HTTP_PORT}"
 export MONGO_URL="${MONGO_URL:-mongodb://127.0.0.1:${MONGO_PORT:-27018}/collect}"
 START_DEMO="${START_DEMO:-1}"
+# Checked before anything starts; every process (the bridges too) then reads true or false.
+# shellcheck source=scripts/switch.sh
+source scripts/switch.sh
+normalise_switch SCHEDULE_TICK true || exit 2
 # npm start runs the bridges as their own processes: the plugin must not run them again inside
 # every serverless-offline (OFFLINE_RABBITMQ left in a shell would).
 export OFFLINE_RABBITMQ=false

@@ -329,7 +329,21 @@ describe('flow keys', () => {
       status: 400,
     });
     // Not host names: they could never match a source.
-    for (const key of ['host:-', 'host:a..b', 'host:-a.b', 'host:a.b-', 'host:.', 'host:a_b.c'])
+    for (const key of [
+      'host:-',
+      'host:a..b',
+      'host:-a.b',
+      'host:a.b-',
+      'host:.',
+      'host:a_b.c',
+      // Not as a URL writes them, so no shard's key: invalid, non-canonical, a default port.
+      'host:[:::::]',
+      'host:999.999.999.999',
+      'host:0x7f.1',
+      'host:[::ffff:1.2.3.4]',
+      'host:acme.io:80',
+      'host:acme.io:080',
+    ])
       await expect(putFlow(env.services, key, { concurrency: 1 }), key).rejects.toMatchObject({
         status: 400,
         details: [expect.objectContaining({ code: 'invalid_key' })],

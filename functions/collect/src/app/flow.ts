@@ -49,7 +49,7 @@ export const flowBodySchema = z
 const KEY_PROBLEM: Problem = {
   path: 'key',
   message:
-    'must be function:{name}, job:{job id}, tenant:{tenant id} or host:{host[:port]} (lower-case host, [IPv6], port 1-65535)',
+    'must be function:{name}, job:{job id}, tenant:{tenant id} or host:{host[:port]} as a URL writes it (lower-case host, [IPv6], no default port 80, port 1-65535)',
   code: 'invalid_key',
 };
 
@@ -65,8 +65,21 @@ function flowKeyOf(raw: string): string | undefined {
   const valid =
     KEY.test(key) &&
     (!key.startsWith('job:') || isUuid(key.slice(4))) &&
-    (port === undefined || (Number(port) >= 1 && Number(port) <= 65_535));
+    (port === undefined || (Number(port) >= 1 && Number(port) <= 65_535)) &&
+    (!key.startsWith('host:') || canonicalHost(key.slice(5)) === key.slice(5));
   return valid ? key : undefined;
+}
+
+/**
+ * A host as a shard's key has it: `new URL(baseUrl).host` (flow-keys.ts). A key written any
+ * other way (`0x7f.1`, `[::ffff:1.2.3.4]`, `:80`, `999.1.1.1`) could never match a source.
+ */
+function canonicalHost(host: string): string | undefined {
+  try {
+    return new URL(`http://${host}`).host;
+  } catch {
+    return undefined;
+  }
 }
 
 function checkedKey(raw: string): string {

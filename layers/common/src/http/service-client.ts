@@ -4,6 +4,8 @@ import { callSignature, INTERNAL_SIGNATURE_HEADER } from './internal-call';
 export interface ServiceAnswer {
   status: number;
   body: Record<string, unknown>;
+  /** Seconds, from the answer's Retry-After (a 429 or 503 says when to come back). */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -40,10 +42,17 @@ export async function callService(
   } catch (err) {
     throw new HttpError(503, 'UNAVAILABLE', `${service.name} did not answer: ${(err as Error).message}`);
   }
-  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+  const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
+  return Number.isFinite(retryAfter) && retryAfter >= 0
+    ? { status: res.status, body: answer, retryAfterSeconds: retryAfter }
+    : { status: res.status, body: answer };
 }
 
-/** Another service's refusal, passed on as it answered (its status, code, message and details). */
+/**
+ * Another service's refusal, passed on as it answered (its status, code, message, details and
+ * Retry-After).
+ */
 export function refusalOf(service: string, answer: ServiceAnswer): HttpError {
   const error = (answer.body.error ?? {}) as { code?: string; message?: string; details?: unknown };
   return new HttpError(
@@ -51,5 +60,6 @@ export function refusalOf(service: string, answer: ServiceAnswer): HttpError {
     error.code ?? 'UPSTREAM',
     error.message ?? `${service} answered ${answer.status}`,
     error.details,
+    answer.retryAfterSeconds === undefined ? undefined : { retryAfterSeconds: answer.retryAfterSeconds },
   );
 }
