@@ -5,7 +5,13 @@
 import { closeMongo, mongoDb } from '@collect/common';
 import amqp from 'amqplib';
 import { loadConfig } from '../functions/collect/src/config';
-import { migrateCollect, publishCatalog, setupMongo, setupQueues } from '../functions/collect/src/setup';
+import {
+  migrateCollect,
+  publishCatalog,
+  publishFlowLimits,
+  setupMongo,
+  setupQueues,
+} from '../functions/collect/src/setup';
 import { migrateRegister } from '../functions/register/src/setup';
 import { migrateScheduler } from '../functions/scheduler/src/setup';
 
@@ -18,6 +24,8 @@ export async function setup(): Promise<void> {
     ...(await migrateScheduler(cfg.MYSQL_URL)),
   ];
   console.log(`mysql: ${applied.length ? `applied ${applied.join(', ')}` : 'schema up to date'}`);
+  await publishFlowLimits(cfg);
+  console.log('redis: flow limits published');
   await setupMongo(await mongoDb(), cfg.TASK_EVENT_TTL_DAYS);
   await closeMongo();
   console.log('mongodb: indexes ensured');

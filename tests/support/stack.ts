@@ -12,6 +12,7 @@ import {
   deleteQueues,
   migrateCollect,
   publishCatalog,
+  publishFlowLimits,
   setupMongo,
   setupQueues,
 } from '../../functions/collect/src/setup';
@@ -103,6 +104,8 @@ export class Stack {
     const confirm = await conn.createConfirmChannel();
     await publishCatalog(confirm, collectConfigSchema.parse(this.config()));
     await conn.close();
+    // As setup does: the bridges hold every function until they have read published limits.
+    await publishFlowLimits(collectConfigSchema.parse(this.config()));
     if (this.options.bridgeInOffline) {
       await this.startPart('offline');
       return;

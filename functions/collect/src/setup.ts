@@ -1,9 +1,18 @@
 // Setup-time code (schema, indexes): run by scripts/setup.ts and the tests, never bundled into a function.
 import { join } from 'node:path';
-import { assertTopology, deleteTopology, publishConfirmed, type Topology, topology } from '@collect/common';
+import {
+  assertTopology,
+  createMysqlPool,
+  deleteTopology,
+  publishConfirmed,
+  type Topology,
+  topology,
+} from '@collect/common';
 import { type MigrationSet, migrateMysql } from '@collect/common/setup';
 import type { Channel, ConfirmChannel } from 'amqplib';
+import { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
+import { FlowLimits } from './adapters/flow-limits.mysql';
 import { catalogEntries } from './catalog';
 import { collectorRegistry } from './collectors/registry';
 import type { Config } from './config';
@@ -65,3 +74,20 @@ export const setupQueues = (ch: Channel, config: Config): Promise<Topology> =>
 /** Removes what setupQueues declared (tests only). */
 export const deleteQueues = (ch: Channel, config: Config): Promise<void> =>
   deleteTopology(ch, config.AMQP_PREFIX, collectorRegistry(config).queues());
+
+/**
+ * Publishes the flow limits from MySQL to Redis with a fresh version. A bridge that starts holds
+ * every function until it has read a published version (it cannot tell "no limits" from "Redis
+ * lost them"), so the platform publishes at setup; its workers, and the sweeper every minute,
+ * publish again whenever Redis has none.
+ */
+export async function publishFlowLimits(config: Pick<Config, 'MYSQL_URL' | 'REDIS_URL' | 'REDIS_PREFIX'>) {
+  const db = createMysqlPool(config.MYSQL_URL, 1);
+  const redis = new Redis(config.REDIS_URL, { keyPrefix: config.REDIS_PREFIX, maxRetriesPerRequest: 3 });
+  try {
+    await new FlowLimits(db, redis).publish();
+  } finally {
+    redis.disconnect();
+    await db.end();
+  }
+}

@@ -5,7 +5,7 @@ const FLOW_LIMITS = 'flow/limits';
 const FLOW_VERSION = 'flow/version';
 
 export interface FlowWatcher {
-  /** Resolves once the limits were read (and applied) a first time. */
+  /** Resolves once a published version of the limits was read (and applied) a first time. */
   readonly firstRead: Promise<void>;
   stop(): Promise<void>;
 }
@@ -23,6 +23,8 @@ export function watchFunctionLimits(options: {
   everyMs: number;
   apply: (limits: ReadonlyMap<string, number>) => void;
   onError?: (err: unknown) => void;
+  /** Called once when no limits have ever been read and none are published (it waits for them). */
+  onUnknown?: () => void;
   /** Called after each successful check with the version it read (tests wait on it). */
   onChecked?: (version: string | null) => void;
 }): FlowWatcher {
@@ -33,7 +35,9 @@ export function watchFunctionLimits(options: {
     enableOfflineQueue: false,
   });
   redis.on('error', () => undefined);
-  let version: string | null | undefined;
+  let version: string | undefined;
+  /** No version was published when last checked. */
+  let waiting = false;
   let stopped = false;
   let failing = false;
   let timer: NodeJS.Timeout | undefined;
@@ -45,11 +49,12 @@ export function watchFunctionLimits(options: {
     try {
       if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
       const now = await redis.get(FLOW_VERSION);
-      // A version that vanished (Redis restarted empty, or flushed) is not "no limits": the
-      // limits in force stay until the platform publishes them again from MySQL (its workers do
-      // when they find no version). Before any read, nothing published means nothing is limited.
-      if (now === null && version !== undefined) {
-        version = now;
+      // No version is not "no limits": Redis restarted empty or was flushed, and the platform
+      // publishes them again from MySQL (at setup, in every worker, and every minute). Until
+      // then the limits in force stay, and before any were read, nothing is known yet.
+      if (now === null) {
+        if (version === undefined && !waiting) options.onUnknown?.();
+        waiting = true;
       } else if (now !== version) {
         const all = await redis.hgetall(FLOW_LIMITS);
         const limits = new Map<string, number>();
@@ -60,9 +65,10 @@ export function watchFunctionLimits(options: {
         }
         options.apply(limits);
         version = now;
+        waiting = false;
+        firstDone();
       }
       failing = false;
-      firstDone();
       options.onChecked?.(now);
     } catch (err) {
       // Said once per outage, not every check.

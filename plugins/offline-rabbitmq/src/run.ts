@@ -32,6 +32,10 @@ export async function runBridge(
   // The limits are read before consuming starts, and kept for the bridge until it is up.
   let bridge: RunningBridge | undefined;
   let latest: ReadonlyMap<string, number> = new Map();
+  let unknown: () => void = () => undefined;
+  const noneYet = new Promise<void>((resolve) => {
+    unknown = resolve;
+  });
   const watcher: FlowWatcher = watchFunctionLimits({
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379/0',
     prefix: env.REDIS_PREFIX ?? 'collect:',
@@ -39,6 +43,14 @@ export async function runBridge(
     apply: (limits) => {
       latest = limits;
       bridge?.setLimits(limits);
+    },
+    onUnknown: () => {
+      // Fail closed: every function is held until the limits are published.
+      latest = new Map(functions.map((fn) => [fn.functionKey, 0]));
+      logger.error({
+        msg: 'no flow limits published yet: every function is held until they are (npm run setup publishes them, and the platform again every minute)',
+      });
+      unknown();
     },
     onError: (err) =>
       logger.error({
@@ -48,7 +60,11 @@ export async function runBridge(
   });
   try {
     // Fail closed: a function held at 0 must not run because Redis could not say so.
-    await firstReadWithin(watcher, settings.queueWaitMs, env.REDIS_URL || 'redis://127.0.0.1:6379/0');
+    await firstReadWithin(
+      Promise.race([watcher.firstRead, noneYet]),
+      settings.queueWaitMs,
+      env.REDIS_URL || 'redis://127.0.0.1:6379/0',
+    );
     bridge = await startBridge({
       limits: () => latest,
       functions,
@@ -75,8 +91,8 @@ export async function runBridge(
   };
 }
 
-/** Waits for the watcher's first read of the limits, up to `waitMs` (BRIDGE_QUEUE_WAIT_MS). */
-async function firstReadWithin(watcher: FlowWatcher, waitMs: number, redisUrl: string): Promise<void> {
+/** Waits for Redis to answer about the limits, up to `waitMs` (BRIDGE_QUEUE_WAIT_MS). */
+async function firstReadWithin(read: Promise<void>, waitMs: number, redisUrl: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -90,7 +106,7 @@ async function firstReadWithin(watcher: FlowWatcher, waitMs: number, redisUrl: s
     );
   });
   try {
-    await Promise.race([watcher.firstRead, late]);
+    await Promise.race([read, late]);
   } finally {
     clearTimeout(timer);
   }

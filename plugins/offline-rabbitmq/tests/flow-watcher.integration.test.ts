@@ -78,6 +78,36 @@ describe('the bridge watching flow limits', () => {
     }
   });
 
+  it('says once that nothing is published yet, and applies the limits when they are', async () => {
+    await redis.del('flow/limits', 'flow/version');
+    const seen: ReadonlyMap<string, number>[] = [];
+    const versions: (string | null)[] = [];
+    let unknown = 0;
+    const watcher = watchFunctionLimits({
+      redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0',
+      prefix,
+      everyMs: 20,
+      apply: (limits) => seen.push(limits),
+      onUnknown: () => {
+        unknown += 1;
+      },
+      onChecked: (v) => versions.push(v),
+    });
+    try {
+      await waitFor('checks that find no version', () => versions.length >= 3);
+      expect(unknown).toBe(1);
+      expect(seen).toEqual([]);
+      const first = await Promise.race([watcher.firstRead.then(() => 'read'), Promise.resolve('none')]);
+      expect(first).toBe('none');
+      await publish({});
+      await watcher.firstRead;
+      expect(seen).toHaveLength(1);
+      expect(seen[0]?.size).toBe(0);
+    } finally {
+      await watcher.stop();
+    }
+  });
+
   it('does not report a first read while Redis is unreachable', async () => {
     const errors: unknown[] = [];
     const watcher = watchFunctionLimits({
