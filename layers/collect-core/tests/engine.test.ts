@@ -7,6 +7,7 @@ import {
   planTask,
   requeueStalledShards,
   runShard,
+  settleTask,
   shardIdOf,
 } from '../src';
 import { MemoryBreakers, MemoryFlowControl } from '../src/testing';
@@ -557,6 +558,18 @@ describe('secrets', () => {
     const { settings: _, ...task } = (await env.tasks.getTask('t1')) as Task;
     const stored = JSON.stringify([task, await env.tasks.getShards('t1'), env.events.entries]);
     expect(stored).not.toContain('SUPER-SECRET-42');
+  });
+});
+
+describe('settling a task', () => {
+  it('records its end once when two shards end together and both settle it', async () => {
+    const env = engine(fakeCollector({ shards: 2, pages: 1 }));
+    await started(env);
+    // Both shards completed; the task not settled yet (their workers are about to).
+    for (const s of env.tasks.shards.values()) Object.assign(s, { state: 'COMPLETED' });
+    const states = await Promise.all([settleTask(env.deps, 't1'), settleTask(env.deps, 't1')]);
+    expect(states).toEqual(['COMPLETED', 'COMPLETED']);
+    expect(env.events.entries.filter((e) => e.type === 'task.completed')).toHaveLength(1);
   });
 });
 

@@ -34,29 +34,36 @@ export async function settleTask<R>(deps: EngineDeps<R>, taskId: string): Promis
   const why =
     target === 'FAILED' || target === 'PARTIALLY_COMPLETED' ? await failedShards(deps, taskId) : null;
   if (final) await deps.lifecycle.finishing(task, target);
-  const reached = await deps.tasks.withTask(taskId, (v) => {
-    const again = taskEventFromShards({
-      state: v.task.state,
-      stopRequested: v.task.requested === 'STOP',
-      pauseRequested: v.task.requested === 'PAUSE',
-      sealed: v.task.sealed,
-      tally: v.tally,
-    });
-    // Something changed in between (a retry, a resume): the next settle decides.
-    if (again !== event) return { result: v.task.state };
-    // A pause asked is honoured once the task is PAUSED; a final state ends any control.
-    return {
-      result: target,
-      task: {
-        event,
-        ...(final || target === 'PAUSED' ? { requested: null } : {}),
-        // A task that failed by its shards says so (unless it has a reason of its own).
-        ...(why && !v.task.lastError ? { lastError: why } : {}),
-      },
-    };
-  });
-  if (reached === target) {
-    if (final) await deps.lifecycle.finished(task, target);
+  const outcome = await deps.tasks.withTask(
+    taskId,
+    (v): TaskDecision<{ state: TaskState; moved: boolean }> => {
+      // Another settle moved it meanwhile (two shards ending together): that one records it.
+      if (v.task.state !== task.state) return { result: { state: v.task.state, moved: false } };
+      const again = taskEventFromShards({
+        state: v.task.state,
+        stopRequested: v.task.requested === 'STOP',
+        pauseRequested: v.task.requested === 'PAUSE',
+        sealed: v.task.sealed,
+        tally: v.tally,
+      });
+      // Something changed in between (a retry, a resume): the next settle decides.
+      if (again !== event) return { result: { state: v.task.state, moved: false } };
+      // A pause asked is honoured once the task is PAUSED; a final state ends any control.
+      return {
+        result: { state: target, moved: true },
+        task: {
+          event,
+          ...(final || target === 'PAUSED' ? { requested: null } : {}),
+          // A task that failed by its shards says so (unless it has a reason of its own).
+          ...(why && !v.task.lastError ? { lastError: why } : {}),
+        },
+      };
+    },
+  );
+  const reached = outcome?.state;
+  // Its end's last step, by whichever settle saw it final (idempotent, as above).
+  if (reached && isTaskFinished(reached)) await deps.lifecycle.finished(task, reached);
+  if (outcome?.moved) {
     await deps.events.record({
       taskId,
       level: target === 'COMPLETED' || target === 'PAUSED' || target === 'RUNNING' ? 'info' : 'warn',
