@@ -25,6 +25,23 @@ mkdir -p "$RUN_DIR"
 
 log() { printf '[start] %s\n' "$*" >&2; }
 
+WORKERS="${WORKERS:-1}"
+[[ "$WORKERS" =~ ^[1-9][0-9]?$ ]] || { log "WORKERS must be a number from 1 to 99, got '$WORKERS'"; exit 2; }
+
+# Every port this run listens on must be free: something else answering there would pass the
+# readiness checks below, and the platform would seem up when it is not.
+ports=("HTTP_PORT=$HTTP_PORT" "LAMBDA_PORT=$LAMBDA_PORT")
+for ((k = 0; k < WORKERS; k++)); do
+  ports+=("WORKER_HTTP_PORT+$((4 * k))=$((WORKER_HTTP_PORT + 4 * k))" "WORKER_LAMBDA_PORT+$((4 * k))=$((WORKER_LAMBDA_PORT + 4 * k))")
+done
+for entry in "${ports[@]}"; do
+  port="${entry##*=}"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "port $port (${entry%%=*}) is already in use: stop what listens there, or choose other ports (see the README's Configuration)"
+    exit 2
+  fi
+done
+
 bash scripts/services.sh
 npx tsx scripts/setup.ts
 
@@ -46,8 +63,6 @@ trap 'cleanup; exit 143' TERM
 # With WORKERS=N there are N worker processes, each with its own bridge (parts workers, bridge,
 # workers2, bridge2 …), on ports WORKER_HTTP_PORT/WORKER_LAMBDA_PORT + 4 per process, all
 # consuming the same queues of the one broker.
-WORKERS="${WORKERS:-1}"
-[[ "$WORKERS" =~ ^[1-9][0-9]?$ ]] || { log "WORKERS must be a number from 1 to 99, got '$WORKERS'"; exit 2; }
 start_part() {
   local n="${1//[a-z]/}" # workers3 → 3; workers → ''
   local i=$(( ${n:-1} - 1 ))
