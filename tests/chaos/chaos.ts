@@ -396,12 +396,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       seconds: Math.round((Date.now() - started) / 1000),
     };
   } finally {
-    // Anything amiss: the stack's logs stay, to be lined up with the timed actions above.
+    // Anything amiss: the stack's logs, database, MongoDB database and queues stay, to be lined
+    // up with the timed actions above (task logs are in MongoDB); `npm run clean:test-data`
+    // removes them afterwards.
     if (!clean) {
-      process.env.KEEP_E2E_LOGS = '1';
-      log(`the stack's logs are kept in ${stack.logDir}`);
-    }
-    await stack.stop().catch((err) => log(`stack stop: ${String(err)}`));
+      stack.killAllNow();
+      log(`kept for inspection: logs in ${stack.logDir}, stores and queues of stack ${stack.id}`);
+    } else await stack.stop().catch((err) => log(`stack stop: ${String(err)}`));
     await tr.stop();
     process.off('exit', killStack);
     process.off('SIGINT', interrupted);
