@@ -39,6 +39,11 @@ export interface ChaosOptions {
   /** Directories × cases of each import (chunks of 20 nodes). */
   importShape: [number, number];
   log?: (line: string) => void;
+  /**
+   * When anything is amiss, keep the stack's logs, stores and queues for inspection instead of
+   * removing them (`npm run chaos`; the reduced run in `npm test` cleans up whatever happened).
+   */
+  keepOnTrouble?: boolean;
 }
 
 type Run = { kind: 'import' | 'testrail'; source: string; taskId: string; expected: string[] };
@@ -399,7 +404,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Anything amiss: the stack's logs, database, MongoDB database and queues stay, to be lined
     // up with the timed actions above (task logs are in MongoDB); `npm run clean:test-data`
     // removes them afterwards.
-    if (!clean) {
+    if (!clean && options.keepOnTrouble) {
       stack.killAllNow();
       log(`kept for inspection: logs in ${stack.logDir}, stores and queues of stack ${stack.id}`);
     } else await stack.stop().catch((err) => log(`stack stop: ${String(err)}`));

@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     serviceRestarts: int('CHAOS_RESTARTS', 1),
     importShape: [20, 29],
     log: (line) => process.stdout.write(`[chaos] ${line}\n`),
+    keepOnTrouble: true,
   });
   process.stdout.write(`\n${describeReport(report)}\n`);
   const failed =
