@@ -46,8 +46,11 @@ bash scripts/services.sh
 npx tsx scripts/setup.ts
 
 declare -A pid_of=() restarts=()
+# `npm stop` (scripts/stop.sh) finds this run here.
+echo "$$" >"$RUN_DIR/start.pid"
 cleanup() {
   trap - EXIT INT TERM
+  rm -f "$RUN_DIR/start.pid"
   # Each child leads its own process group: stop the whole group (npx, tsx, node, esbuild …).
   for p in "${pid_of[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -110,7 +113,7 @@ log "platform up: http://localhost:$HTTP_PORT"
 if [ "$START_DEMO" = 1 ]; then
   bash scripts/demo/demo.sh "http://127.0.0.1:$HTTP_PORT" || log "demo failed (the platform keeps running)"
 fi
-log "Ctrl-C stops serverless-offline and the bridge"
+log "Ctrl-C stops serverless-offline and the bridge (MongoDB from .mongo stays up; npm stop stops it too)"
 
 # A part that dies (a crash, an OOM, kill -9) is started again, as Lambda starts a new container;
 # the work it held comes back from RabbitMQ. One that keeps dying (5 times within a minute) stops
