@@ -361,6 +361,27 @@ describe('tenants', () => {
     ).rejects.toMatchObject({
       status: 404,
     });
+    // A source another tenant has, or nobody, is not an empty tree: it is not found.
+    await expect(readTree(deps, 'acme', { source, depth: 5 })).rejects.toMatchObject({
+      status: 404,
+      code: 'SOURCE_NOT_FOUND',
+    });
+  });
+
+  it('reads a source emptied by a FULL import as an empty tree, and one never imported as not found', async () => {
+    const source = `emptied-${Date.now()}`;
+    const deps = { db: env.db, trees: env.services.trees, cache: env.services.cache, maxNodes: 1000 };
+    await expect(readTree(deps, tenant, { source, depth: 5 })).rejects.toMatchObject({
+      status: 404,
+      code: 'SOURCE_NOT_FOUND',
+    });
+    await submitImport(env.services, tenant, { source, mode: 'FULL', tree: sampleTree() });
+    for (const m of await takeMessages()) await applyChunk(env.services, m);
+    await submitImport(env.services, tenant, { source, mode: 'FULL', tree: [] });
+    for (const m of await takeMessages()) await applyChunk(env.services, m);
+    await waitFor('the emptying import to end', async () =>
+      (await readTree(deps, tenant, { source, depth: 5 })).tree.length === 0 ? true : undefined,
+    );
   });
 });
 

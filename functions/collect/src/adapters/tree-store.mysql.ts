@@ -175,6 +175,15 @@ export class TreeStore {
     ]);
   }
 
+  /** Whether the source was ever imported or collected (emptied since or not). */
+  async sourceExists(conn: Queryable, tenantId: string, source: string): Promise<boolean> {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      'SELECT 1 FROM tree_source WHERE tenant_id = ? AND source = ?',
+      [tenantId, source],
+    );
+    return rows.length > 0;
+  }
+
   /** Frees the source once its import reached a final state. */
   async endImport(conn: Queryable, tenantId: string, source: string, taskId: string): Promise<void> {
     await conn.query(

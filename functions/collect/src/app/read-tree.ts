@@ -85,6 +85,16 @@ export async function readTree(
   const key = `tree\u001f${q.rootId ?? ''}\u001f${q.depth}`;
   const hit = await deps.cache.get(tenantId, q.source, gen, key);
   if (hit) return JSON.parse(hit);
+  // A typo in a source must not read as an empty tree; a source emptied since reads as one.
+  if (!(await deps.trees.sourceExists(deps.db, tenantId, q.source)))
+    throw new HttpError(
+      404,
+      'SOURCE_NOT_FOUND',
+      `no source "${q.source}": nothing was ever imported or collected into it`,
+      {
+        source: q.source,
+      },
+    );
 
   let roots: TreeNodeView[];
   if (q.rootId) {
