@@ -1,4 +1,5 @@
 import { GZIP, HttpError } from '@collect/common';
+import { controlTask } from '@collect/core';
 import type { ConfirmChannel } from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,7 +106,7 @@ describe('a FULL import sent in parts', () => {
     expect(await drain()).toEqual([]);
   });
 
-  it('answers 404 for an unknown import and 409 for a part or commit after the commit', async () => {
+  it('answers 404 for an unknown import, 409 for a part after the commit, and a commit sent again with the same success', async () => {
     expect(
       await status(addPart(env.services, tenant, '00000000-0000-0000-0000-000000000000', [kase('x', 'x')])),
     ).toBe(404);
@@ -113,12 +114,18 @@ describe('a FULL import sent in parts', () => {
     expect(
       await status(addPart(env.services, 'other-tenant', taskId, [{ ...kase('x', 'x'), parentId: null }])),
     ).toBe(404);
-    await commitImport(env.services, tenant, taskId);
+    const committed = await commitImport(env.services, tenant, taskId);
     expect((await env.services.tasks.get(taskId))?.state).toBe('COMPLETED');
     expect(await status(addPart(env.services, tenant, taskId, [{ ...kase('x', 'x'), parentId: null }]))).toBe(
       409,
     );
-    expect(await status(commitImport(env.services, tenant, taskId))).toBe(409);
+    // Its answer lost, the client commits again: the same success, nothing done twice.
+    expect(await commitImport(env.services, tenant, taskId)).toEqual(committed);
+    expect(await status(commitImport(env.services, 'other-tenant', taskId))).toBe(404);
+    // An import stopped before its commit cannot be committed.
+    const stopped = await openImport(env.services, tenant, 'parts-stopped');
+    await controlTask(env.services.engine, stopped.taskId, 'stop');
+    expect(await status(commitImport(env.services, tenant, stopped.taskId))).toBe(409);
   });
 
   it('lets one import of a source run at a time, answering 409 with the one in progress', async () => {

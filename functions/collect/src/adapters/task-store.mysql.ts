@@ -31,6 +31,8 @@ export interface TaskRow {
   requested: string | null;
   /** No more shards will be added: the task may settle once they all have. */
   sealed: boolean;
+  /** An import in parts: when it was committed (null: not committed). */
+  committedAt: Date | null;
   treeVersion: number | null;
   totalShards: number;
   totalNodes: number;
@@ -74,6 +76,7 @@ function toTask(r: RowDataPacket): TaskRow {
     state: r.state,
     requested: r.requested ?? null,
     sealed: r.sealed === 1,
+    committedAt: r.committed_at ?? null,
     treeVersion: r.tree_version === null ? null : Number(r.tree_version),
     totalShards: r.total_shards,
     totalNodes: r.total_nodes,
@@ -162,7 +165,8 @@ export class TaskStore {
   async seal(conn: PoolConnection, taskId: string): Promise<void> {
     await conn.query(
       `UPDATE collect_task SET sealed = 1, state = IF(state = 'CREATED', ?, state),
-              started_at = COALESCE(started_at, CURRENT_TIMESTAMP(3)) WHERE id = ?`,
+              started_at = COALESCE(started_at, CURRENT_TIMESTAMP(3)),
+              committed_at = COALESCE(committed_at, CURRENT_TIMESTAMP(3)) WHERE id = ?`,
       [nextTaskState('CREATED', 'start'), taskId],
     );
   }

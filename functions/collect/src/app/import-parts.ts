@@ -172,18 +172,25 @@ async function waitForQueueRoom(deps: PartsDeps): Promise<void> {
   }
 }
 
-/** No more parts: the task settles once its shards have (at once if they already did). */
+/**
+ * No more parts: the task settles once its shards have (at once if they already did). A commit
+ * sent again (its answer lost) answers the same success, whatever became of the task since.
+ */
 export async function commitImport(
   deps: PartsDeps,
   tenantId: string,
   taskId: string,
 ): Promise<{ taskId: string; totalShards: number }> {
   if (isTaskId(taskId)) await failLostShards(deps, taskId);
-  const task = await inTransaction(deps.db, async (conn) => {
+  const { task, again } = await inTransaction(deps.db, async (conn) => {
+    const known = isTaskId(taskId) ? await deps.tasks.get(taskId, conn, true) : undefined;
+    if (known?.committedAt && known.tenantId === tenantId && known.kind === IMPORT_TASK_KIND)
+      return { task: known, again: true };
     const t = await openTask(deps, conn, tenantId, taskId);
     await deps.tasks.seal(conn, taskId);
-    return t;
+    return { task: t, again: false };
   });
+  if (again) return { taskId, totalShards: task.totalShards };
   await deps.events.record({
     taskId,
     level: 'info',
