@@ -71,7 +71,9 @@ start_part() {
   local i=$(( ${n:-1} - 1 ))
   local http=$((WORKER_HTTP_PORT + 4 * i)) lambda=$((WORKER_LAMBDA_PORT + 4 * i))
   case "$1" in
-    offline) setsid bash scripts/offline.sh >>"$RUN_DIR/offline.log" 2>&1 & ;;
+    # The API process loads every HTTP and scheduled function (each bundle with its own clients):
+    # it gets a larger heap than a worker process (OFFLINE_API_HEAP_MB).
+    offline) OFFLINE_HEAP_MB="${OFFLINE_API_HEAP_MB:-640}" setsid bash scripts/offline.sh >>"$RUN_DIR/offline.log" 2>&1 & ;;
     workers*)
       # Only the API process ticks the scheduler (SCHEDULE_TICK): once a minute, not once per process.
       HTTP_PORT="$http" LAMBDA_PORT="$lambda" ESBUILD_WORK_FOLDER=".esbuild-workers$n" SCHEDULE_TICK=false \

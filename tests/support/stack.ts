@@ -138,6 +138,8 @@ export class Stack {
             ...this.config(),
             // Its own bundles: another serverless (npm start, a package) cleans up its folder.
             ESBUILD_WORK_FOLDER: `.esbuild-${this.id}-api`,
+            // As npm start: every HTTP and scheduled function's bundle shares this heap.
+            OFFLINE_HEAP_MB: process.env.OFFLINE_API_HEAP_MB ?? '640',
             ...(this.options.bridgeInOffline ? { OFFLINE_RABBITMQ: 'true' } : {}),
           }
         : kind === 'bridge'
