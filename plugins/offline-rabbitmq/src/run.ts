@@ -30,6 +30,7 @@ export async function runBridge(
   }
   logger.info(`broker ${redactUrl(settings.amqpUrl)}; Lambda API ${settings.invokeBaseUrl}`);
   // The limits are read before consuming starts, and kept for the bridge until it is up.
+  const redisUrl = env.REDIS_URL || 'redis://127.0.0.1:6379/0';
   let bridge: RunningBridge | undefined;
   let latest: ReadonlyMap<string, number> = new Map();
   let unknown: () => void = () => undefined;
@@ -37,7 +38,7 @@ export async function runBridge(
     unknown = resolve;
   });
   const watcher: FlowWatcher = watchFunctionLimits({
-    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379/0',
+    redisUrl,
     prefix: env.REDIS_PREFIX ?? 'collect:',
     everyMs: parseIntSetting(env.BRIDGE_FLOW_CHECK_MS || '250', 'BRIDGE_FLOW_CHECK_MS', 10),
     apply: (limits) => {
@@ -60,11 +61,7 @@ export async function runBridge(
   });
   try {
     // Fail closed: a function held at 0 must not run because Redis could not say so.
-    await firstReadWithin(
-      Promise.race([watcher.firstRead, noneYet]),
-      settings.queueWaitMs,
-      env.REDIS_URL || 'redis://127.0.0.1:6379/0',
-    );
+    await firstReadWithin(Promise.race([watcher.firstRead, noneYet]), settings.queueWaitMs, redisUrl);
     bridge = await startBridge({
       limits: () => latest,
       functions,

@@ -28,6 +28,9 @@ const KEY = new RegExp(
   ].join('|'),
 );
 
+/** The schema's problem when a body says nothing to limit (a function key says it its own way). */
+const NOTHING_TO_LIMIT = 'say concurrency, ratePerSecond or tasks';
+
 export const flowBodySchema = z
   .strictObject({
     /** Shards (or invocations, for `function:`) at once; 0 holds everything under the key. */
@@ -38,7 +41,7 @@ export const flowBodySchema = z
     tasks: z.number().int().min(0).max(100_000).optional(),
   })
   .refine((b) => b.concurrency !== undefined || b.ratePerSecond !== undefined || b.tasks !== undefined, {
-    message: 'say concurrency, ratePerSecond or tasks',
+    message: NOTHING_TO_LIMIT,
     path: ['concurrency'],
   })
   .refine((b) => b.burst === undefined || b.ratePerSecond !== undefined, {
@@ -118,9 +121,9 @@ export async function putFlow(deps: FlowDeps, rawKey: string, body: unknown) {
   if (!key) problems.add(KEY_PROBLEM.path, KEY_PROBLEM.message, KEY_PROBLEM.code);
   const parsed = flowBodySchema.safeParse(body);
   if (!parsed.success) {
-    // For a function key the problem "say concurrency, ratePerSecond or tasks" is said better below.
+    // For a function key NOTHING_TO_LIMIT is said better below.
     const issues = key?.startsWith('function:')
-      ? parsed.error.issues.filter((i) => i.message !== 'say concurrency, ratePerSecond or tasks')
+      ? parsed.error.issues.filter((i) => i.message !== NOTHING_TO_LIMIT)
       : parsed.error.issues;
     if (issues.length > 0) problems.addZod('', new z.ZodError(issues));
   }
