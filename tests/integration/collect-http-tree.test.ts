@@ -73,7 +73,6 @@ describe('an http-tree run through the engine, on the real stores', () => {
     expect(await liveTree(env.db, 'ht-full')).toEqual(expected());
     const doc = await env.mongo.collection('case_detail').findOne({ source: 'ht-full', caseId: 'c1.2' });
     expect(doc).toMatchObject({
-      name: 'Case 1.2',
       content: {
         preconditions: 'pre Case 1.2',
         steps: [{ action: 'do Case 1.2', expected: 'see Case 1.2' }],
@@ -426,6 +425,11 @@ describe('a plan message that overtakes its task', () => {
         `INSERT INTO collect_task (id, tenant_id, kind, collector, source, mode, state, sealed, tree_version, settings, strategy)
          VALUES (?, ?, 'collect', 'http-tree', 'ht-overtake', 'FULL', 'CREATED', 0, 1, ?, ?)`,
         [taskId, tenant, JSON.stringify(src.settings()), JSON.stringify({ shards: 1 })],
+      );
+      // It took its source at tree version 1, as startRun does in the same unit.
+      await conn.query(
+        `INSERT INTO tree_source (tenant_id, source, last_version, active_task_id) VALUES (?, 'ht-overtake', 1, ?)`,
+        [tenant, taskId],
       );
       // The plan message is consumed while the creating unit has not committed yet.
       const planning = planTask(env.services.engine, { taskId, attempt: 0 });

@@ -75,7 +75,6 @@ describe('a TestRail run through the engine, on the real stores', () => {
       .collection('case_detail')
       .findOne({ source: 'tr-full', caseId: `C${one?.id}` });
     expect(doc).toMatchObject({
-      name: one?.title,
       content: {
         preconditions: one?.custom_preconds,
         steps: [{ action: `do ${one?.title}`, expected: `see ${one?.title}` }],

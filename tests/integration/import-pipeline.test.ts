@@ -39,22 +39,31 @@ async function importAndApply(
   return { taskId, messages };
 }
 
+/** The current (head) row of every node of a source, deleted ones included. */
 async function rows(table: 'test_directory' | 'test_case', source: string): Promise<RowDataPacket[]> {
   const parent = table === 'test_case' ? 'directory_id' : 'parent_id';
   const [r] = await env.db.query<RowDataPacket[]>(
     `SELECT id, ${parent} AS parent, name, path, level, position, content_hash, version, seen_version, deleted, update_time
-       FROM ${table} WHERE tenant_id = ? AND source = ? ORDER BY id`,
+       FROM ${table} WHERE tenant_id = ? AND source = ? AND valid_to IS NULL ORDER BY id`,
     [tenant, source],
   );
   return r;
 }
 
-const caseDocs = (source: string) =>
-  env.mongo
-    .collection('case_detail')
-    .find({ source }, { projection: { _id: 0 } })
-    .sort({ caseId: 1 })
-    .toArray();
+/** The MongoDB document each live case's current row names, by case id. */
+async function caseDocs(source: string) {
+  const [cases] = await env.db.query<RowDataPacket[]>(
+    `SELECT id, doc_version FROM test_case
+      WHERE tenant_id = ? AND source = ? AND valid_to IS NULL AND deleted = 0 ORDER BY id`,
+    [tenant, source],
+  );
+  const docs = [];
+  for (const c of cases) {
+    const { _id, ...doc } = (await env.services.cases.get(tenant, source, c.id, Number(c.doc_version))) ?? {};
+    docs.push(doc as Record<string, unknown> & { caseId: string; content: Record<string, unknown> });
+  }
+  return docs.sort((a, b) => (a.caseId < b.caseId ? -1 : 1));
+}
 
 describe('a FULL import through the queue and the worker', () => {
   const source = 'full';
@@ -65,7 +74,7 @@ describe('a FULL import through the queue and the worker', () => {
     expect(await liveTree(env.db, source)).toEqual(flatten(sampleTree()).sort());
     const docs = await caseDocs(source);
     expect(docs.map((d) => d.caseId)).toEqual(['a-sub-1', 'a1', 'a2', 'b-sub-1', 'b-sub-2', 'b1', 'top']);
-    expect(docs.find((d) => d.caseId === 'a-sub-1')?.name).toBe('𝒜 deep case');
+    expect(docs.find((d) => d.caseId === 'a-sub-1')?.content).toEqual(kase('a-sub-1', '𝒜 deep case').content);
     const task = await env.services.tasks.get(taskId);
     expect(task).toMatchObject({ state: 'COMPLETED', doneNodes: 12, changedNodes: 12 });
     expect(await readTask(env.services, tenant, taskId)).toMatchObject({
@@ -153,14 +162,13 @@ describe('stores that drifted apart', () => {
     // What a worker killed after its MongoDB write and before its MySQL commit leaves behind,
     // here with content that differs from what the import brings.
     await env.mongo.collection<{ _id: string } & Record<string, unknown>>('case_detail').insertOne({
-      _id: `${tenant}\u001f${source}\u001fa2`,
+      _id: `${tenant}\u001f${source}\u001fa2\u001f1`,
       tenantId: tenant,
       source,
       caseId: 'a2',
-      name: 'left over',
       content: { steps: ['old'] },
       contentHash: 'stale',
-      version: 0,
+      version: 1,
     });
     const { taskId } = await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
     const docs = await caseDocs(source);
@@ -168,7 +176,6 @@ describe('stores that drifted apart', () => {
     const input = kase('a2', 'Alpha two');
     const a2 = docs.find((d) => d.caseId === 'a2');
     expect(a2).toMatchObject({
-      name: input.name,
       content: input.content,
       metadata: input.metadata,
       version: (await env.services.tasks.get(taskId))?.treeVersion,
@@ -248,7 +255,7 @@ describe('the tree cache', () => {
   it('serves the new tree right after an import completes', async () => {
     const source = 'cache';
     await importAndApply({ source, mode: 'FULL', tree: sampleTree() });
-    const deps = { db: env.db, trees: env.services.trees, cache: env.services.cache, maxNodes: 1000 };
+    const deps = { ...env.services, maxNodes: 1000 };
     const warm = await readTree(deps, tenant, { source, depth: 5 });
     expect(await readTree(deps, tenant, { source, depth: 5 })).toEqual(warm);
     const renamed: InNode = { ...sampleTree(), name: 'Renamed root' };
@@ -272,7 +279,7 @@ describe('reads while Redis is unreachable', () => {
     down.on('error', () => undefined);
     try {
       const cache = new TreeCache(down, 60);
-      const deps = { db: env.db, trees: env.services.trees, cache, maxNodes: 1000 };
+      const deps = { ...env.services, cache, maxNodes: 1000 };
       const tree = await readTree(deps, tenant, { source, depth: 5 });
       expect(tree.tree[0]?.id).toBe('root');
       const c = (await readCase({ ...deps, cases: env.services.cases }, tenant, source, 'a1')) as {
@@ -351,7 +358,7 @@ describe('tenants', () => {
     };
     await apply('Acme', sampleTree());
     await apply('ACME', dir('other', 'Other', [kase('o1', 'Other one')]));
-    const deps = { db: env.db, trees: env.services.trees, cache: env.services.cache, maxNodes: 1000 };
+    const deps = { ...env.services, maxNodes: 1000 };
     const lower = await readTree(deps, 'Acme', { source, depth: 5 });
     const upper = await readTree(deps, 'ACME', { source, depth: 5 });
     expect(lower.tree.map((n) => n.id)).toEqual(['root']);
@@ -370,7 +377,7 @@ describe('tenants', () => {
 
   it('reads a source emptied by a FULL import as an empty tree, and one never imported as not found', async () => {
     const source = `emptied-${Date.now()}`;
-    const deps = { db: env.db, trees: env.services.trees, cache: env.services.cache, maxNodes: 1000 };
+    const deps = { ...env.services, maxNodes: 1000 };
     await expect(readTree(deps, tenant, { source, depth: 5 })).rejects.toMatchObject({
       status: 404,
       code: 'SOURCE_NOT_FOUND',

@@ -111,6 +111,12 @@ async function seed(task: Task, shards: Shard[]): Promise<void> {
       task.lastError,
     ],
   );
+  // The task holds its source at tree version 1, as beginImport would have given it.
+  await env.db.query(
+    `INSERT INTO tree_source (tenant_id, source, last_version, active_task_id) VALUES (?, ?, 1, ?)
+     ON DUPLICATE KEY UPDATE last_version = 1, active_task_id = VALUES(active_task_id)`,
+    [task.tenantId, task.source, task.id],
+  );
   for (const s of shards)
     await env.db.query(
       `INSERT INTO collect_shard (task_id, shard_no, kind, state, requested, epoch, gen, attempts, spec, cursor_json,
@@ -175,9 +181,10 @@ shardQueueContract('RabbitMQ', () => ({
   take: (route, ms) => take(route, ms),
 }));
 
+/** The cases a run stored so far (its own rows: published only when it completes). */
 const liveCases = async (task: Task): Promise<string[]> => {
   const [rows] = await env.db.query<RowDataPacket[]>(
-    'SELECT id FROM test_case WHERE tenant_id = ? AND source = ? AND deleted = 0 ORDER BY id',
+    'SELECT id FROM test_case WHERE tenant_id = ? AND source = ? AND valid_to IS NULL AND deleted = 0 ORDER BY id',
     [task.tenantId, task.source],
   );
   return rows.map((r) => r.id as string);

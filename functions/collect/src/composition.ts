@@ -22,9 +22,11 @@ import { TreeCache } from './adapters/tree-cache.redis';
 import { TreeRunLifecycle } from './adapters/tree-lifecycle';
 import { TreePageStore } from './adapters/tree-pages';
 import { TreeStore } from './adapters/tree-store.mysql';
+import { TreeVersions } from './adapters/tree-versions.mysql';
 import type { ChunkDeps } from './app/chunk-deps';
 import type { FlowDeps } from './app/flow';
 import type { ImportDeps } from './app/submit-import';
+import { TreeRetention } from './app/tree-retention';
 import { MongoSnapshotWriter } from './app/tree-snapshot';
 import { pushImportCollector } from './collectors/push-import';
 import { type CollectorSet, collectorRegistry, type TreeCollector } from './collectors/registry';
@@ -33,6 +35,8 @@ import { flowKeysOf } from './flow-keys';
 
 export interface Services extends ImportDeps, ChunkDeps, FlowDeps {
   treeMaxNodes: number;
+  versions: TreeVersions;
+  retention: TreeRetention;
   /** The collection engine, wired to MySQL, RabbitMQ, MongoDB and Redis. */
   engine: EngineDeps<TreeWrite>;
   /** The collectors a run may name (the push import is not one of them). */
@@ -70,8 +74,10 @@ export function buildServices(config: Config, clients: Clients): Services {
     config.AMQP_GZIP_MIN_BYTES,
     collectors.partitions(),
   );
-  const collected = new TreePageStore(db, trees, cases, cache);
-  const pushed = new ImportPageStore(db, trees, cases, cache, (id) => collected.versionOf(id));
+  const versions = new TreeVersions(db);
+  const retention = new TreeRetention(versions, cases, snapshots, config.TREE_VERSIONS_KEEP);
+  const collected = new TreePageStore(db, trees, cases);
+  const pushed = new ImportPageStore(db, trees, cases, (id) => collected.versionOf(id));
   const staging = new ImportStaging(db);
   const push = pushImportCollector();
   const engine: EngineDeps<TreeWrite> = {
@@ -85,8 +91,9 @@ export function buildServices(config: Config, clients: Clients): Services {
       trees,
       tasks,
       collected,
+      versions,
       snapshots,
-      cache,
+      retention,
       staging,
       new TaskAnnouncer(db, clients.channel, topology(config.AMQP_PREFIX)),
     ),
@@ -120,6 +127,8 @@ export function buildServices(config: Config, clients: Clients): Services {
     staging,
     channel: clients.channel,
     treeMaxNodes: config.TREE_MAX_NODES,
+    versions,
+    retention,
     engine,
     collectors,
     flowControl,

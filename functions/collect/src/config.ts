@@ -68,6 +68,8 @@ export const collectConfigSchema = commonConfigSchema.extend({
   /** How long an open breaker keeps a host's shards parked before its probe goes. */
   BREAKER_COOLDOWN_MS: intFromEnv(30_000, 100),
   TREE_CACHE_TTL_SECONDS: intFromEnv(3600),
+  /** Published tree versions kept readable per source (?version=, the diff); older ones are purged. */
+  TREE_VERSIONS_KEEP: intFromEnv(5, 1),
   /** Most nodes one tree read returns. */
   TREE_MAX_NODES: intFromEnv(20_000),
   TASK_EVENT_TTL_DAYS: intFromEnv(14),

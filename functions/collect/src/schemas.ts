@@ -1,13 +1,16 @@
 import { isUuid } from '@collect/common';
 import { z } from 'zod';
 
+/** Ids a case cannot have: GET /api/testcase/{id} could never read it (a route of its own, or a path step). */
+const RESERVED_IDS: readonly string[] = ['.', '..', 'tree', 'versions', 'diff'];
+
 /** Source ids: printable ASCII without '/', which separates ids in materialised paths. */
 export const nodeIdSchema = z
   .string()
   .regex(/^[!-.0-~]{1,128}$/, 'must be 1–128 printable ASCII characters without "/"')
   // In a URL path they would name the directory itself or its parent (GET /api/testcase/..), or
   // the tree route (GET /api/testcase/tree), so such a case could never be read.
-  .refine((id) => id !== '.' && id !== '..' && id !== 'tree', 'must not be ".", ".." or "tree"');
+  .refine((id) => !RESERVED_IDS.includes(id), `must not be ${RESERVED_IDS.map((r) => `"${r}"`).join(', ')}`);
 /** Task (and import) ids are lower-case UUIDs; anything else names no task (and is never sent to MySQL). */
 export const isTaskId = isUuid;
 
@@ -97,7 +100,7 @@ export interface FlatNode {
   path: string;
   level: number;
   position: number;
-  /** Digest of name, type, content and metadata: equal hash = nothing to rewrite in MongoDB. */
+  /** Digest of type, content and metadata: equal hash = nothing to rewrite in MongoDB. */
   hash: string;
   content?: z.infer<typeof caseContentSchema>;
   metadata?: z.infer<typeof caseMetadataSchema>;
@@ -139,13 +142,31 @@ export const importChunkMessageSchema = z.object({
 });
 export type ImportChunkMessage = z.infer<typeof importChunkMessageSchema>;
 
+/** A tree version in a query: a positive integer, as published (see GET /api/testcase/versions). */
+const versionParam = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, 'must be a version number (a positive integer)')
+  .transform(Number);
+
 export const treeQuerySchema = z.object({
   source: sourceSchema,
   rootId: nodeIdSchema.optional(),
   depth: z.coerce.number().int().min(1).max(64).default(3),
+  version: versionParam.optional(),
 });
 
-export const caseQuerySchema = z.object({ source: sourceSchema });
+export const caseQuerySchema = z.object({ source: sourceSchema, version: versionParam.optional() });
+
+export const versionsQuerySchema = z.object({ source: sourceSchema });
+
+export const diffQuerySchema = z.object({
+  source: sourceSchema,
+  from: versionParam,
+  /** Default: the published version. */
+  to: versionParam.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+  cursor: z.string().max(400).optional(),
+});
 
 export const openImportSchema = z.strictObject({ source: sourceSchema, mode: z.literal('FULL') });
 

@@ -33,9 +33,13 @@ export const migrateCollect = (mysqlUrl: string): Promise<string[]> =>
  * deterministic string `_id`s, so replays upsert the same document.
  */
 export async function setupMongo(db: Db, taskEventTtlDays: number): Promise<void> {
-  await db
-    .collection(MONGO.caseDetail)
-    .createIndexes([{ key: { tenantId: 1, source: 1, caseId: 1 }, name: 'case_by_source', unique: true }]);
+  const cases = db.collection(MONGO.caseDetail);
+  // A case has one document per content version now: the old one-per-case index would refuse them.
+  if (await cases.indexExists('case_by_source').catch(() => false)) await cases.dropIndex('case_by_source');
+  await cases.createIndexes([
+    { key: { tenantId: 1, source: 1, caseId: 1, version: 1 }, name: 'case_by_version' },
+    { key: { tenantId: 1, source: 1, version: 1 }, name: 'cases_of_version' },
+  ]);
   await db
     .collection(MONGO.treeSnapshot)
     .createIndexes([

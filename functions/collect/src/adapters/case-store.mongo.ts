@@ -8,20 +8,35 @@ export interface CaseDetailDoc {
   tenantId: string;
   source: string;
   caseId: string;
-  name: string;
   content: FlatNode['content'] | null;
   metadata: FlatNode['metadata'] | null;
   contentHash: string;
+  /** The tree version that wrote this content (the `doc_version` of the MySQL rows that use it). */
   version: number;
   updatedAt: Date;
 }
 
 const DUPLICATE_KEY = 11000;
 
-export const caseDocId = (tenantId: string, source: string, caseId: string): string =>
-  `${tenantId}\u001f${source}\u001f${caseId}`;
+/**
+ * A case document's `_id`: one per case and content version, so a run writes new content
+ * without touching what readers of the published version read. Version 0 is the document from
+ * before versions, which had no version in its `_id`.
+ */
+export const caseDocId = (tenantId: string, source: string, caseId: string, docVersion: number): string =>
+  docVersion === 0
+    ? `${tenantId}\u001f${source}\u001f${caseId}`
+    : `${tenantId}\u001f${source}\u001f${caseId}\u001f${docVersion}`;
 
-/** Full case details in MongoDB, one document per case with a deterministic `_id`. */
+/** A case's content to store, and the version whose document holds it. */
+type VersionedCase = { node: FlatNode; docVersion: number };
+
+/**
+ * Full case details in MongoDB, one document per case and content version with a
+ * deterministic `_id`. The MySQL row of a case says which one it uses (`doc_version`): a run that
+ * changes a case's content writes a document of its own version; one that only moves it keeps
+ * the document. Documents no kept row uses are removed with the rows (TreeRetention).
+ */
 export class CaseStore {
   constructor(private readonly db: Db) {}
 
@@ -38,25 +53,23 @@ export class CaseStore {
   async write(
     tenantId: string,
     source: string,
-    version: number,
-    cases: FlatNode[],
-    unseen: ReadonlySet<string> = new Set(),
+    cases: VersionedCase[],
+    unseen: ReadonlySet<string>,
   ): Promise<void> {
     const now = new Date();
-    const doc = (c: FlatNode): CaseDetailDoc => ({
-      _id: caseDocId(tenantId, source, c.id),
+    const doc = ({ node: c, docVersion }: VersionedCase): CaseDetailDoc => ({
+      _id: caseDocId(tenantId, source, c.id, docVersion),
       tenantId,
       source,
       caseId: c.id,
-      name: c.name,
       content: c.content ?? null,
       metadata: c.metadata ?? null,
       contentHash: c.hash,
-      version,
+      version: docVersion,
       updatedAt: now,
     });
-    const fresh = cases.filter((c) => unseen.has(c.id)).map(doc);
-    const rest = cases.filter((c) => !unseen.has(c.id)).map(doc);
+    const fresh = cases.filter((c) => unseen.has(c.node.id)).map(doc);
+    const rest = cases.filter((c) => !unseen.has(c.node.id)).map(doc);
     rest.push(...(await this.insertNew(fresh)));
     await this.upsert(rest);
   }
@@ -88,10 +101,12 @@ export class CaseStore {
   }
 
   /**
-   * The documents of the cases among `nodes` that are new, changed, or missing or different here,
-   * given the MySQL rows they had `before` this write. One MySQL already has with this content is
-   * checked against its document's hash and rewritten only if that is missing or differs, so the
-   * stores converge even after MongoDB lost data, at the cost of one read per page.
+   * Writes the documents of the cases among `nodes` for a run of `version`, given their MySQL
+   * head rows `before`, and returns the document version each case's row must name. A case whose
+   * content is new or changed gets a document of `version`. One with the content its row has
+   * keeps that row's document, checked against its hash and rewritten only if missing or
+   * different, so the stores converge even after MongoDB lost data, at the cost of one read per
+   * page.
    */
   async writeChanged(
     tenantId: string,
@@ -99,36 +114,64 @@ export class CaseStore {
     version: number,
     nodes: FlatNode[],
     before: ReadonlyMap<string, StoredNode>,
-  ): Promise<void> {
+  ): Promise<Map<string, number>> {
     const cases = nodes.filter((n) => n.type === 'CASE');
-    const known = cases.filter((n) => {
+    const docVersions = new Map<string, number>();
+    const known: VersionedCase[] = [];
+    for (const n of cases) {
       const row = before.get(n.id);
-      return row !== undefined && !row.deleted && row.type === 'CASE' && row.hash === n.hash;
-    });
-    const stored = await this.contentHashes(
-      tenantId,
-      source,
-      known.map((n) => n.id),
-    );
-    const knownIds = new Set(known.map((n) => n.id));
-    const stale = cases.filter((n) => !knownIds.has(n.id) || stored.get(n.id) !== n.hash);
-    const unseen = new Set(cases.filter((n) => !before.has(n.id)).map((n) => n.id));
-    await this.write(tenantId, source, version, stale, unseen);
+      const same = row !== undefined && !row.deleted && row.type === 'CASE' && row.hash === n.hash;
+      const docVersion = same ? (row.docVersion ?? version) : version;
+      docVersions.set(n.id, docVersion);
+      if (same) known.push({ node: n, docVersion });
+    }
+    const stored = await this.contentHashes(tenantId, source, known);
+    const knownIds = new Set(known.map((k) => k.node.id));
+    const stale = cases
+      .filter((n) => !knownIds.has(n.id) || stored.get(n.id) !== n.hash)
+      .map((n) => ({ node: n, docVersion: docVersions.get(n.id) as number }));
+    // New content of this version: almost surely no document yet (a replay has one).
+    const unseen = new Set(stale.filter((c) => c.docVersion === version).map((c) => c.node.id));
+    await this.write(tenantId, source, stale, unseen);
+    return docVersions;
   }
 
-  /** The stored content hash of each of `caseIds` that has a document. */
-  async contentHashes(tenantId: string, source: string, caseIds: string[]): Promise<Map<string, string>> {
+  /** The stored content hash of each of `cases` that has its document. */
+  private async contentHashes(
+    tenantId: string,
+    source: string,
+    cases: VersionedCase[],
+  ): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    if (caseIds.length === 0) return out;
+    if (cases.length === 0) return out;
     const docs = this.collection().find(
-      { _id: { $in: caseIds.map((id) => caseDocId(tenantId, source, id)) } },
+      { _id: { $in: cases.map((c) => caseDocId(tenantId, source, c.node.id, c.docVersion)) } },
       { projection: { caseId: 1, contentHash: 1 } },
     );
     for await (const d of docs) out.set(d.caseId, d.contentHash);
     return out;
   }
 
-  async get(tenantId: string, source: string, caseId: string): Promise<CaseDetailDoc | null> {
-    return this.collection().findOne({ _id: caseDocId(tenantId, source, caseId) });
+  /** The document of a case's content as of `docVersion` (its MySQL row's `doc_version`). */
+  async get(
+    tenantId: string,
+    source: string,
+    caseId: string,
+    docVersion: number,
+  ): Promise<CaseDetailDoc | null> {
+    return this.collection().findOne({ _id: caseDocId(tenantId, source, caseId, docVersion) });
+  }
+
+  /** Removes the documents [caseId, docVersion] no kept MySQL row uses any more. */
+  async remove(tenantId: string, source: string, docs: [string, number][]): Promise<void> {
+    if (docs.length === 0) return;
+    await this.collection().deleteMany({
+      _id: { $in: docs.map(([id, v]) => caseDocId(tenantId, source, id, v)) },
+    });
+  }
+
+  /** Removes the documents versions `after`+1 … `upTo` wrote (discarded, never published). */
+  async removeVersions(tenantId: string, source: string, after: number, upTo: number): Promise<void> {
+    await this.collection().deleteMany({ tenantId, source, version: { $gt: after, $lte: upTo } });
   }
 }

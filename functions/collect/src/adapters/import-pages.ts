@@ -4,25 +4,27 @@ import type { Pool } from 'mysql2/promise';
 import type { FlatNode, ImportPage } from '../schemas';
 import type { CaseStore } from './case-store.mongo';
 import { checkpointShard, lockOwnedShard } from './engine-tasks.mysql';
-import type { TreeCache } from './tree-cache.redis';
 import { type NodeRow, structureChanged, type TreeStore } from './tree-store.mysql';
 
 /**
  * Pushed import pages as the engine's page store. A page is flattened already (paths computed
  * by the API), so `prepare` only reads the stored rows of its nodes and writes the MongoDB
  * documents of cases that are new or changed (before MySQL: a crash in between replays the
- * document write rather than skipping it); `commit` is one MySQL transaction: the tree rows,
- * moved subtrees (INCREMENTAL), deletes, the shard completed (fenced by its epoch) and the
- * task's counters; `committed` bumps the source's cache generation.
+ * document write rather than skipping it); `commit` is one MySQL transaction: the tree rows of
+ * the import's version (invisible to readers until it publishes), moved subtrees
+ * (INCREMENTAL), deletes, the shard completed (fenced by its epoch and by the version still
+ * being the source's newest) and the task's counters.
  */
 export class ImportPageStore implements PageStore<ImportPage> {
-  private readonly before = new WeakMap<ImportPage[], Map<string, NodeRow>>();
+  private readonly prepared = new WeakMap<
+    ImportPage[],
+    { before: Map<string, NodeRow>; docVersions: Map<string, number> }
+  >();
 
   constructor(
     private readonly db: Pool,
     private readonly trees: TreeStore,
     private readonly cases: CaseStore,
-    private readonly cache: TreeCache,
     private readonly versionOf: (taskId: string) => Promise<number>,
   ) {}
 
@@ -30,8 +32,8 @@ export class ImportPageStore implements PageStore<ImportPage> {
     const version = await this.versionOf(task.id);
     const upserts = pages.flatMap((p) => p.upserts);
     const before = await this.storedRows(task, upserts);
-    await this.cases.writeChanged(task.tenantId, task.source, version, upserts, before);
-    this.before.set(pages, before);
+    const docVersions = await this.cases.writeChanged(task.tenantId, task.source, version, upserts, before);
+    this.prepared.set(pages, { before, docVersions });
   }
 
   /** The MySQL rows of the nodes, each from the table of its own type (an id that changed type has one of each). */
@@ -45,12 +47,14 @@ export class ImportPageStore implements PageStore<ImportPage> {
     pages: ImportPage[],
     cp: Checkpoint,
   ): Promise<CommitOutcome> {
-    const before =
-      this.before.get(pages) ??
-      (await this.storedRows(
+    const prepared = this.prepared.get(pages) ?? {
+      before: await this.storedRows(
         task,
         pages.flatMap((p) => p.upserts),
-      ));
+      ),
+      docVersions: new Map<string, number>(),
+    };
+    const { before } = prepared;
     const version = await this.versionOf(task.id);
     const { tenantId, source } = task;
     const upserts = pages.flatMap((p) => p.upserts);
@@ -60,8 +64,8 @@ export class ImportPageStore implements PageStore<ImportPage> {
       // The task row first, then the shard: the lock order of every unit of the engine.
       await conn.query('SELECT id FROM collect_task WHERE id = ? FOR UPDATE', [task.id]);
       const owned = await lockOwnedShard(conn, task.id, shard);
-      if (!owned) return { owned: false };
-      await this.trees.upsert(conn, tenantId, source, version, upserts);
+      if (!owned || !(await this.trees.mayWrite(conn, tenantId, source, version))) return { owned: false };
+      await this.trees.upsert(conn, tenantId, source, version, upserts, before, prepared.docVersions);
       if (task.mode === 'INCREMENTAL') {
         for (const n of changed) {
           const old = before.get(n.id);
@@ -94,9 +98,8 @@ export class ImportPageStore implements PageStore<ImportPage> {
     });
   }
 
-  async committed(task: Task): Promise<void> {
-    await this.cache.invalidate(task.tenantId, task.source);
-  }
+  /** Nothing to do: the cache holds published versions only, which a run never changes. */
+  async committed(): Promise<void> {}
 
   /** Imports are planned by their request; nothing is listed up front. */
   async writePlanned(): Promise<void> {}

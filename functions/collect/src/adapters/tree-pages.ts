@@ -5,7 +5,6 @@ import { hashAndSerialize } from '../app/tree-walk';
 import { type FlatNode, nodeIdSchema } from '../schemas';
 import type { CaseStore } from './case-store.mongo';
 import { checkpointShard, lockOwnedShard } from './engine-tasks.mysql';
-import type { TreeCache } from './tree-cache.redis';
 import { type NodeRow, structureChanged, type TreeStore } from './tree-store.mysql';
 
 /** A node as a collector maps it: its place is its parent; the store works out its path. */
@@ -21,6 +20,10 @@ export interface TreeRecord {
 
 interface Prepared {
   nodes: FlatNode[];
+  /** The head rows of `nodes` before this page. */
+  before: Map<string, NodeRow>;
+  /** The MongoDB document version of each case (see CaseStore.writeChanged). */
+  docVersions: Map<string, number>;
   changed: number;
   /** Why the records left out were refused. */
   refused: string[];
@@ -38,8 +41,9 @@ const storableName = (r: TreeRecord): string => {
  * The test-case tree as the engine's page store. `prepare` places each record under its stored
  * parent directory (a record whose parent the source never listed is rejected and counted) and
  * writes the MongoDB documents of cases that are new or changed; `commit` is one MySQL
- * transaction: the tree rows (guarded by the run's tree version) and the shard's checkpoint,
- * fenced by its epoch; `committed` bumps the source's cache generation.
+ * transaction: the tree rows of the run's version (invisible to readers until it publishes)
+ * and the shard's checkpoint, fenced by its epoch and by the run's version still being the
+ * source's newest.
  */
 export class TreePageStore implements PageStore<TreeRecord> {
   private readonly prepared = new WeakMap<TreeRecord[], Prepared>();
@@ -49,7 +53,6 @@ export class TreePageStore implements PageStore<TreeRecord> {
     private readonly db: Pool,
     private readonly trees: TreeStore,
     private readonly cases: CaseStore,
-    private readonly cache: TreeCache,
   ) {}
 
   /** The tree version a task writes with (fixed when its source was taken). */
@@ -118,9 +121,9 @@ export class TreePageStore implements PageStore<TreeRecord> {
       );
     }
     const before = rows.own;
-    await this.cases.writeChanged(task.tenantId, task.source, version, nodes, before);
+    const docVersions = await this.cases.writeChanged(task.tenantId, task.source, version, nodes, before);
     const changed = nodes.filter((n) => structureChanged(n, before.get(n.id))).length;
-    this.prepared.set(records, { nodes, changed, refused });
+    this.prepared.set(records, { nodes, before, docVersions, changed, refused });
   }
 
   async commit(
@@ -129,12 +132,27 @@ export class TreePageStore implements PageStore<TreeRecord> {
     records: TreeRecord[],
     cp: Checkpoint,
   ): Promise<CommitOutcome> {
-    const prepared = this.prepared.get(records) ?? { nodes: [], changed: 0, refused: [] };
+    const prepared = this.prepared.get(records) ?? {
+      nodes: [],
+      before: new Map(),
+      docVersions: new Map(),
+      changed: 0,
+      refused: [],
+    };
     const version = await this.versionOf(task.id);
     return inTransaction(this.db, async (conn): Promise<CommitOutcome> => {
       const owned = await lockOwnedShard(conn, task.id, shard);
-      if (!owned) return { owned: false };
-      await this.trees.upsert(conn, task.tenantId, task.source, version, prepared.nodes);
+      if (!owned || !(await this.trees.mayWrite(conn, task.tenantId, task.source, version)))
+        return { owned: false };
+      await this.trees.upsert(
+        conn,
+        task.tenantId,
+        task.source,
+        version,
+        prepared.nodes,
+        prepared.before,
+        prepared.docVersions,
+      );
       await checkpointShard(conn, task.id, shard.shardNo, {
         cursor: cp.cursor,
         done: cp.done,
@@ -151,9 +169,8 @@ export class TreePageStore implements PageStore<TreeRecord> {
     });
   }
 
-  async committed(task: Task): Promise<void> {
-    await this.cache.invalidate(task.tenantId, task.source);
-  }
+  /** Nothing to do: the cache holds published versions only, which a run never changes. */
+  async committed(): Promise<void> {}
 
   /**
    * Directories a collector lists while planning, parents before children. A directory whose
@@ -195,11 +212,18 @@ export class TreePageStore implements PageStore<TreeRecord> {
       return b !== undefined && !b.deleted && b.path !== n.path;
     });
     for (let i = 0; i < nodes.length; i += 1000) {
-      await inTransaction(this.db, (conn) =>
-        this.trees.upsert(conn, task.tenantId, task.source, version, nodes.slice(i, i + 1000)),
-      );
+      await inTransaction(this.db, async (conn) => {
+        if (!(await this.trees.mayWrite(conn, task.tenantId, task.source, version)))
+          throw new Error(`version ${version} of "${task.source}" was superseded by a newer run`);
+        await this.trees.upsert(conn, task.tenantId, task.source, version, nodes.slice(i, i + 1000), before);
+      });
     }
-    if (moved) await this.trees.refreshCasePaths(task.tenantId, task.source, version);
+    if (moved) {
+      await inTransaction(this.db, async (conn) => {
+        if (await this.trees.mayWrite(conn, task.tenantId, task.source, version))
+          await this.trees.refreshCasePaths(conn, task.tenantId, task.source, version);
+      });
+    }
   }
 }
 

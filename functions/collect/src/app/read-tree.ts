@@ -1,8 +1,9 @@
-import { HttpError, notFound } from '@collect/common';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { HttpError, inReadSnapshot, notFound } from '@collect/common';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { TreeCache } from '../adapters/tree-cache.redis';
 import type { TreeStore } from '../adapters/tree-store.mysql';
-import { priorityOf } from '../adapters/tree-store.mysql';
+import { priorityOf, visibleArgs, visibleAt } from '../adapters/tree-store.mysql';
+import type { TreeVersions } from '../adapters/tree-versions.mysql';
 
 export interface TreeNodeView {
   id: string;
@@ -19,16 +20,73 @@ export interface TreeNodeView {
 export interface ReadTreeDeps {
   db: Pool;
   trees: TreeStore;
+  versions: TreeVersions;
   cache: TreeCache;
   maxNodes: number;
 }
 
 const BATCH = 1000;
 
-async function childrenOf(
-  db: Pool,
+/**
+ * The tree version a read answers from: the published one (0 before the first run published),
+ * or `requested` when it is published and retained. 404 for a source nothing was ever imported
+ * or collected into (a typo must not read as an empty tree; a source emptied since reads as
+ * one), and for a version that is not readable.
+ */
+export async function readableVersion(
+  conn: Pool | PoolConnection,
+  versions: TreeVersions,
   tenantId: string,
   source: string,
+  requested?: number,
+): Promise<number> {
+  const state = await versions.of(conn, tenantId, source);
+  if (!state)
+    throw new HttpError(
+      404,
+      'SOURCE_NOT_FOUND',
+      `no source "${source}": nothing was ever imported or collected into it`,
+      { source },
+    );
+  if (requested === undefined) return state.published;
+  if (requested > state.published || !(await versions.isRetained(conn, tenantId, source, requested)))
+    throw new HttpError(
+      404,
+      'VERSION_NOT_FOUND',
+      `version ${requested} of source "${source}" is not published or no longer retained; GET /api/testcase/versions?source=${source} lists the readable ones`,
+      { source, version: requested, published: state.published },
+    );
+  return requested;
+}
+
+/**
+ * Reads through the cache at the version `q.version` names (default: the published one). A miss
+ * reads in one consistent snapshot, so a version purged or published meanwhile cannot mix in.
+ */
+export async function cachedRead<T>(
+  deps: { db: Pool; versions: TreeVersions; cache: TreeCache },
+  tenantId: string,
+  q: { source: string; version?: number },
+  key: string,
+  read: (conn: PoolConnection, version: number) => Promise<T>,
+): Promise<T> {
+  const version = await readableVersion(deps.db, deps.versions, tenantId, q.source, q.version);
+  const hit = await deps.cache.get(tenantId, q.source, version, key);
+  if (hit) return JSON.parse(hit);
+  const [atVersion, result] = await inReadSnapshot(deps.db, async (conn) => {
+    // Again inside the snapshot: what it reads is what this version was when the snapshot began.
+    const v = await readableVersion(conn, deps.versions, tenantId, q.source, q.version);
+    return [v, await read(conn, v)] as const;
+  });
+  await deps.cache.set(tenantId, q.source, atVersion, key, JSON.stringify(result));
+  return result;
+}
+
+async function childrenOf(
+  db: PoolConnection,
+  tenantId: string,
+  source: string,
+  version: number,
   parentIds: string[] | null,
 ): Promise<Map<string | null, TreeNodeView[]>> {
   const out = new Map<string | null, TreeNodeView[]>();
@@ -45,16 +103,16 @@ async function childrenOf(
         );
   for (const batch of batches) {
     const where = batch === null ? 'IS NULL' : 'IN (?)';
-    const args = batch === null ? [tenantId, source] : [tenantId, source, batch];
+    const args = [tenantId, source, ...(batch === null ? [] : [batch]), ...visibleArgs(version)];
     const [dirs] = await db.query<RowDataPacket[]>(
-      `SELECT id, parent_id AS p, name, position FROM test_directory
-        WHERE tenant_id = ? AND source = ? AND parent_id ${where} AND deleted = 0`,
+      `SELECT id, parent_id AS p, name, position FROM test_directory t
+        WHERE tenant_id = ? AND source = ? AND parent_id ${where} AND deleted = 0 AND ${visibleAt('t')}`,
       args,
     );
     for (const r of dirs) push(r.p, { id: r.id, type: 'DIRECTORY', name: r.name, position: r.position });
     const [cases] = await db.query<RowDataPacket[]>(
-      `SELECT id, directory_id AS p, name, position, status, priority FROM test_case
-        WHERE tenant_id = ? AND source = ? AND directory_id ${where} AND deleted = 0`,
+      `SELECT id, directory_id AS p, name, position, status, priority FROM test_case t
+        WHERE tenant_id = ? AND source = ? AND directory_id ${where} AND deleted = 0 AND ${visibleAt('t')}`,
       args,
     );
     for (const r of cases) {
@@ -73,32 +131,36 @@ async function childrenOf(
 }
 
 /**
- * The nested tree under `rootId` (or the top level) down to `depth` levels, read breadth-first
- * one level per query, capped at `maxNodes`. Served from the cache when warm.
+ * The nested tree under `rootId` (or the top level) down to `depth` levels, as of the published
+ * version (or `q.version`), read breadth-first one level per query, capped at `maxNodes`.
+ * Served from the cache when warm.
  */
 export async function readTree(
   deps: ReadTreeDeps,
   tenantId: string,
-  q: { source: string; rootId?: string; depth: number },
-): Promise<{ source: string; rootId: string | null; depth: number; tree: TreeNodeView[] }> {
-  const gen = await deps.cache.generation(tenantId, q.source);
+  q: { source: string; rootId?: string; depth: number; version?: number },
+): Promise<{ source: string; version: number; rootId: string | null; depth: number; tree: TreeNodeView[] }> {
   const key = `tree\u001f${q.rootId ?? ''}\u001f${q.depth}`;
-  const hit = await deps.cache.get(tenantId, q.source, gen, key);
-  if (hit) return JSON.parse(hit);
-  // A typo in a source must not read as an empty tree; a source emptied since reads as one.
-  if (!(await deps.trees.sourceExists(deps.db, tenantId, q.source)))
-    throw new HttpError(
-      404,
-      'SOURCE_NOT_FOUND',
-      `no source "${q.source}": nothing was ever imported or collected into it`,
-      {
-        source: q.source,
-      },
-    );
+  return cachedRead(deps, tenantId, q, key, async (conn, version) => ({
+    source: q.source,
+    version,
+    rootId: q.rootId ?? null,
+    depth: q.depth,
+    tree: await readLevels(deps, conn, tenantId, { ...q, version }),
+  }));
+}
 
+async function readLevels(
+  deps: ReadTreeDeps,
+  conn: PoolConnection,
+  tenantId: string,
+  q: { source: string; rootId?: string; depth: number; version: number },
+): Promise<TreeNodeView[]> {
   let roots: TreeNodeView[];
   if (q.rootId) {
-    const found = (await deps.trees.findByIds(deps.db, tenantId, q.source, [q.rootId])).get(q.rootId);
+    const found = (
+      await deps.trees.findByIds(conn, tenantId, q.source, [q.rootId], undefined, q.version)
+    ).get(q.rootId);
     if (!found || found.deleted) throw notFound(`node "${q.rootId}" in source "${q.source}"`);
     roots = [
       found.type === 'CASE'
@@ -113,15 +175,16 @@ export async function readTree(
         : { id: found.id, type: 'DIRECTORY', name: found.name, position: found.position },
     ];
   } else {
-    roots = (await childrenOf(deps.db, tenantId, q.source, null)).get(null) ?? [];
+    roots = (await childrenOf(conn, tenantId, q.source, q.version, null)).get(null) ?? [];
   }
   let count = roots.length;
   let frontier = roots.filter((n) => n.type === 'DIRECTORY');
   for (let level = 1; frontier.length > 0; level += 1) {
     const kids = await childrenOf(
-      deps.db,
+      conn,
       tenantId,
       q.source,
+      q.version,
       frontier.map((n) => n.id),
     );
     const next: TreeNodeView[] = [];
@@ -148,7 +211,5 @@ export async function readTree(
     if (level >= q.depth) break;
     frontier = next;
   }
-  const result = { source: q.source, rootId: q.rootId ?? null, depth: q.depth, tree: roots };
-  await deps.cache.set(tenantId, q.source, gen, key, JSON.stringify(result));
-  return result;
+  return roots;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { Pool } from 'mysql2/promise';
+import { visibleArgs, visibleAt } from '../adapters/tree-store.mysql';
 import { MONGO } from '../mongo-collections';
 
 /** Entries per snapshot part document: keeps each document far below MongoDB's 16 MB. */
@@ -11,11 +12,13 @@ export type SnapshotEntry = [string, 'D' | 'C', string | null, number, string];
 
 export interface SnapshotWriter {
   write(tenantId: string, source: string, version: number, taskId: string, mode: string): Promise<void>;
+  /** Removes the snapshots of versions older than `oldest` (no longer retained). */
+  removeBefore(tenantId: string, source: string, oldest: number): Promise<void>;
 }
 
 /**
  * Writes one `tree_snapshot` version: part 0 is the header (counts, hash of the whole tree,
- * number of parts), parts 1..n hold the structure. The live tree is streamed from MySQL, so
+ * number of parts), parts 1..n hold the structure. The version's tree is streamed from MySQL, so
  * memory stays bounded by one part whatever the tree size. Ids are deterministic: a replay
  * rewrites the same documents.
  */
@@ -55,9 +58,9 @@ export class MongoSnapshotWriter implements SnapshotWriter {
     ] as const) {
       const stream = this.db.pool
         .query(
-          `SELECT id, ${parent} AS p, position, content_hash AS h FROM ${table}
-            WHERE tenant_id = ? AND source = ? AND deleted = 0 ORDER BY id`,
-          [tenantId, source],
+          `SELECT id, ${parent} AS p, position, content_hash AS h FROM ${table} t
+            WHERE tenant_id = ? AND source = ? AND deleted = 0 AND ${visibleAt('t')} ORDER BY id`,
+          [tenantId, source, ...visibleArgs(version)],
         )
         .stream();
       for await (const r of stream as AsyncIterable<{
@@ -90,5 +93,11 @@ export class MongoSnapshotWriter implements SnapshotWriter {
     await coll.replaceOne({ _id: `${tenantId}\u001f${source}\u001f${version}\u001f0` } as never, header, {
       upsert: true,
     });
+  }
+
+  async removeBefore(tenantId: string, source: string, oldest: number): Promise<void> {
+    await this.mongo
+      .collection(MONGO.treeSnapshot)
+      .deleteMany({ tenantId, source, version: { $lt: oldest } });
   }
 }

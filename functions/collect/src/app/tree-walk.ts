@@ -18,9 +18,12 @@ export interface Anchor {
 /** Largest node, as JSON: one shard message, with its envelope, stays far below Lambda's 6 MB. */
 export const MAX_NODE_CHARS = 1024 * 1024;
 
-/** Digest of what MongoDB stores for a node; structure (parent, position) is compared in MySQL. */
-export function contentHash(n: Pick<InputNode, 'type' | 'name' | 'content' | 'metadata'>): string {
-  return digest(JSON.stringify([n.type, n.name, n.content ?? null, n.metadata ?? null]));
+/**
+ * Digest of what MongoDB stores for a node (its type, content and metadata). Its name and place
+ * are MySQL columns, compared there: a rename is not a content change (see the diff).
+ */
+export function contentHash(n: Pick<InputNode, 'type' | 'content' | 'metadata'>): string {
+  return digest(JSON.stringify([n.type, n.content ?? null, n.metadata ?? null]));
 }
 
 /**
@@ -34,7 +37,7 @@ export function hashAndSerialize(n: Omit<FlatNode, 'hash'>): { node: FlatNode; j
   const name = JSON.stringify(n.name);
   const content = n.content === undefined ? undefined : JSON.stringify(n.content);
   const metadata = n.metadata === undefined ? undefined : JSON.stringify(n.metadata);
-  const hash = digest(`[${type},${name},${content ?? 'null'},${metadata ?? 'null'}]`);
+  const hash = digest(`[${type},${content ?? 'null'},${metadata ?? 'null'}]`);
   const json =
     `{"id":${JSON.stringify(n.id)},"type":${type},"parentId":${JSON.stringify(n.parentId)},"name":${name},` +
     `"path":${JSON.stringify(n.path)},"level":${n.level},"position":${n.position},"hash":"${hash}"` +

@@ -8,5 +8,8 @@ export const handler = httpHandler(async (req) => {
   const q = parseOr400(caseQuerySchema, req.query, 'query', 'query');
   const id = nodeIdSchema.safeParse(req.params.id);
   if (!id.success) throw notFound(`case "${req.params.id}"`);
-  return { status: 200, body: await readCase(await getServices(), req.tenantId, q.source, id.data) };
+  return {
+    status: 200,
+    body: await readCase(await getServices(), req.tenantId, q.source, id.data, q.version),
+  };
 });

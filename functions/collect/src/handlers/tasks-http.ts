@@ -9,6 +9,7 @@ import {
   routedHandler,
 } from '@collect/common';
 import { CONTROL_ACTIONS, type ControlAction } from '@collect/core';
+import { publishPartial } from '../app/publish-run';
 import {
   controlRun,
   controlRunShard,
@@ -60,6 +61,11 @@ const routes: Record<string, Route> = {
     body: await viewTask(await getServices(), req.tenantId, req.params.id ?? ''),
   }),
   'POST /api/tasks/{id}/{action}': async (req) => {
+    if (req.params.action === 'publish')
+      return {
+        status: 200,
+        body: await publishPartial(await getServices(), req.tenantId, req.params.id ?? ''),
+      };
     const a = action(req);
     const opts = a === 'retry' ? retryOptions(parseOr400(retryBodySchema, optionalBody(req), 'retry')) : {};
     const r = await controlRun(await getServices(), req.tenantId, req.params.id ?? '', a, opts);

@@ -53,6 +53,26 @@ export async function inTransaction<T>(db: Pool, fn: (conn: PoolConnection) => P
   }
 }
 
+/**
+ * Runs `fn` on one connection in a read-only transaction with a consistent snapshot: every query
+ * in it sees the database as of its start, so a reader that needs several queries never sees a
+ * change committed in between (MariaDB's REPEATABLE READ, InnoDB's MVCC; no locks taken).
+ */
+export async function inReadSnapshot<T>(db: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await db.getConnection();
+  try {
+    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    const result = await fn(conn);
+    await conn.query('COMMIT');
+    return result;
+  } catch (err) {
+    await conn.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    conn.release();
+  }
+}
+
 async function runOnce<T>(db: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
   const conn = await db.getConnection();
   try {
