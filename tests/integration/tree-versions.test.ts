@@ -380,3 +380,77 @@ describe('an INCREMENTAL move', () => {
     expect(dupes).toEqual([]);
   });
 });
+
+describe('INCREMENTAL upserts merge into what is stored', () => {
+  const source = 'v-merge';
+  type CaseView = { name: string; status: string; priority: unknown; content: unknown; metadata: unknown };
+  const read = (id: string) => readCase(deps(), tenant, source, id) as Promise<CaseView>;
+
+  it('changes only the name on a rename-only upsert', async () => {
+    await importAll({ source, mode: 'FULL', tree: sampleTree() });
+    const before = await read('a1');
+    await importAll({
+      source,
+      mode: 'INCREMENTAL',
+      upserts: [{ id: 'a1', type: 'CASE', parentId: 'a', name: 'Alpha one, renamed' }],
+      deletes: [],
+    });
+    const { updatedAt: _, ...same } = before as CaseView & { updatedAt: unknown };
+    expect(await read('a1')).toMatchObject({
+      ...same,
+      name: 'Alpha one, renamed',
+      pathString: 'Root 🌳 / Alpha / Alpha one, renamed',
+      version: 2,
+      changedIn: 2,
+    });
+    expect((await wholeDiff(source, 1)).map((ch) => [ch.id, ch.kinds])).toEqual([['a1', ['renamed']]]);
+  });
+
+  it('keeps absent fields, clears those given as null, and keeps the name when it is left out', async () => {
+    await importAll({
+      source,
+      mode: 'INCREMENTAL',
+      upserts: [
+        {
+          id: 'a2',
+          type: 'CASE',
+          parentId: 'a',
+          content: { description: null, preconditions: 'logged in' },
+          metadata: { tags: null, status: 'DONE' },
+        },
+      ],
+      deletes: [],
+    });
+    const a2 = kase('a2', 'Alpha two');
+    expect(await read('a2')).toMatchObject({
+      name: 'Alpha two',
+      status: 'DONE',
+      priority: 'P1',
+      content: { steps: a2.content?.steps, expectedResults: 'ok', preconditions: 'logged in' },
+      metadata: { priority: 'P1', status: 'DONE' },
+    });
+    const content = (await read('a2')).content as Record<string, unknown>;
+    expect('description' in content).toBe(false);
+    await importAll({
+      source,
+      mode: 'INCREMENTAL',
+      upserts: [{ id: 'a2', type: 'CASE', parentId: 'a', content: null }],
+      deletes: [],
+    });
+    expect(await read('a2')).toMatchObject({ name: 'Alpha two', content: null, status: 'DONE' });
+  });
+
+  it('needs a name for a new node, and lists the problem', async () => {
+    await expect(
+      submitImport(env.services, tenant, {
+        source,
+        mode: 'INCREMENTAL',
+        upserts: [{ id: 'brand-new', type: 'CASE', parentId: 'a' }],
+        deletes: [],
+      }),
+    ).rejects.toMatchObject({
+      status: 400,
+      details: [expect.objectContaining({ path: 'upserts[0].name', code: 'missing_name' })],
+    });
+  });
+});

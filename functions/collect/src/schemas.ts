@@ -65,6 +65,25 @@ export const nodeSchema = z.strictObject({
 });
 export type InputNode = z.infer<typeof nodeSchema>;
 
+/** The same object schema with every field also `null`-able (a merge patch's "clear this"). */
+function nullableFields(schema: z.ZodObject) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [k, v] of Object.entries(schema.shape))
+    shape[k] = (v as z.ZodOptional<z.ZodType>).unwrap().nullable().optional();
+  return z.strictObject(shape);
+}
+
+/**
+ * A node of an INCREMENTAL upsert: merged into the stored node (RFC 7386 merge patch). A field
+ * left out keeps its stored value; `null` clears it (content, metadata, or one field of either).
+ * `name` may be left out for a node that exists already.
+ */
+export const patchNodeSchema = nodeSchema.extend({
+  name: nodeSchema.shape.name.optional(),
+  content: nullableFields(caseContentSchema).nullable().optional(),
+  metadata: nullableFields(caseMetadataSchema).nullable().optional(),
+});
+
 export const fullImportSchema = z.strictObject({
   source: sourceSchema,
   mode: z.literal('FULL'),
@@ -102,8 +121,13 @@ export interface FlatNode {
   position: number;
   /** Digest of type, content and metadata: equal hash = nothing to rewrite in MongoDB. */
   hash: string;
-  content?: z.infer<typeof caseContentSchema>;
-  metadata?: z.infer<typeof caseMetadataSchema>;
+  content?: z.infer<typeof caseContentSchema> | null;
+  metadata?: z.infer<typeof caseMetadataSchema> | null;
+  /**
+   * An INCREMENTAL upsert: `content` and `metadata` are a merge patch onto the stored case (absent
+   * = keep, null = clear), merged by the worker against what is stored when it applies the node.
+   */
+  patch?: true;
 }
 
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -118,8 +142,9 @@ export const flatNodeSchema = z.object({
   position: z.number().int(),
   hash: z.string(),
   // Checked in full at the HTTP edge; a shard message only carries them to the stores.
-  content: z.custom<FlatNode['content']>(isObject).optional(),
-  metadata: z.custom<FlatNode['metadata']>(isObject).optional(),
+  content: z.custom<FlatNode['content']>(isObject).nullable().optional(),
+  metadata: z.custom<FlatNode['metadata']>(isObject).nullable().optional(),
+  patch: z.literal(true).optional(),
 });
 
 /** What an import shard applies: its page, carried by its message (or kept by a parked shard). */

@@ -162,6 +162,21 @@ export class CaseStore {
     return this.collection().findOne({ _id: caseDocId(tenantId, source, caseId, docVersion) });
   }
 
+  /** The documents [caseId, docVersion] of several cases, by case id (missing ones absent). */
+  async getMany(
+    tenantId: string,
+    source: string,
+    cases: [string, number][],
+  ): Promise<Map<string, CaseDetailDoc>> {
+    const out = new Map<string, CaseDetailDoc>();
+    if (cases.length === 0) return out;
+    const docs = this.collection().find({
+      _id: { $in: cases.map(([id, v]) => caseDocId(tenantId, source, id, v)) },
+    });
+    for await (const d of docs) out.set(d.caseId, d);
+    return out;
+  }
+
   /** Removes the documents [caseId, docVersion] no kept MySQL row uses any more. */
   async remove(tenantId: string, source: string, docs: [string, number][]): Promise<void> {
     if (docs.length === 0) return;

@@ -1,6 +1,7 @@
 import { inTransaction } from '@collect/common';
 import type { Checkpoint, CommitOutcome, PageStore, Task } from '@collect/core';
 import type { Pool } from 'mysql2/promise';
+import { applyPatch } from '../app/merge-patch';
 import type { FlatNode, ImportPage } from '../schemas';
 import type { CaseStore } from './case-store.mongo';
 import { checkpointShard, lockOwnedShard } from './engine-tasks.mysql';
@@ -18,7 +19,7 @@ import { type NodeRow, structureChanged, type TreeStore } from './tree-store.mys
 export class ImportPageStore implements PageStore<ImportPage> {
   private readonly prepared = new WeakMap<
     ImportPage[],
-    { before: Map<string, NodeRow>; docVersions: Map<string, number> }
+    { upserts: FlatNode[]; before: Map<string, NodeRow>; docVersions: Map<string, number> }
   >();
 
   constructor(
@@ -30,10 +31,23 @@ export class ImportPageStore implements PageStore<ImportPage> {
 
   async prepare(task: Task, pages: ImportPage[]): Promise<void> {
     const version = await this.versionOf(task.id);
-    const upserts = pages.flatMap((p) => p.upserts);
-    const before = await this.storedRows(task, upserts);
+    const given = pages.flatMap((p) => p.upserts);
+    const before = await this.storedRows(task, given);
+    const upserts = await this.merged(task, given, before);
     const docVersions = await this.cases.writeChanged(task.tenantId, task.source, version, upserts, before);
-    this.prepared.set(pages, { before, docVersions });
+    this.prepared.set(pages, { upserts, before, docVersions });
+  }
+
+  /** INCREMENTAL upserts merged into the stored cases, against what is stored now. */
+  private async merged(task: Task, given: FlatNode[], before: Map<string, NodeRow>): Promise<FlatNode[]> {
+    const patched = given.filter((n) => n.patch);
+    if (patched.length === 0) return given;
+    const existing = patched.flatMap((n): [string, number][] => {
+      const row = before.get(n.id);
+      return n.type === 'CASE' && row && !row.deleted ? [[n.id, row.docVersion ?? 0]] : [];
+    });
+    const docs = await this.cases.getMany(task.tenantId, task.source, existing);
+    return given.map((n) => applyPatch(n, before.get(n.id), docs.get(n.id)));
   }
 
   /** The MySQL rows of the nodes, each from the table of its own type (an id that changed type has one of each). */
@@ -47,17 +61,12 @@ export class ImportPageStore implements PageStore<ImportPage> {
     pages: ImportPage[],
     cp: Checkpoint,
   ): Promise<CommitOutcome> {
-    const prepared = this.prepared.get(pages) ?? {
-      before: await this.storedRows(
-        task,
-        pages.flatMap((p) => p.upserts),
-      ),
-      docVersions: new Map<string, number>(),
-    };
-    const { before } = prepared;
+    if (!this.prepared.has(pages)) await this.prepare(task, pages);
+    const { upserts, before, docVersions } = this.prepared.get(pages) as NonNullable<
+      ReturnType<typeof this.prepared.get>
+    >;
     const version = await this.versionOf(task.id);
     const { tenantId, source } = task;
-    const upserts = pages.flatMap((p) => p.upserts);
     const deletes = pages.flatMap((p) => p.deletes);
     const changed = upserts.filter((n) => structureChanged(n, before.get(n.id)));
     return inTransaction(this.db, async (conn): Promise<CommitOutcome> => {
@@ -65,7 +74,7 @@ export class ImportPageStore implements PageStore<ImportPage> {
       await conn.query('SELECT id FROM collect_task WHERE id = ? FOR UPDATE', [task.id]);
       const owned = await lockOwnedShard(conn, task.id, shard);
       if (!owned || !(await this.trees.mayWrite(conn, tenantId, source, version))) return { owned: false };
-      await this.trees.upsert(conn, tenantId, source, version, upserts, before, prepared.docVersions);
+      await this.trees.upsert(conn, tenantId, source, version, upserts, before, docVersions);
       if (task.mode === 'INCREMENTAL') {
         for (const n of changed) {
           const old = before.get(n.id);

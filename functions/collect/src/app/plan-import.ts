@@ -1,15 +1,20 @@
 import { badRequest, type Problem, ProblemList } from '@collect/common';
 import type { FlatNode, ImportRequest } from '../schemas';
-import { type Anchor, newWalkState, type TreeLimits, walkSubtree } from './tree-walk';
+import { type Anchor, hashAndSerialize, newWalkState, type TreeLimits, walkSubtree } from './tree-walk';
 
 /** What the store must answer for an incremental import to be planned. */
 export interface TreeLookup {
-  findByIds(
-    ids: string[],
-  ): Promise<
+  findByIds(ids: string[]): Promise<
     Map<
       string,
-      { type: 'DIRECTORY' | 'CASE'; path: string; level: number; position: number; deleted: boolean }
+      {
+        type: 'DIRECTORY' | 'CASE';
+        name?: string;
+        path: string;
+        level: number;
+        position: number;
+        deleted: boolean;
+      }
     >
   >;
   maxChildPositions(parentIds: (string | null)[]): Promise<Map<string | null, number>>;
@@ -225,7 +230,11 @@ export async function planIncremental(
       }
       const anchor: Anchor = { parentId: r.parentId, parentPath, parentLevel: parent?.level ?? 0, position };
       const start = upserts.length;
-      walkSubtree(r.raw, r.at, anchor, limits, problems, state, upserts, { allowParentFields: true, texts });
+      walkSubtree(r.raw, r.at, anchor, limits, problems, state, upserts, {
+        allowParentFields: true,
+        texts,
+        patch: !opts.rejectKnown,
+      });
       for (const n of upserts.slice(start)) {
         placed.set(n.id, n);
         rootOf.set(n.id, r.at);
@@ -244,7 +253,10 @@ export async function planIncremental(
         );
         // Its own problems are listed too, though it cannot be placed.
         const anchor: Anchor = { parentId: r.parentId, parentPath: '', parentLevel: 0, position: 0 };
-        walkSubtree(r.raw, r.at, anchor, limits, problems, state, [], { allowParentFields: true });
+        walkSubtree(r.raw, r.at, anchor, limits, problems, state, [], {
+          allowParentFields: true,
+          patch: !opts.rejectKnown,
+        });
       }
       break;
     }
@@ -263,9 +275,38 @@ export async function planIncremental(
       }
     }
     await movedSubtreeProblems(upserts, known, store, limits, rootOf, problems);
+    keepStoredNames(upserts, texts, known, rootOf, problems);
   }
   if (problems.total > 0) fail(problems);
   return { upserts, texts, deletes: [...deleteSet], origin: rootOf };
+}
+
+/**
+ * An upsert without a name keeps the stored node's (the walk left it ''): filled in here, with
+ * the node's text made again. A new node needs a name.
+ */
+function keepStoredNames(
+  upserts: FlatNode[],
+  texts: string[],
+  known: Awaited<ReturnType<TreeLookup['findByIds']>>,
+  rootOf: Map<string, string>,
+  problems: ProblemList,
+): void {
+  upserts.forEach((n, i) => {
+    if (n.name !== '') return;
+    const stored = known.get(n.id);
+    if (!stored || stored.deleted || !stored.name) {
+      problems.add(
+        `${rootOf.get(n.id) ?? 'upserts'}.name`,
+        `required for a new node ("${n.id}")`,
+        'missing_name',
+      );
+      return;
+    }
+    const { node, json } = hashAndSerialize({ ...n, name: stored.name });
+    upserts[i] = node;
+    texts[i] = json;
+  });
 }
 
 /** '/a/b/c' → 'b'; '/c' → null. */

@@ -1,5 +1,5 @@
 import { digest, type ProblemList } from '@collect/common';
-import { type FlatNode, type InputNode, nodeSchema } from '../schemas';
+import { type FlatNode, type InputNode, nodeSchema, patchNodeSchema } from '../schemas';
 
 export interface TreeLimits {
   maxNodes: number;
@@ -41,7 +41,8 @@ export function hashAndSerialize(n: Omit<FlatNode, 'hash'>): { node: FlatNode; j
   const json =
     `{"id":${JSON.stringify(n.id)},"type":${type},"parentId":${JSON.stringify(n.parentId)},"name":${name},` +
     `"path":${JSON.stringify(n.path)},"level":${n.level},"position":${n.position},"hash":"${hash}"` +
-    `${content === undefined ? '' : `,"content":${content}`}${metadata === undefined ? '' : `,"metadata":${metadata}`}}`;
+    `${content === undefined ? '' : `,"content":${content}`}${metadata === undefined ? '' : `,"metadata":${metadata}`}` +
+    `${n.patch ? ',"patch":true' : ''}}`;
   return { node: { ...n, hash }, json };
 }
 
@@ -77,8 +78,9 @@ export function walkSubtree(
   problems: ProblemList,
   state: WalkState,
   out: FlatNode[],
-  opts: { allowParentFields: boolean; texts?: string[] },
+  opts: { allowParentFields: boolean; texts?: string[]; patch?: boolean },
 ): void {
+  const schema = opts.patch ? patchNodeSchema : nodeSchema;
   const stack: Frame[] = [
     {
       raw: root,
@@ -115,7 +117,7 @@ export function walkSubtree(
       problems.add(f.at, `nesting deeper than ${limits.maxDepth} levels`, 'too_deep');
       continue;
     }
-    const parsed = nodeSchema.safeParse(f.raw);
+    const parsed = schema.safeParse(f.raw);
     if (!parsed.success) {
       problems.addZod(f.at, parsed.error);
       // Keep walking what can be walked, so one request lists the problems of the whole tree.
@@ -141,7 +143,7 @@ export function walkSubtree(
       problems.add(`${f.at}.children`, 'a case cannot have children', 'case_with_children');
       ok = false;
     }
-    if (node.type === 'DIRECTORY' && node.content !== undefined) {
+    if (node.type === 'DIRECTORY' && node.content !== undefined && node.content !== null) {
       problems.add(`${f.at}.content`, 'only cases have content', 'directory_with_content');
       ok = false;
     }
@@ -152,16 +154,18 @@ export function walkSubtree(
       ok = false;
     }
     if (ok) {
+      // A patch without a name keeps the stored one: '' until the planner fills it in.
       const { node: flat, json } = hashAndSerialize({
         id: node.id,
         type: node.type,
         parentId: f.parentId,
-        name: node.name,
+        name: node.name ?? '',
         path,
         level: f.depth,
         position: f.position,
-        ...(node.content ? { content: node.content } : {}),
-        ...(node.metadata ? { metadata: node.metadata } : {}),
+        ...(node.content !== undefined ? { content: node.content } : {}),
+        ...(node.metadata !== undefined ? { metadata: node.metadata } : {}),
+        ...(opts.patch ? { patch: true as const } : {}),
       });
       if (json.length > MAX_NODE_CHARS) {
         // A shard carries at least one node, and a shard must fit a Lambda invocation (6 MB).
@@ -182,7 +186,7 @@ export function walkSubtree(
  * the actual parent); anything else is a problem rather than a silently ignored field.
  */
 function placementProblems(
-  node: InputNode,
+  node: Pick<InputNode, 'position' | 'parentId'>,
   f: Frame,
   isRoot: boolean,
   incremental: boolean,
