@@ -151,6 +151,84 @@ describe('importing a test-case tree over HTTP', () => {
   });
 });
 
+describe('versions readers can trust', () => {
+  /** A tree of `dirs` directories of `cases` cases, its names and contents marked with `tag`. */
+  const wide = (tag: string, dirs: number, cases: number, shift = 0): InNode =>
+    dir('root', `Root ${tag}`, [
+      ...Array.from({ length: dirs }, (_, d) =>
+        dir(
+          `d${d}`,
+          `Dir ${d} ${tag}`,
+          Array.from({ length: cases }, (_, c) =>
+            kase(`c${d}-${(c + shift) % cases}`, `Case ${d}.${c} ${tag}`, tag),
+          ),
+        ),
+      ),
+    ]);
+
+  it('answers every read during a FULL import with the old tree or the new one, whole, through a crash', async () => {
+    const source = 'versions-e2e';
+    const a = wide('A', 12, 6);
+    const b = wide('B', 10, 6, 1);
+    await importTree({ source, mode: 'FULL', tree: a });
+    const trees = new Map([
+      [JSON.stringify(flatten(a)), 'A'],
+      [JSON.stringify(flatten(b)), 'B'],
+    ]);
+    const seen: string[] = [];
+    const mixed: string[] = [];
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        const got = trees.get(JSON.stringify(await treeFromApi(source)));
+        if (got === undefined) mixed.push('a tree that is neither A nor B');
+        else seen.push(got);
+        // c0-1 is in both trees, with its name and content from one of them: never one of each.
+        const one = await stack.request('GET', `/api/testcase/c0-1?source=${source}`);
+        const { name, content } = one.body ?? {};
+        const tag = content?.description;
+        if (one.status !== 200 || !['A', 'B'].includes(tag) || !name?.endsWith(` ${tag}`))
+          mixed.push(`case: ${one.status} ${name} / ${tag}`);
+      }
+    })();
+    const res = await stack.request('POST', '/api/testcase/import', { source, mode: 'FULL', tree: b });
+    expect(res.status).toBe(202);
+    // Kill the worker process and its bridge once the import is under way, then bring them back.
+    await waitFor('a few shards to complete', async () => {
+      const t = await stack.request('GET', `/api/tasks/${res.body.taskId}`);
+      return t.body?.progress?.doneShards >= 2 || undefined;
+    });
+    await stack.kill('workers');
+    await stack.kill('bridge');
+    await waitFor('a read while the workers are down', async () => (seen.length > 3 ? true : undefined));
+    await stack.startPart('workers');
+    await stack.startPart('bridge');
+    const task = await stack.settledTask(res.body.taskId);
+    expect(task.state).toBe('COMPLETED');
+    await waitFor('a read of the new tree', async () => (seen.at(-1) === 'B' ? true : undefined));
+    reading = false;
+    await reader;
+    expect(mixed).toEqual([]);
+    expect(seen[0]).toBe('A');
+    // Never back to A once B was read.
+    expect(seen.slice(seen.indexOf('B'))).not.toContain('A');
+    const versions = await stack.request('GET', `/api/testcase/versions?source=${source}`);
+    expect(versions.body).toMatchObject({ published: 2, versions: [{ version: 2 }, { version: 1 }] });
+    const older = await stack.request('GET', `/api/testcase/tree?source=${source}&depth=20&version=1`);
+    expect(older.body.version).toBe(1);
+    const diff = await stack.request('GET', `/api/testcase/diff?source=${source}&from=1`);
+    expect(diff.status).toBe(200);
+    expect(diff.body.to).toBe(2);
+    const bad = await stack.request('GET', `/api/testcase/diff?source=${source}&from=x&to=0&limit=0`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual([
+      'query.from',
+      'query.limit',
+      'query.to',
+    ]);
+  });
+});
+
 describe('a tree sent in parts', () => {
   it('is imported over HTTP part by part and read back exactly after the commit', async () => {
     const open = await stack.request('POST', '/api/testcase/imports', { source: 'parted', mode: 'FULL' });
@@ -345,6 +423,19 @@ describe('bad input', () => {
     };
     const res = await stack.request('POST', '/api/testcase/import', big);
     expect(res.status).toBe(413);
+    const documented = {
+      error: {
+        code: 'PAYLOAD_TOO_LARGE',
+        message: 'request body is larger than 200000 bytes',
+        details: { limitBytes: 200000 },
+      },
+    };
+    expect(res.body).toEqual(documented);
+    // Far over it, past what the local HTTP layer reads at all: the same answer, not its own.
+    const huge = { ...big, pad: 'y'.repeat(3_000_000) };
+    const refused = await stack.request('POST', '/api/testcase/import', huge);
+    expect(refused.status).toBe(413);
+    expect(refused.body).toEqual(documented);
     expect(await storeCounts()).toEqual(before);
   });
 });

@@ -4,7 +4,13 @@ import type { ConfirmChannel } from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChunk } from '../../functions/collect/src/app/apply-chunk';
-import { addPart, commitImport, openImport } from '../../functions/collect/src/app/import-parts';
+import {
+  addPart,
+  cancelImport,
+  commitImport,
+  expireIdleImports,
+  openImport,
+} from '../../functions/collect/src/app/import-parts';
 import { readTask } from '../../functions/collect/src/app/read-task';
 import { submitImport } from '../../functions/collect/src/app/submit-import';
 import type { ImportChunkMessage } from '../../functions/collect/src/schemas';
@@ -159,6 +165,72 @@ describe('a FULL import sent in parts', () => {
     expect(await status(addPart(env.services, tenant, taskId, [{ ...kase('x', 'x'), parentId: null }]))).toBe(
       409,
     );
+    await commitImport(env.services, tenant, next.taskId);
+  });
+
+  it('cancels an open import at once: its parts discarded, the published tree unchanged, the source free', async () => {
+    const source = 'parts-cancel';
+    await submitImport(env.services, tenant, { source, mode: 'FULL', tree: sampleTree() });
+    await drain();
+    const published = await liveTree(env.db, source);
+    const { taskId } = await openImport(env.services, tenant, source);
+    await addPart(env.services, tenant, taskId, [
+      { ...dir('new', 'New', [kase('n1', 'New one')]), parentId: null },
+    ]);
+    await drain();
+    const version = (await env.services.tasks.get(taskId))?.treeVersion;
+    const written = async () => {
+      const [r] = await env.db.query<RowDataPacket[]>(
+        `SELECT (SELECT COUNT(*) FROM test_directory WHERE source = ? AND (valid_from = ? OR valid_to = ?))
+              + (SELECT COUNT(*) FROM test_case WHERE source = ? AND (valid_from = ? OR valid_to = ?)) AS n`,
+        [source, version, version, source, version, version],
+      );
+      return Number(r[0]?.n);
+    };
+    expect(await written()).toBeGreaterThan(0);
+
+    const cancelled = await cancelImport(env.services, tenant, taskId);
+    expect(cancelled).toEqual({ taskId, state: 'STOPPED', cancelled: true });
+    expect(await written()).toBe(0);
+    expect(await liveTree(env.db, source)).toEqual(published);
+    expect(await env.mongo.collection('case_detail').countDocuments({ source, caseId: 'n1' })).toBe(1);
+    await env.services.retention.sweep(); // the documents of the discarded version go too
+    expect(await env.mongo.collection('case_detail').countDocuments({ source, caseId: 'n1' })).toBe(0);
+    // Again: the same answer. A part or a commit after it: 409.
+    expect(await cancelImport(env.services, tenant, taskId)).toEqual(cancelled);
+    expect(await status(commitImport(env.services, tenant, taskId))).toBe(409);
+    expect(await status(addPart(env.services, tenant, taskId, [{ ...kase('x', 'x'), parentId: null }]))).toBe(
+      409,
+    );
+    // The source is free at once.
+    const next = await openImport(env.services, tenant, source);
+    await commitImport(env.services, tenant, next.taskId);
+    // Unknown, another tenant's, or committed: 404, 404, 409.
+    expect(await status(cancelImport(env.services, tenant, crypto.randomUUID()))).toBe(404);
+    expect(await status(cancelImport(env.services, 'other-tenant', next.taskId))).toBe(404);
+    await expect(cancelImport(env.services, tenant, next.taskId)).rejects.toMatchObject({
+      status: 409,
+      details: { committed: true },
+    });
+  });
+
+  it('expires an open import with no part for IMPORT_STALE_SECONDS, and frees its source', async () => {
+    const source = 'parts-idle';
+    const { taskId } = await openImport(env.services, tenant, source);
+    await addPart(env.services, tenant, taskId, [{ ...kase('idle', 'Idle'), parentId: null }]);
+    await drain();
+    expect(await expireIdleImports(env.services)).not.toContain(taskId);
+    // As if its last part was long ago (no sleeping).
+    await env.db.query('UPDATE collect_task SET updated_at = NOW(3) - INTERVAL 1 DAY WHERE id = ?', [taskId]);
+    await env.db.query('UPDATE collect_shard SET updated_at = NOW(3) - INTERVAL 1 DAY WHERE task_id = ?', [
+      taskId,
+    ]);
+    expect(await expireIdleImports(env.services)).toContain(taskId);
+    expect(await env.services.tasks.get(taskId)).toMatchObject({
+      state: 'STOPPED',
+      lastError: expect.stringMatching(/^expired: no part for \d+ s$/),
+    });
+    const next = await openImport(env.services, tenant, source);
     await commitImport(env.services, tenant, next.taskId);
   });
 

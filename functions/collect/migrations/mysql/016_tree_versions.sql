@@ -91,3 +91,6 @@ SELECT c.tenant_id, c.source, c.id, c.directory_id, c.name, c.path, c.level, c.p
   JOIN tree_source s ON s.tenant_id = c.tenant_id AND s.source = c.source
  WHERE c.deleted = 0 AND c.valid_from <= s.published_version
    AND (c.valid_to IS NULL OR c.valid_to > s.published_version);
+
+-- Open imports in parts (unsealed) are few: the every-minute sweep finds the idle ones by this.
+ALTER TABLE collect_task ADD KEY IF NOT EXISTS idx_task_open (sealed, kind, state);

@@ -33,6 +33,8 @@ export interface TaskRow {
   sealed: boolean;
   /** An import in parts: when it was committed (null: not committed). */
   committedAt: Date | null;
+  /** An import sent in parts (POST /api/testcase/imports). */
+  inParts: boolean;
   treeVersion: number | null;
   totalShards: number;
   totalNodes: number;
@@ -66,6 +68,10 @@ export interface ShardRow {
 
 type Queryable = Pool | PoolConnection;
 
+/** The task's `params` column (JSON; drivers give it parsed or as text). */
+const paramsOf = (r: RowDataPacket): Record<string, unknown> =>
+  (typeof r.params === 'string' ? JSON.parse(r.params) : r.params) ?? {};
+
 function toTask(r: RowDataPacket): TaskRow {
   return {
     id: r.id,
@@ -77,6 +83,7 @@ function toTask(r: RowDataPacket): TaskRow {
     requested: r.requested ?? null,
     sealed: r.sealed === 1,
     committedAt: r.committed_at ?? null,
+    inParts: paramsOf(r).parts === true,
     treeVersion: r.tree_version === null ? null : Number(r.tree_version),
     totalShards: r.total_shards,
     totalNodes: r.total_nodes,
@@ -199,6 +206,27 @@ export class TaskStore {
   }
 
   /** Ends a task FAILED with `error`, its unsettled shards with it (a newer import took its source). */
+  /**
+   * Imports in parts still open (unsealed: never committed nor stopped; not finished, not
+   * paused) with nothing new for `seconds`: no part, no shard progress.
+   */
+  async idleOpenImports(
+    kind: string,
+    seconds: number,
+    limit = 100,
+  ): Promise<{ id: string; tenantId: string }[]> {
+    const [rows] = await this.db.query<RowDataPacket[]>(
+      `SELECT t.id, t.tenant_id FROM collect_task t
+        WHERE t.sealed = 0 AND t.kind = ? AND t.state NOT IN ('COMPLETED', 'FAILED', 'STOPPED', 'PAUSED')
+          AND t.updated_at < NOW(3) - INTERVAL ? SECOND
+          AND NOT EXISTS (SELECT 1 FROM collect_shard h
+                           WHERE h.task_id = t.id AND h.updated_at >= NOW(3) - INTERVAL ? SECOND)
+        LIMIT ?`,
+      [kind, seconds, seconds, limit],
+    );
+    return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id }));
+  }
+
   async abandon(conn: PoolConnection, taskId: string, error: string): Promise<void> {
     await this.failShards(conn, taskId, "h.state IN ('PENDING', 'RUNNING', 'RETRYING')", [], error);
     await this.setState(taskId, 'FAILED', error, conn);

@@ -95,6 +95,15 @@ export class TreeRunLifecycle implements RunLifecycle {
   }
 
   async finished(task: Task, final: TaskState): Promise<void> {
+    if (task.collector === PUSH_COLLECTOR && final !== 'COMPLETED') {
+      // An import in parts that ended before its commit can never be committed: what its parts
+      // wrote goes now, not when the next import of the source begins.
+      const row = await this.tasks.get(task.id);
+      if (row?.inParts && !row.committedAt)
+        await inTransaction(this.db, (conn) =>
+          this.trees.discardVersion(conn, task.tenantId, task.source, row.treeVersion ?? 0),
+        );
+    }
     await this.trees.endImport(this.db, task.tenantId, task.source, task.id);
     // Best effort: the every-minute sweep does it too.
     if (final === 'COMPLETED')

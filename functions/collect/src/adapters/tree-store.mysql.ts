@@ -194,6 +194,26 @@ export class TreeStore {
   }
 
   /**
+   * Discards what the run of `version` wrote, now, inside the caller's transaction: when it is
+   * still the source's newest version and unpublished (otherwise there is nothing of it left).
+   * For a run that can never publish (an import in parts cancelled or ended before its commit).
+   */
+  async discardVersion(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    version: number,
+  ): Promise<void> {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      'SELECT last_version, published_version FROM tree_source WHERE tenant_id = ? AND source = ? FOR UPDATE',
+      [tenantId, source],
+    );
+    const published = Number(rows[0]?.published_version ?? 0);
+    if (Number(rows[0]?.last_version ?? 0) === version && published < version)
+      await this.discard(conn, tenantId, source, published, version);
+  }
+
+  /**
    * Drops what versions after `published` wrote (their rows deleted, the rows they replaced
    * current again) and records them in `tree_discarded`, for their MongoDB documents to be
    * removed (TreeVersions.cleanDiscarded). Inside the caller's transaction, source locked.

@@ -8,7 +8,7 @@ import {
   queueDepth,
   topology,
 } from '@collect/common';
-import { isTaskFinished, settleTask } from '@collect/core';
+import { controlTask, isTaskFinished, settleTask } from '@collect/core';
 import type { PoolConnection } from 'mysql2/promise';
 import type { TaskRow } from '../adapters/task-store.mysql';
 import { type ImportChunkMessage, isTaskId } from '../schemas';
@@ -198,4 +198,57 @@ export async function commitImport(
   });
   await settleTask(deps.engine, taskId);
   return { taskId, totalShards: task.totalShards };
+}
+
+/**
+ * DELETE /api/testcase/imports/{id}: cancels an open import at once. It is stopped (a shard
+ * running finishes its page, then honours the stop), what its parts wrote is discarded (never
+ * published) and its source is free for the next import. A committed import is stopped with
+ * POST /api/tasks/{id}/stop instead (409 says so). Cancelling again answers the same.
+ */
+export async function cancelImport(
+  deps: PartsDeps,
+  tenantId: string,
+  taskId: string,
+  reason = 'cancelled by the client',
+): Promise<{ taskId: string; state: string; cancelled: true }> {
+  const task = isTaskId(taskId) ? await deps.tasks.get(taskId) : undefined;
+  if (!task || task.tenantId !== tenantId || task.kind !== IMPORT_TASK_KIND)
+    throw notFound(`import "${taskId}"`);
+  if (task.committedAt)
+    throw conflict(`import "${taskId}" was committed: stop it with POST /api/tasks/${taskId}/stop`, {
+      state: task.state,
+      committed: true,
+    });
+  if (isTaskFinished(task.state) && task.state !== 'STOPPED')
+    throw conflict(`import "${taskId}" is ${task.state}`, { state: task.state });
+  if (!isTaskFinished(task.state)) await controlTask(deps.engine, taskId, 'stop');
+  await inTransaction(deps.db, async (conn) => {
+    await deps.trees.discardVersion(conn, task.tenantId, task.source, task.treeVersion ?? 0);
+    await deps.trees.endImport(conn, task.tenantId, task.source, taskId);
+    await conn.query('UPDATE collect_task SET last_error = COALESCE(last_error, ?) WHERE id = ?', [
+      reason,
+      taskId,
+    ]);
+  });
+  await deps.staging.clear(taskId);
+  await deps.events.record({ taskId, level: 'warn', type: 'import.cancelled', message: `import ${reason}` });
+  const now = await deps.tasks.get(taskId);
+  return { taskId, state: now?.state ?? task.state, cancelled: true };
+}
+
+/**
+ * The every-minute sweep: an open import with no part and no progress for
+ * IMPORT_STALE_SECONDS expires, as if cancelled, and frees its source. Returns their ids.
+ */
+export async function expireIdleImports(deps: PartsDeps): Promise<string[]> {
+  const seconds = deps.config.IMPORT_STALE_SECONDS;
+  const expired: string[] = [];
+  for (const t of await deps.tasks.idleOpenImports(IMPORT_TASK_KIND, seconds)) {
+    await cancelImport(deps, t.tenantId, t.id, `expired: no part for ${seconds} s`).then(
+      () => expired.push(t.id),
+      () => undefined, // committed or ended meanwhile
+    );
+  }
+  return expired;
 }
