@@ -215,7 +215,7 @@ async function pauses(stack: Stack): Promise<PauseFigures> {
     countRefetched();
     if (done.state !== 'COMPLETED') throw new Error(`paused run ended ${done.state}`);
     const [rows] = await db.query<RowDataPacket[]>(
-      "SELECT COUNT(*) AS n FROM test_case WHERE source = 'bench-pause' AND deleted = 0",
+      "SELECT COUNT(*) AS n FROM test_case_current WHERE source = 'bench-pause'",
     );
     if (Number(rows[0]?.n) !== source.caseCount)
       throw new Error(`the paused run stored ${rows[0]?.n} cases, expected ${source.caseCount}`);

@@ -17,10 +17,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { Stack } from '../tests/support/stack';
 import { cpuUse, printPeaks, stackMonitor } from './memory';
 import { rawWrite, wipe } from './raw-stores';
-import { batches, shapeFor } from './tree-generator';
+import { batches, type GenNode, shapeFor } from './tree-generator';
 
 const NODES = Number(process.env.BENCH_NODES ?? 100_000);
 const PART = Number(process.env.BENCH_PART_NODES ?? 5000);
@@ -29,15 +30,17 @@ const WORKERS = Number(process.env.IMPORT_CHUNK_CONCURRENCY ?? 2);
 const PORT = Number(process.env.BENCH_PORT ?? 3400);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 
-/** Platform: the whole path, as a user with a large tree would call it. */
+/** Platform: the whole path, as a user with a large tree would call it (`change`: what differs from the generated tree). */
 async function platformImport(
   stack: Stack,
+  change: (n: GenNode) => GenNode = (n) => n,
 ): Promise<{ seconds: number; uploaded: number; task: Record<string, unknown> }> {
   const started = performance.now();
   const open = await stack.request('POST', '/api/testcase/imports', { source: 'bench', mode: 'FULL' });
   if (open.status !== 201) throw new Error(`open failed: ${open.status} ${JSON.stringify(open.body)}`);
   const taskId = open.body.taskId as string;
-  for (const part of batches(shapeFor(NODES), PART)) {
+  for (const given of batches(shapeFor(NODES), PART)) {
+    const part = given.map(change);
     // A well-behaved client: on 429 (workers behind) it sends the same part again a bit later.
     for (;;) {
       const res = await stack.request('POST', `/api/testcase/imports/${taskId}/parts`, { nodes: part });
@@ -56,6 +59,30 @@ async function platformImport(
   if (task.state !== 'COMPLETED')
     throw new Error(`task ended ${task.state}: ${JSON.stringify(task).slice(0, 500)}`);
   return { seconds, uploaded, task };
+}
+
+/** Rows the newest version wrote (its copies) plus the rows it closed, in both tree tables. */
+async function rowsWritten(stack: Stack): Promise<string> {
+  const db = await mysql.createConnection({ uri: stack.env.MYSQL_URL });
+  try {
+    const [v] = await db.query<RowDataPacket[]>(
+      "SELECT MAX(version) AS v FROM tree_version WHERE source = 'bench'",
+    );
+    const version = Number(v[0]?.v ?? 0);
+    let added = 0;
+    let closed = 0;
+    for (const t of ['test_directory', 'test_case']) {
+      const [r] = await db.query<RowDataPacket[]>(
+        `SELECT SUM(valid_from = ?) AS added, SUM(valid_to = ?) AS closed FROM ${t} WHERE source = 'bench'`,
+        [version, version],
+      );
+      added += Number(r[0]?.added ?? 0);
+      closed += Number(r[0]?.closed ?? 0);
+    }
+    return `${added + closed} (${added} rows of version ${version}, ${closed} earlier rows closed)`;
+  } finally {
+    await db.end();
+  }
 }
 
 async function main(): Promise<void> {
@@ -112,6 +139,23 @@ async function main(): Promise<void> {
     console.log(`platform ${platform.toFixed(0).padStart(7)} nodes/s over ${ROUNDS} round(s)`);
     console.log(`ratio    ${(platform / raw).toFixed(2)}  (platform ÷ raw)`);
     console.log(`         ${(platform / inserts).toFixed(2)}  (platform ÷ inserts)`);
+    console.log(
+      `rows     ${await rowsWritten(stack)} written by the last platform run (a new tree of ${NODES} nodes)`,
+    );
+    // The same tree again with 1 % of its cases renamed and 0.5 % changed: a run writes what
+    // changed, not the tree (tree versions copy a row only when they change it).
+    const again = await platformImport(stack, (n) => {
+      const i = n.type === 'CASE' ? Number(n.id.slice(1)) : -1;
+      if (i >= 0 && i % 100 === 0) return { ...n, name: `${n.name} (renamed)` };
+      if (i >= 0 && i % 200 === 1 && n.content)
+        return { ...n, content: { ...n.content, description: 'changed' } };
+      return n;
+    });
+    const changed = Math.ceil(shapeFor(NODES).cases / 100) + Math.ceil((shapeFor(NODES).cases - 1) / 200);
+    console.log(
+      `again    ${(NODES / again.seconds).toFixed(0).padStart(7)} nodes/s  (${again.seconds.toFixed(1)} s): the same tree with ${changed} cases renamed or changed`,
+    );
+    console.log(`rows     ${await rowsWritten(stack)} written by it (k = ${changed} of n = ${NODES})`);
     printPeaks(memory);
   } finally {
     memory.stop();

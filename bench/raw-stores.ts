@@ -115,7 +115,15 @@ export async function rawWrite(
 /** Empties the tree tables and MongoDB collections, so each measured run starts from the same state. */
 export async function wipe(env: Record<string, string>): Promise<void> {
   const db = await mysql.createConnection({ uri: env.MYSQL_URL });
-  for (const t of ['test_directory', 'test_case', 'import_node']) await db.query(`TRUNCATE TABLE ${t}`);
+  for (const t of [
+    'test_directory',
+    'test_case',
+    'import_node',
+    'tree_source',
+    'tree_version',
+    'tree_discarded',
+  ])
+    await db.query(`TRUNCATE TABLE ${t}`);
   await db.end();
   const mongo = await new MongoClient(env.MONGO_URL as string).connect();
   for (const c of [MONGO.caseDetail, MONGO.treeSnapshot])

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { isTaskFinished } from '@collect/core';
 import amqp from 'amqplib';
 import { MongoClient } from 'mongodb';
-import mysql from 'mysql2/promise';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { FakeTestRail } from '../support/fake-testrail';
 import { Stack, type StackPart } from '../support/stack';
 import { liveTree } from '../support/stores';
@@ -356,14 +356,27 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const cases = run.expected.filter((id) =>
           run.kind === 'import' ? /-c\d+$/.test(id) : id.startsWith('C'),
         );
-        const docs = await mongo
-          .db()
-          .collection('case_detail')
-          .aggregate<{ _id: string; n: number }>([
-            { $match: { source: run.source } },
-            { $group: { _id: '$caseId', n: { $sum: 1 } } },
-          ])
-          .toArray();
+        // The documents the published rows name (a case has one per content version).
+        const [named] = await db.query<RowDataPacket[]>(
+          'SELECT id, doc_version FROM test_case_current WHERE source = ?',
+          [run.source],
+        );
+        const docs =
+          named.length === 0
+            ? []
+            : await mongo
+                .db()
+                .collection('case_detail')
+                .aggregate<{ _id: string; n: number }>([
+                  {
+                    $match: {
+                      source: run.source,
+                      $or: named.map((r) => ({ caseId: r.id, version: Number(r.doc_version) })),
+                    },
+                  },
+                  { $group: { _id: '$caseId', n: { $sum: 1 } } },
+                ])
+                .toArray();
         const docIds = new Set(docs.map((d) => d._id));
         mongoCounts.expected += cases.length;
         mongoCounts.stored += docs.reduce((a, d) => a + d.n, 0);
