@@ -94,6 +94,7 @@ export function buildServices(config: Config, clients: Clients): Services {
       versions,
       snapshots,
       retention,
+      cache,
       staging,
       new TaskAnnouncer(db, clients.channel, topology(config.AMQP_PREFIX)),
     ),

@@ -7,6 +7,7 @@ import { PUSH_COLLECTOR } from './engine-tasks.mysql';
 import type { ImportStaging } from './import-staging.mysql';
 import type { TaskAnnouncer } from './task-announcer.rabbitmq';
 import type { TaskStore } from './task-store.mysql';
+import type { TreeCache } from './tree-cache.redis';
 import type { TreePageStore } from './tree-pages';
 import type { TreeStore } from './tree-store.mysql';
 import type { TreeVersions } from './tree-versions.mysql';
@@ -33,6 +34,7 @@ export class TreeRunLifecycle implements RunLifecycle {
     private readonly published: TreeVersions,
     private readonly snapshots: SnapshotWriter,
     private readonly retention: Pick<TreeRetention, 'sweepSource'>,
+    private readonly cache: Pick<TreeCache, 'notePublished'>,
     private readonly staging: ImportStaging,
     private readonly announcer: Pick<TaskAnnouncer, 'announce'>,
   ) {}
@@ -91,7 +93,10 @@ export class TreeRunLifecycle implements RunLifecycle {
       }
       return true;
     });
-    if (done) await this.snapshots.write(task.tenantId, task.source, version, task.id, task.mode);
+    if (!done) return;
+    // Readers switch to it now (the cache notes it for a few seconds; MySQL has it already).
+    await this.cache.notePublished(task.tenantId, task.source, version);
+    await this.snapshots.write(task.tenantId, task.source, version, task.id, task.mode);
   }
 
   async finished(task: Task, final: TaskState): Promise<void> {

@@ -2,6 +2,7 @@ import { conflict, inTransaction, notFound } from '@collect/common';
 import type { Pool } from 'mysql2/promise';
 import type { TaskEvents } from '../adapters/task-events.mongo';
 import type { TaskStore } from '../adapters/task-store.mysql';
+import type { TreeCache } from '../adapters/tree-cache.redis';
 import type { TreeVersions, VersionView } from '../adapters/tree-versions.mysql';
 import { isTaskId } from '../schemas';
 import type { SnapshotWriter } from './tree-snapshot';
@@ -12,6 +13,7 @@ export interface PublishDeps {
   versions: TreeVersions;
   snapshots: SnapshotWriter;
   events: Pick<TaskEvents, 'record'>;
+  cache: Pick<TreeCache, 'notePublished'>;
 }
 
 /**
@@ -57,6 +59,7 @@ export async function publishPartial(
     return { task, version, fresh: true, published };
   });
   const { task, version, published } = done;
+  await deps.cache.notePublished(tenantId, task.source, version);
   if (done.fresh) {
     await deps.snapshots.write(tenantId, task.source, version, taskId, task.mode);
     await deps.events.record({

@@ -1,4 +1,4 @@
-import { HttpError, inReadSnapshot, notFound } from '@collect/common';
+import { HttpError, notFound } from '@collect/common';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { TreeCache } from '../adapters/tree-cache.redis';
 import type { TreeStore } from '../adapters/tree-store.mysql';
@@ -26,6 +26,8 @@ export interface ReadTreeDeps {
 }
 
 const BATCH = 1000;
+
+type Queryable = Pool | PoolConnection;
 
 /**
  * The tree version a read answers from: the published one (0 before the first run published),
@@ -60,30 +62,59 @@ export async function readableVersion(
 }
 
 /**
- * Reads through the cache at the version `q.version` names (default: the published one). A miss
- * reads in one consistent snapshot, so a version purged or published meanwhile cannot mix in.
+ * Reads through the cache at the version `q.version` names (default: the published one, as the
+ * cache last noted it, else from MySQL). The rows a retained version sees never change; they
+ * are only removed after the version is forgotten (TreeRetention). So a read checks, once done,
+ * that its version is still readable: if it is, nothing of it was removed meanwhile and the
+ * answer is whole; if not (a purge raced it), it reads again at the version readable now.
  */
 export async function cachedRead<T>(
   deps: { db: Pool; versions: TreeVersions; cache: TreeCache },
   tenantId: string,
   q: { source: string; version?: number },
   key: string,
-  read: (conn: PoolConnection, version: number) => Promise<T>,
+  read: (db: Queryable, version: number) => Promise<T>,
 ): Promise<T> {
-  const version = await readableVersion(deps.db, deps.versions, tenantId, q.source, q.version);
-  const hit = await deps.cache.get(tenantId, q.source, version, key);
-  if (hit) return JSON.parse(hit);
-  const [atVersion, result] = await inReadSnapshot(deps.db, async (conn) => {
-    // Again inside the snapshot: what it reads is what this version was when the snapshot began.
-    const v = await readableVersion(conn, deps.versions, tenantId, q.source, q.version);
-    return [v, await read(conn, v)] as const;
-  });
-  await deps.cache.set(tenantId, q.source, atVersion, key, JSON.stringify(result));
-  return result;
+  for (let attempt = 1; ; attempt += 1) {
+    const version = await versionToRead(deps, tenantId, q);
+    const hit = await deps.cache.get(tenantId, q.source, version, key);
+    if (hit) return JSON.parse(hit);
+    const result = await read(deps.db, version);
+    if (await stillReadable(deps.db, deps.versions, tenantId, q.source, version)) {
+      await deps.cache.set(tenantId, q.source, version, key, JSON.stringify(result));
+      return result;
+    }
+    if (attempt >= 3) throw new Error(`version ${version} of "${q.source}" was purged during three reads`);
+  }
+}
+
+async function versionToRead(
+  deps: { db: Pool; versions: TreeVersions; cache: TreeCache },
+  tenantId: string,
+  q: { source: string; version?: number },
+): Promise<number> {
+  if (q.version !== undefined) return readableVersion(deps.db, deps.versions, tenantId, q.source, q.version);
+  const noted = await deps.cache.published(tenantId, q.source);
+  if (noted !== undefined) return noted;
+  const published = await readableVersion(deps.db, deps.versions, tenantId, q.source);
+  await deps.cache.notePublished(tenantId, q.source, published);
+  return published;
+}
+
+/** Version 0 (nothing published yet) stays readable until a version is published. */
+async function stillReadable(
+  db: Pool,
+  versions: TreeVersions,
+  tenantId: string,
+  source: string,
+  version: number,
+): Promise<boolean> {
+  if (version > 0) return versions.isRetained(db, tenantId, source, version);
+  return (await versions.of(db, tenantId, source))?.published === 0;
 }
 
 async function childrenOf(
-  db: PoolConnection,
+  db: Queryable,
   tenantId: string,
   source: string,
   version: number,
@@ -152,7 +183,7 @@ export async function readTree(
 
 async function readLevels(
   deps: ReadTreeDeps,
-  conn: PoolConnection,
+  conn: Queryable,
   tenantId: string,
   q: { source: string; rootId?: string; depth: number; version: number },
 ): Promise<TreeNodeView[]> {
