@@ -38,9 +38,11 @@ describe('serverless package for AWS', () => {
     const fns = ofType('AWS::Lambda::Function');
     expect(fns.map((f) => f.Properties.FunctionName).sort()).toEqual([
       'collect-prod-addImportPart',
+      'collect-prod-cancelImport',
       'collect-prod-commitImport',
       'collect-prod-flowApi',
       'collect-prod-getTestcase',
+      'collect-prod-getTestcaseHistory',
       'collect-prod-getTestcaseTree',
       'collect-prod-importChunk',
       'collect-prod-importChunkDead',
@@ -62,7 +64,7 @@ describe('serverless package for AWS', () => {
       'collect-prod-tasksApi',
     ]);
     for (const f of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
-    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(23);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.zip'))).toHaveLength(25);
   });
 
   it('maps the work queues and their dead-letter queues of the Amazon MQ broker to their consumers', () => {
@@ -139,11 +141,14 @@ describe('serverless package for AWS', () => {
         'GET /api/task/{taskId}/status',
         'POST /api/task/{taskId}/{action}',
         'GET /api/testcase/tree',
+        'GET /api/testcase/versions',
+        'GET /api/testcase/diff',
         'GET /api/testcase/{id}',
         'POST /api/testcase/import',
         'POST /api/testcase/imports',
         'POST /api/testcase/imports/{id}/parts',
         'POST /api/testcase/imports/{id}/commit',
+        'DELETE /api/testcase/imports/{id}',
         'GET /api/collectors',
         'GET /api/flow',
         'GET /api/flow/{key}',
