@@ -214,6 +214,42 @@ describe('a FULL import sent in parts', () => {
     });
   });
 
+  it('cancels an import whose shard is in the middle of a page: that page writes nothing, a cancel sent again answers the same', async () => {
+    const source = 'parts-cancel-running';
+    const { taskId } = await openImport(env.services, tenant, source);
+    await addPart(env.services, tenant, taskId, [{ ...kase('r1', 'Running one'), parentId: null }]);
+    const [message] = (await takeShardMessages(env)).map(decodeShard);
+    // A worker holds shard 0 (its claim: a new epoch, RUNNING) when the cancel comes.
+    await env.db.query("UPDATE collect_shard SET state = 'RUNNING', epoch = epoch + 1 WHERE task_id = ?", [
+      taskId,
+    ]);
+    const [[held]] = (await env.db.query('SELECT epoch FROM collect_shard WHERE task_id = ?', [
+      taskId,
+    ])) as never as [{ epoch: number }[]];
+    const cancelled = await cancelImport(env.services, tenant, taskId);
+    expect(cancelled).toEqual({ taskId, state: 'RUNNING', requested: 'STOP', cancelled: true });
+    expect(await cancelImport(env.services, tenant, taskId)).toEqual(cancelled);
+    // The worker's page reaches its commit: refused (the run no longer holds its source).
+    const task = await env.services.engine.tasks.getTask(taskId);
+    const page = [{ upserts: message?.upserts ?? [], deletes: [] }];
+    await env.services.engine.pages.prepare(task as never, page);
+    expect(
+      await env.services.engine.pages.commit(task as never, { shardNo: 0, epoch: held?.epoch ?? 0 }, page, {
+        cursor: null,
+        done: true,
+        pages: 1,
+        records: 1,
+        failedRecords: 0,
+      }),
+    ).toEqual({ owned: true, halted: true });
+    expect(await liveTree(env.db, source)).toEqual([]);
+    const [rows] = await env.db.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM test_case WHERE source = ?',
+      [source],
+    );
+    expect(Number(rows[0]?.n)).toBe(0);
+  });
+
   it('expires an open import with no part for IMPORT_STALE_SECONDS, and frees its source', async () => {
     const source = 'parts-idle';
     const { taskId } = await openImport(env.services, tenant, source);

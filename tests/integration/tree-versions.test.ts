@@ -292,6 +292,14 @@ describe('versions, reads as of a version, and the diff', () => {
     expect(moved).toMatchObject({ kinds: ['moved'], from: { parentId: 'root' }, to: { parentId: 'c' } });
   });
 
+  it('answers a publish of a run published long ago with its version, and readers stay on the newest', async () => {
+    const first = (await listVersions(env.services, tenant, source)).versions.at(-1);
+    // As if the noted published version had expired from Redis.
+    await env.redis.del(`published/${tenant}/${source}`);
+    expect(await publishPartial(env.services, tenant, first?.taskId as string)).toMatchObject({ version: 1 });
+    expect((await tree(source)).version).toBe(3);
+  });
+
   it('reads each retained version exactly, and answers 404 for one that is not', async () => {
     expect(flattenRead((await tree(source, 2)).tree).sort()).toEqual(flatten(treeB()).sort());
     expect(flattenRead((await tree(source, 1)).tree).sort()).toEqual(flatten(sampleTree()).sort());
@@ -445,12 +453,17 @@ describe('INCREMENTAL upserts merge into what is stored', () => {
       submitImport(env.services, tenant, {
         source,
         mode: 'INCREMENTAL',
-        upserts: [{ id: 'brand-new', type: 'CASE', parentId: 'a' }],
+        upserts: [
+          { id: 'brand-new', type: 'DIRECTORY', parentId: 'a', children: [{ id: 'kid', type: 'CASE' }] },
+        ],
         deletes: [],
       }),
     ).rejects.toMatchObject({
       status: 400,
-      details: [expect.objectContaining({ path: 'upserts[0].name', code: 'missing_name' })],
+      details: [
+        expect.objectContaining({ path: 'upserts[0].name', code: 'missing_name' }),
+        expect.objectContaining({ path: 'upserts[0].children[0].name', code: 'missing_name' }),
+      ],
     });
   });
 });

@@ -170,7 +170,8 @@ export type ImportChunkMessage = z.infer<typeof importChunkMessageSchema>;
 /** A tree version in a query: a positive integer, as published (see GET /api/testcase/versions). */
 const versionParam = z
   .string()
-  .regex(/^[1-9][0-9]{0,15}$/, 'must be a version number (a positive integer)')
+  // At most 15 digits: every such number is exact as a JavaScript number.
+  .regex(/^[1-9][0-9]{0,14}$/, 'must be a version number (a positive integer)')
   .transform(Number);
 
 export const treeQuerySchema = z.object({
@@ -184,13 +185,35 @@ export const caseQuerySchema = z.object({ source: sourceSchema, version: version
 
 export const versionsQuerySchema = z.object({ source: sourceSchema });
 
+/** Where a diff page ended: the table (0 directories, 1 cases) and the last id looked at. */
+export interface DiffPosition {
+  table: 0 | 1;
+  id: string;
+}
+
+export const encodeDiffCursor = (p: DiffPosition): string =>
+  Buffer.from(JSON.stringify([p.table, p.id])).toString('base64url');
+
+/** The position a cursor of this API names, or undefined for anything else. */
+export function decodeDiffCursor(cursor: string): DiffPosition | undefined {
+  try {
+    const [table, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    if ((table === 0 || table === 1) && typeof id === 'string' && id.length <= 128) return { table, id };
+  } catch {}
+  return undefined;
+}
+
 export const diffQuerySchema = z.object({
   source: sourceSchema,
   from: versionParam,
   /** Default: the published version. */
   to: versionParam.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
-  cursor: z.string().max(400).optional(),
+  cursor: z
+    .string()
+    .max(400)
+    .refine((c) => decodeDiffCursor(c) !== undefined, 'not a cursor of this diff')
+    .optional(),
 });
 
 export const openImportSchema = z.strictObject({ source: sourceSchema, mode: z.literal('FULL') });

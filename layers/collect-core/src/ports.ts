@@ -162,7 +162,12 @@ export interface Checkpoint {
 export type CommitOutcome =
   | { owned: false }
   /** `refused`: why records of the page were not stored (counted as failed by the store). */
-  | { owned: true; requested: ControlRequest | null; refused?: string[] };
+  | { owned: true; requested: ControlRequest | null; refused?: string[] }
+  /**
+   * The store wrote nothing: the run may no longer write (its output was discarded: it was
+   * cancelled, or a newer run took its source). The shard stops.
+   */
+  | { owned: true; halted: true };
 
 /**
  * Where a run's records go. `commit` is the unit the design calls commitPage: the page's

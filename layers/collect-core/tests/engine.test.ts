@@ -169,6 +169,25 @@ describe('stop', () => {
   });
 });
 
+describe('a store that refuses a page (the run may no longer write)', () => {
+  it('stops the shard at once, writing nothing of that page, and settles the task', async () => {
+    let env!: Env;
+    const c = fakeCollector({
+      shards: 1,
+      pages: 4,
+      onFetch: (_s, p) => {
+        if (p === 1) env.pages.refused.add('t1');
+      },
+    });
+    env = engine(c);
+    await started(env);
+    expect(await drain(env)).toEqual(['stopped']);
+    expect(env.pages.commits).toHaveLength(1);
+    expect((await env.tasks.getShards('t1'))[0]).toMatchObject({ state: 'STOPPED', pages: 1 });
+    expect((await env.tasks.getTask('t1'))?.state).toBe('STOPPED');
+  });
+});
+
 describe('failures and retries', () => {
   it('retries a failing page with backoff until it succeeds', async () => {
     let failures = 0;

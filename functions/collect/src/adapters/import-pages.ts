@@ -73,7 +73,9 @@ export class ImportPageStore implements PageStore<ImportPage> {
       // The task row first, then the shard: the lock order of every unit of the engine.
       await conn.query('SELECT id FROM collect_task WHERE id = ? FOR UPDATE', [task.id]);
       const owned = await lockOwnedShard(conn, task.id, shard);
-      if (!owned || !(await this.trees.mayWrite(conn, tenantId, source, version))) return { owned: false };
+      if (!owned) return { owned: false };
+      if (!(await this.trees.mayWrite(conn, tenantId, source, version, task.id)))
+        return { owned: true, halted: true };
       await this.trees.upsert(conn, tenantId, source, version, upserts, before, docVersions);
       if (task.mode === 'INCREMENTAL') {
         for (const n of changed) {

@@ -142,8 +142,9 @@ export class TreePageStore implements PageStore<TreeRecord> {
     const version = await this.versionOf(task.id);
     return inTransaction(this.db, async (conn): Promise<CommitOutcome> => {
       const owned = await lockOwnedShard(conn, task.id, shard);
-      if (!owned || !(await this.trees.mayWrite(conn, task.tenantId, task.source, version)))
-        return { owned: false };
+      if (!owned) return { owned: false };
+      if (!(await this.trees.mayWrite(conn, task.tenantId, task.source, version, task.id)))
+        return { owned: true, halted: true };
       await this.trees.upsert(
         conn,
         task.tenantId,
@@ -213,14 +214,14 @@ export class TreePageStore implements PageStore<TreeRecord> {
     });
     for (let i = 0; i < nodes.length; i += 1000) {
       await inTransaction(this.db, async (conn) => {
-        if (!(await this.trees.mayWrite(conn, task.tenantId, task.source, version)))
+        if (!(await this.trees.mayWrite(conn, task.tenantId, task.source, version, task.id)))
           throw new Error(`version ${version} of "${task.source}" was superseded by a newer run`);
         await this.trees.upsert(conn, task.tenantId, task.source, version, nodes.slice(i, i + 1000), before);
       });
     }
     if (moved) {
       await inTransaction(this.db, async (conn) => {
-        if (await this.trees.mayWrite(conn, task.tenantId, task.source, version))
+        if (await this.trees.mayWrite(conn, task.tenantId, task.source, version, task.id))
           await this.trees.refreshCasePaths(conn, task.tenantId, task.source, version);
       });
     }

@@ -294,19 +294,29 @@ export class TreeStore {
   }
 
   /**
-   * Whether a run may still write `version` (inside its transaction): it is the source's newest
-   * and not published yet. Takes a shared lock on the source, so a new run cannot begin (and
-   * discard this one) while the caller's write is in flight. A run that lost its version (a newer
-   * one began) writes nothing, like a shard that lost its epoch.
+   * Whether run `taskId` may still write `version` (inside its transaction): it holds the source
+   * and its version is the source's newest, not published yet. Takes a shared lock on the source,
+   * so a new run cannot begin (and discard this one) while the caller's write is in flight. A run
+   * that lost its source (cancelled, or a newer run began) writes nothing.
    */
-  async mayWrite(conn: PoolConnection, tenantId: string, source: string, version: number): Promise<boolean> {
+  async mayWrite(
+    conn: PoolConnection,
+    tenantId: string,
+    source: string,
+    version: number,
+    taskId: string,
+  ): Promise<boolean> {
     const [rows] = await conn.query<RowDataPacket[]>(
-      'SELECT last_version, published_version FROM tree_source WHERE tenant_id = ? AND source = ? LOCK IN SHARE MODE',
+      `SELECT last_version, published_version, active_task_id FROM tree_source
+        WHERE tenant_id = ? AND source = ? LOCK IN SHARE MODE`,
       [tenantId, source],
     );
     const row = rows[0];
     return (
-      row !== undefined && Number(row.last_version) === version && Number(row.published_version) < version
+      row !== undefined &&
+      row.active_task_id === taskId &&
+      Number(row.last_version) === version &&
+      Number(row.published_version) < version
     );
   }
 

@@ -201,28 +201,35 @@ export async function commitImport(
 }
 
 /**
- * DELETE /api/testcase/imports/{id}: cancels an open import at once. It is stopped (a shard
- * running finishes its page, then honours the stop), what its parts wrote is discarded (never
- * published) and its source is free for the next import. A committed import is stopped with
- * POST /api/tasks/{id}/stop instead (409 says so). Cancelling again answers the same.
+ * DELETE /api/testcase/imports/{id}: cancels an open import at once: what its parts wrote is
+ * discarded (never published), its source is free for the next import, and it is stopped. A
+ * shard in the middle of its page writes nothing more (the run no longer holds its source) and
+ * stops; until it has, the task answers RUNNING with `requested: STOP`. A committed import is
+ * stopped with POST /api/tasks/{id}/stop instead (409 says so). Cancelling again answers the
+ * same.
  */
 export async function cancelImport(
   deps: PartsDeps,
   tenantId: string,
   taskId: string,
   reason = 'cancelled by the client',
-): Promise<{ taskId: string; state: string; cancelled: true }> {
+): Promise<{ taskId: string; state: string; requested?: string; cancelled: true }> {
   const task = isTaskId(taskId) ? await deps.tasks.get(taskId) : undefined;
   if (!task || task.tenantId !== tenantId || task.kind !== IMPORT_TASK_KIND)
     throw notFound(`import "${taskId}"`);
-  if (task.committedAt)
+  const finished = isTaskFinished(task.state);
+  if (task.committedAt && !finished)
     throw conflict(`import "${taskId}" was committed: stop it with POST /api/tasks/${taskId}/stop`, {
       state: task.state,
       committed: true,
     });
-  if (isTaskFinished(task.state) && task.state !== 'STOPPED')
-    throw conflict(`import "${taskId}" is ${task.state}`, { state: task.state });
-  if (!isTaskFinished(task.state)) await controlTask(deps.engine, taskId, 'stop');
+  if (finished && (task.committedAt || task.state !== 'STOPPED'))
+    throw conflict(`import "${taskId}" is ${task.state}: there is nothing to cancel`, {
+      state: task.state,
+      committed: task.committedAt !== null,
+    });
+  // Asked once: a cancel sent again while a shard finishes its page only answers again.
+  if (!finished && task.requested !== 'STOP') await controlTask(deps.engine, taskId, 'stop');
   await inTransaction(deps.db, async (conn) => {
     await deps.trees.discardVersion(conn, task.tenantId, task.source, task.treeVersion ?? 0);
     await deps.trees.endImport(conn, task.tenantId, task.source, taskId);
@@ -234,7 +241,12 @@ export async function cancelImport(
   await deps.staging.clear(taskId);
   await deps.events.record({ taskId, level: 'warn', type: 'import.cancelled', message: `import ${reason}` });
   const now = await deps.tasks.get(taskId);
-  return { taskId, state: now?.state ?? task.state, cancelled: true };
+  return {
+    taskId,
+    state: now?.state ?? task.state,
+    ...(now && !isTaskFinished(now.state) ? { requested: 'STOP' } : {}),
+    cancelled: true,
+  };
 }
 
 /**

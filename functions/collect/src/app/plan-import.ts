@@ -162,6 +162,7 @@ export async function planIncremental(
 
   const upserts: FlatNode[] = [];
   const texts: string[] = [];
+  const nameless = new Map<string, string>();
   const placed = new Map<string, FlatNode>();
   const rootOf = new Map<string, string>();
   const nextPos = new Map<string | null, number>();
@@ -234,6 +235,7 @@ export async function planIncremental(
         allowParentFields: true,
         texts,
         patch: !opts.rejectKnown,
+        nameless,
       });
       for (const n of upserts.slice(start)) {
         placed.set(n.id, n);
@@ -275,7 +277,7 @@ export async function planIncremental(
       }
     }
     await movedSubtreeProblems(upserts, known, store, limits, rootOf, problems);
-    keepStoredNames(upserts, texts, known, rootOf, problems);
+    keepStoredNames(upserts, texts, known, nameless, problems);
   }
   if (problems.total > 0) fail(problems);
   return { upserts, texts, deletes: [...deleteSet], origin: rootOf };
@@ -289,7 +291,7 @@ function keepStoredNames(
   upserts: FlatNode[],
   texts: string[],
   known: Awaited<ReturnType<TreeLookup['findByIds']>>,
-  rootOf: Map<string, string>,
+  nameless: Map<string, string>,
   problems: ProblemList,
 ): void {
   upserts.forEach((n, i) => {
@@ -297,7 +299,7 @@ function keepStoredNames(
     const stored = known.get(n.id);
     if (!stored || stored.deleted || !stored.name) {
       problems.add(
-        `${rootOf.get(n.id) ?? 'upserts'}.name`,
+        `${nameless.get(n.id) ?? 'upserts'}.name`,
         `required for a new node ("${n.id}")`,
         'missing_name',
       );

@@ -59,8 +59,10 @@ export async function publishPartial(
     return { task, version, fresh: true, published };
   });
   const { task, version, published } = done;
-  await deps.cache.notePublished(tenantId, task.source, version);
   if (done.fresh) {
+    // Readers switch to it now. (Answered again for a run published earlier, nothing is noted:
+    // a newer version may be the published one.)
+    await deps.cache.notePublished(tenantId, task.source, version);
     await deps.snapshots.write(tenantId, task.source, version, taskId, task.mode);
     await deps.events.record({
       taskId,

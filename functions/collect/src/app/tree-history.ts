@@ -2,6 +2,7 @@ import { badRequest, inReadSnapshot } from '@collect/common';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { NodeRow, NodeType, TreeStore } from '../adapters/tree-store.mysql';
 import type { TreeVersions, VersionView } from '../adapters/tree-versions.mysql';
+import { decodeDiffCursor, encodeDiffCursor } from '../schemas';
 import { readableVersion } from './read-tree';
 
 export interface HistoryDeps {
@@ -49,20 +50,15 @@ export interface NodeChange {
 
 const TYPES: readonly NodeType[] = ['DIRECTORY', 'CASE'];
 
-/** Where a diff page ended: the table (0 directories, 1 cases) and the last id looked at. */
-type DiffPosition = { table: number; id: string };
-
-const encodeCursor = (p: DiffPosition) => Buffer.from(JSON.stringify([p.table, p.id])).toString('base64url');
-
-function decodeCursor(cursor: string | undefined): DiffPosition {
+/** The position a cursor names (validated by the query schema: a forged one is a 400 there). */
+function positionOf(cursor: string | undefined): { table: number; id: string } {
   if (cursor === undefined) return { table: 0, id: '' };
-  try {
-    const [table, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
-    if ((table === 0 || table === 1) && typeof id === 'string' && id.length <= 128) return { table, id };
-  } catch {}
-  throw badRequest('the cursor is not one this API gave', [
-    { path: 'cursor', message: 'not a cursor of this diff' },
-  ]);
+  const p = decodeDiffCursor(cursor);
+  if (!p)
+    throw badRequest('the cursor is not one this API gave', [
+      { path: 'query.cursor', message: 'not a cursor of this diff' },
+    ]);
+  return p;
 }
 
 const stateOf = (r: NodeRow | undefined): NodeState | null =>
@@ -95,7 +91,7 @@ export async function diffVersions(
   tenantId: string,
   q: { source: string; from: number; to?: number; limit: number; cursor?: string },
 ): Promise<{ source: string; from: number; to: number; changes: NodeChange[]; nextCursor: string | null }> {
-  let pos = decodeCursor(q.cursor);
+  let pos = positionOf(q.cursor);
   return inReadSnapshot(deps.db, async (conn) => {
     const from = await readableVersion(conn, deps.versions, tenantId, q.source, q.from);
     const to = await readableVersion(conn, deps.versions, tenantId, q.source, q.to);
@@ -122,7 +118,8 @@ export async function diffVersions(
       from,
       to,
       changes,
-      nextCursor: pos.table < TYPES.length ? encodeCursor(pos) : null,
+      nextCursor:
+        pos.table < TYPES.length ? encodeDiffCursor({ table: pos.table as 0 | 1, id: pos.id }) : null,
     };
   });
 }

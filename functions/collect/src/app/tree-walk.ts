@@ -78,7 +78,13 @@ export function walkSubtree(
   problems: ProblemList,
   state: WalkState,
   out: FlatNode[],
-  opts: { allowParentFields: boolean; texts?: string[]; patch?: boolean },
+  opts: {
+    allowParentFields: boolean;
+    texts?: string[];
+    patch?: boolean;
+    /** Patch nodes without a name, by id: where each is in the request. */
+    nameless?: Map<string, string>;
+  },
 ): void {
   const schema = opts.patch ? patchNodeSchema : nodeSchema;
   const stack: Frame[] = [
@@ -155,6 +161,7 @@ export function walkSubtree(
     }
     if (ok) {
       // A patch without a name keeps the stored one: '' until the planner fills it in.
+      if (node.name === undefined) opts.nameless?.set(node.id, f.at);
       const { node: flat, json } = hashAndSerialize({
         id: node.id,
         type: node.type,

@@ -191,6 +191,15 @@ export async function runShard<R>(
     return request === 'PAUSE' ? 'paused' : 'stopped';
   };
 
+  /** Stops the shard at once (the store refused its page: the run may no longer write). */
+  const halt = async (): Promise<RunOutcome> => {
+    const stopped = await own<true>(() => ({ result: true, patch: { event: 'halt', requested: null } }));
+    if (stopped === undefined) return 'stale';
+    await recordControl(deps, msg, 'STOP');
+    await settleTask(deps, task.id);
+    return 'stopped';
+  };
+
   /**
    * Hands the shard back to its queue in a new message (after `delayMs`), only while this claim
    * owns it, and records why; no attempt is spent.
@@ -318,6 +327,7 @@ export async function runShard<R>(
           failedRecords: fetched.rejected ?? 0,
         });
         if (!out.owned) return 'stale';
+        if ('halted' in out) return halt();
         await deps.pages.committed(task);
         if (deps.flow && flowKeys.length > 0) await deps.flow.adapt(flowKeys, 'ok');
         if (deps.breakers)

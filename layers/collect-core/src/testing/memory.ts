@@ -448,6 +448,8 @@ export class MemoryPageStore<R> implements PageStore<R> {
   /** Every commit, in order (task, shard, records). */
   readonly commits: { taskId: string; shardNo: number; count: number }[] = [];
   failPrepare: unknown;
+  /** Tasks that may no longer write (as a run whose source was taken): their commits halt. */
+  readonly refused = new Set<string>();
   constructor(
     private readonly repo: MemoryTaskRepository,
     private readonly keyOf: (r: R) => string,
@@ -468,6 +470,7 @@ export class MemoryPageStore<R> implements PageStore<R> {
     const out = await this.repo.withShard(task.id, s.shardNo, (v) => {
       if (v.shard.epoch !== s.epoch || v.shard.state !== 'RUNNING')
         return { result: { owned: false } as CommitOutcome };
+      if (this.refused.has(task.id)) return { result: { owned: true, halted: true } as CommitOutcome };
       for (const r of records) this.records.set(this.keyOf(r), r);
       this.commits.push({ taskId: task.id, shardNo: s.shardNo, count: records.length });
       return {
