@@ -28,6 +28,11 @@ export const caseDocId = (tenantId: string, source: string, caseId: string, docV
     ? `${tenantId}\u001f${source}\u001f${caseId}`
     : `${tenantId}\u001f${source}\u001f${caseId}\u001f${docVersion}`;
 
+/** The filter of the documents [caseId, docVersion] of a source's cases. */
+const documentsOf = (tenantId: string, source: string, cases: [string, number][]) => ({
+  _id: { $in: cases.map(([id, v]) => caseDocId(tenantId, source, id, v)) },
+});
+
 /** A case's content to store, and the version whose document holds it. */
 type VersionedCase = { node: FlatNode; docVersion: number };
 
@@ -125,7 +130,11 @@ export class CaseStore {
       docVersions.set(n.id, docVersion);
       if (same) known.push({ node: n, docVersion });
     }
-    const stored = await this.contentHashes(tenantId, source, known);
+    const stored = await this.contentHashes(
+      tenantId,
+      source,
+      known.map((k): [string, number] => [k.node.id, k.docVersion]),
+    );
     const knownIds = new Set(known.map((k) => k.node.id));
     const stale = cases
       .filter((n) => !knownIds.has(n.id) || stored.get(n.id) !== n.hash)
@@ -136,18 +145,17 @@ export class CaseStore {
     return docVersions;
   }
 
-  /** The stored content hash of each of `cases` that has its document. */
+  /** The stored content hash of each of the documents [caseId, docVersion] that exists. */
   private async contentHashes(
     tenantId: string,
     source: string,
-    cases: VersionedCase[],
+    cases: [string, number][],
   ): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     if (cases.length === 0) return out;
-    const docs = this.collection().find(
-      { _id: { $in: cases.map((c) => caseDocId(tenantId, source, c.node.id, c.docVersion)) } },
-      { projection: { caseId: 1, contentHash: 1 } },
-    );
+    const docs = this.collection().find(documentsOf(tenantId, source, cases), {
+      projection: { caseId: 1, contentHash: 1 },
+    });
     for await (const d of docs) out.set(d.caseId, d.contentHash);
     return out;
   }
@@ -170,9 +178,7 @@ export class CaseStore {
   ): Promise<Map<string, CaseDetailDoc>> {
     const out = new Map<string, CaseDetailDoc>();
     if (cases.length === 0) return out;
-    const docs = this.collection().find({
-      _id: { $in: cases.map(([id, v]) => caseDocId(tenantId, source, id, v)) },
-    });
+    const docs = this.collection().find(documentsOf(tenantId, source, cases));
     for await (const d of docs) out.set(d.caseId, d);
     return out;
   }
@@ -180,9 +186,7 @@ export class CaseStore {
   /** Removes the documents [caseId, docVersion] no kept MySQL row uses any more. */
   async remove(tenantId: string, source: string, docs: [string, number][]): Promise<void> {
     if (docs.length === 0) return;
-    await this.collection().deleteMany({
-      _id: { $in: docs.map(([id, v]) => caseDocId(tenantId, source, id, v)) },
-    });
+    await this.collection().deleteMany(documentsOf(tenantId, source, docs));
   }
 
   /** Removes the documents versions `after`+1 … `upTo` wrote (discarded, never published). */

@@ -104,6 +104,31 @@ const ROW_COLUMNS = [
 
 const affected = (res: unknown): number => (res as { affectedRows: number }).affectedRows;
 
+/** A source's versions: the last one handed out, the published one, and the run holding it. */
+export interface SourceVersions {
+  last: number;
+  published: number;
+  activeTaskId: string | null;
+}
+
+/** The source's versions (undefined: never imported nor collected); `lock` takes its row for the caller's transaction. */
+export async function sourceVersions(
+  conn: Queryable,
+  tenantId: string,
+  source: string,
+  lock: '' | 'FOR UPDATE' | 'LOCK IN SHARE MODE' = '',
+): Promise<SourceVersions | undefined> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT last_version, published_version, active_task_id FROM tree_source
+      WHERE tenant_id = ? AND source = ? ${lock}`,
+    [tenantId, source],
+  );
+  const r = rows[0];
+  return r
+    ? { last: Number(r.last_version), published: Number(r.published_version), activeTaskId: r.active_task_id }
+    : undefined;
+}
+
 /** LIKE pattern for every node strictly under `path`. */
 export const subtreePattern = (path: string): string => `${path.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
 
@@ -204,19 +229,15 @@ export class TreeStore {
     source: string,
     version: number,
   ): Promise<void> {
-    const [rows] = await conn.query<RowDataPacket[]>(
-      'SELECT last_version, published_version FROM tree_source WHERE tenant_id = ? AND source = ? FOR UPDATE',
-      [tenantId, source],
-    );
-    const published = Number(rows[0]?.published_version ?? 0);
-    if (Number(rows[0]?.last_version ?? 0) === version && published < version)
-      await this.discard(conn, tenantId, source, published, version);
+    const state = await sourceVersions(conn, tenantId, source, 'FOR UPDATE');
+    if (state?.last === version && state.published < version)
+      await this.discard(conn, tenantId, source, state.published, version);
   }
 
   /**
    * Drops what versions after `published` wrote (their rows deleted, the rows they replaced
    * current again) and records them in `tree_discarded`, for their MongoDB documents to be
-   * removed (TreeVersions.cleanDiscarded). Inside the caller's transaction, source locked.
+   * removed (TreeRetention). Inside the caller's transaction, source locked.
    */
   private async discard(
     conn: PoolConnection,
@@ -306,27 +327,8 @@ export class TreeStore {
     version: number,
     taskId: string,
   ): Promise<boolean> {
-    const [rows] = await conn.query<RowDataPacket[]>(
-      `SELECT last_version, published_version, active_task_id FROM tree_source
-        WHERE tenant_id = ? AND source = ? LOCK IN SHARE MODE`,
-      [tenantId, source],
-    );
-    const row = rows[0];
-    return (
-      row !== undefined &&
-      row.active_task_id === taskId &&
-      Number(row.last_version) === version &&
-      Number(row.published_version) < version
-    );
-  }
-
-  /** Whether the source was ever imported or collected (emptied since or not). */
-  async sourceExists(conn: Queryable, tenantId: string, source: string): Promise<boolean> {
-    const [rows] = await conn.query<RowDataPacket[]>(
-      'SELECT 1 FROM tree_source WHERE tenant_id = ? AND source = ?',
-      [tenantId, source],
-    );
-    return rows.length > 0;
+    const state = await sourceVersions(conn, tenantId, source, 'LOCK IN SHARE MODE');
+    return state?.activeTaskId === taskId && state.last === version && state.published < version;
   }
 
   /** Frees the source once its import reached a final state. */
@@ -464,7 +466,7 @@ export class TreeStore {
    * for cases, `docVersions` says which MongoDB document holds each one's content, default
    * `version`). A node that did not change is only marked seen (FULL runs delete the unseen).
    * A changed one gets the run's own row: the published head is closed and a copy written, or
-   * the run's copy is updated. Returns the number of rows written (copies and updates).
+   * the run's copy is updated.
    */
   async upsert(
     conn: PoolConnection,
@@ -474,12 +476,12 @@ export class TreeStore {
     nodes: FlatNode[],
     before: ReadonlyMap<string, StoredNode>,
     docVersions: ReadonlyMap<string, number> = new Map(),
-  ): Promise<number> {
-    let written = 0;
+  ): Promise<void> {
     for (const type of ['DIRECTORY', 'CASE'] as const) {
-      const mine = nodes.filter((n) => n.type === type);
-      const changed = mine.filter((n) => structureChanged(n, before.get(n.id)));
-      const seen = mine.filter((n) => !structureChanged(n, before.get(n.id))).map((n) => n.id);
+      const changed: FlatNode[] = [];
+      const seen: string[] = [];
+      for (const n of nodes)
+        if (n.type === type) structureChanged(n, before.get(n.id)) ? changed.push(n) : seen.push(n.id);
       const t = TABLE[type];
       for (let i = 0; i < seen.length; i += LOOKUP_BATCH) {
         await conn.query(
@@ -517,9 +519,7 @@ export class TreeStore {
            seen_version = VALUES(seen_version), deleted = 0, valid_to = NULL, update_time = CURRENT_TIMESTAMP(3)`,
         [rows],
       );
-      written += changed.length;
     }
-    return written;
   }
 
   /**

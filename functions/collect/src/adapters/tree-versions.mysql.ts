@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { type NodeType, TABLE, visibleArgs, visibleAt } from './tree-store.mysql';
+import { type NodeType, sourceVersions, TABLE, visibleArgs, visibleAt } from './tree-store.mysql';
 
 type Queryable = Pool | PoolConnection;
 
@@ -21,12 +21,6 @@ export interface VersionView {
   publishedAt: Date;
   counts: VersionCounts;
   nodes: { directories: number; cases: number };
-}
-
-export interface SourceVersions {
-  last: number;
-  published: number;
-  activeTaskId: string | null;
 }
 
 /** Rows read in one go by the purge: small transactions, bounded memory. */
@@ -62,26 +56,8 @@ const toView = (r: RowDataPacket): VersionView => ({
 export class TreeVersions {
   constructor(private readonly db: Pool) {}
 
-  /** The source's versions; `lock` takes its row for the caller's transaction. */
-  async of(
-    conn: Queryable,
-    tenantId: string,
-    source: string,
-    lock: '' | 'FOR UPDATE' | 'LOCK IN SHARE MODE' = '',
-  ): Promise<SourceVersions | undefined> {
-    const [rows] = await conn.query<RowDataPacket[]>(
-      `SELECT last_version, published_version, active_task_id FROM tree_source
-        WHERE tenant_id = ? AND source = ? ${lock}`,
-      [tenantId, source],
-    );
-    const r = rows[0];
-    if (!r) return undefined;
-    return {
-      last: Number(r.last_version),
-      published: Number(r.published_version),
-      activeTaskId: r.active_task_id,
-    };
-  }
+  /** The source's versions (see `sourceVersions`, which TreeStore's fences read too). */
+  readonly of = sourceVersions;
 
   /**
    * Publishes `version` inside the caller's transaction: one row in `tree_version` with what it
@@ -314,10 +290,14 @@ export class TreeVersions {
   }
 
   /** Discarded versions whose MongoDB documents are still to be removed. */
-  async discarded(limit = 100): Promise<{ tenantId: string; source: string; after: number; upTo: number }[]> {
+  async discarded(
+    of?: { tenantId: string; source: string },
+    limit = 100,
+  ): Promise<{ tenantId: string; source: string; after: number; upTo: number }[]> {
     const [rows] = await this.db.query<RowDataPacket[]>(
-      'SELECT tenant_id, source, after_version, version FROM tree_discarded LIMIT ?',
-      [limit],
+      `SELECT tenant_id, source, after_version, version FROM tree_discarded
+        ${of ? 'WHERE tenant_id = ? AND source = ?' : ''} LIMIT ?`,
+      [...(of ? [of.tenantId, of.source] : []), limit],
     );
     return rows.map((r) => ({
       tenantId: r.tenant_id,

@@ -20,7 +20,7 @@ export class TreeRetention {
 
   /** Purges one source beyond its retained versions; returns the rows removed. */
   async sweepSource(tenantId: string, source: string): Promise<number> {
-    await this.cleanDiscarded(tenantId, source);
+    await this.cleanDiscarded({ tenantId, source });
     const oldest = await this.versions.forgetOld(tenantId, source, this.keep);
     if (oldest === undefined) return 0;
     let removed = 0;
@@ -56,9 +56,8 @@ export class TreeRetention {
   }
 
   /** Removes the MongoDB documents of discarded versions (of one source, or all). */
-  private async cleanDiscarded(tenantId?: string, source?: string): Promise<void> {
-    for (const d of await this.versions.discarded()) {
-      if (tenantId !== undefined && (d.tenantId !== tenantId || d.source !== source)) continue;
+  private async cleanDiscarded(of?: { tenantId: string; source: string }): Promise<void> {
+    for (const d of await this.versions.discarded(of)) {
       await this.cases.removeVersions(d.tenantId, d.source, d.after, d.upTo);
       await this.versions.forgetDiscarded(d.tenantId, d.source, d.upTo);
     }
